@@ -1,0 +1,199 @@
+//! Envelope addresses: the `MAIL FROM` and `RCPT TO` paths of RFC 5321
+//! section 4.1.2, as Postfix hands them to a pipe(8) command.
+//!
+//! This is a guard, not a full RFC 5321 parser: it keeps out what could
+//! break a protocol line or a job stream (control characters, angle
+//! brackets, unquoted spaces) and what no MTA would route (no domain,
+//! over-long parts). Quoted local parts and UTF-8 (RFC 6531) pass.
+
+use std::fmt;
+
+/// RFC 5321 section 4.5.3.1: 64 octets of local part, 255 of domain.
+const MAX_LOCAL: usize = 64;
+const MAX_DOMAIN: usize = 255;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddressError {
+    #[error("address is empty")]
+    Empty,
+    #[error("address contains a control character (CR, LF, NUL or similar)")]
+    Control,
+    #[error("address has no @domain part")]
+    NoDomain,
+    #[error("address local part is empty or longer than 64 octets")]
+    LocalLength,
+    #[error("address domain is longer than 255 octets")]
+    DomainLength,
+    #[error("address contains a character not allowed outside quotes")]
+    BadCharacter,
+    #[error("address domain is not a host name or an address literal")]
+    BadDomain,
+}
+
+/// A validated envelope mailbox `local@domain`, kept as given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Address(String);
+
+impl Address {
+    /// Validates an address given with or without surrounding angle brackets.
+    pub fn parse(input: &str) -> Result<Address, AddressError> {
+        let s = strip_brackets(input);
+        if s.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if s.chars().any(char::is_control) {
+            return Err(AddressError::Control);
+        }
+        let at = s.rfind('@').ok_or(AddressError::NoDomain)?;
+        let (local, domain) = (&s[..at], &s[at + 1..]);
+        if local.is_empty() || local.len() > MAX_LOCAL {
+            return Err(AddressError::LocalLength);
+        }
+        if domain.is_empty() {
+            return Err(AddressError::NoDomain);
+        }
+        if domain.len() > MAX_DOMAIN {
+            return Err(AddressError::DomainLength);
+        }
+        check_local(local)?;
+        check_domain(domain)?;
+        Ok(Address(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
+    /// True when the address needs the SMTPUTF8 extension (RFC 6531).
+    pub fn is_utf8(&self) -> bool {
+        !self.0.is_ascii()
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The envelope sender: a mailbox, or the null reverse-path `<>` used by
+/// bounces (RFC 5321 section 4.5.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    Null,
+    Mailbox(Address),
+}
+
+impl Sender {
+    /// `""` and `"<>"` are the null sender (Postfix's pipe(8) passes the
+    /// former with `null_sender=`).
+    pub fn parse(input: &str) -> Result<Sender, AddressError> {
+        if strip_brackets(input).is_empty() {
+            return Ok(Sender::Null);
+        }
+        Address::parse(input).map(Sender::Mailbox)
+    }
+
+    pub fn address(&self) -> Option<&Address> {
+        match self {
+            Sender::Null => None,
+            Sender::Mailbox(a) => Some(a),
+        }
+    }
+}
+
+impl fmt::Display for Sender {
+    /// Always in angle brackets: `<>` or `<a@example.org>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::Null => f.write_str("<>"),
+            Sender::Mailbox(a) => write!(f, "<{a}>"),
+        }
+    }
+}
+
+fn strip_brackets(s: &str) -> &str {
+    s.strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .unwrap_or(s)
+}
+
+fn check_local(local: &str) -> Result<(), AddressError> {
+    if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
+        // A quoted string (RFC 5321 Quoted-string): anything printable.
+        return Ok(());
+    }
+    if local
+        .chars()
+        .any(|c| c == ' ' || c == '<' || c == '>' || c == '"' || c == '\\' || c == ',')
+    {
+        return Err(AddressError::BadCharacter);
+    }
+    Ok(())
+}
+
+fn check_domain(domain: &str) -> Result<(), AddressError> {
+    if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        let ok = !literal.is_empty()
+            && literal
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-'));
+        return if ok { Ok(()) } else { Err(AddressError::BadDomain) };
+    }
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
+    });
+    if labels_ok { Ok(()) } else { Err(AddressError::BadDomain) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_quoted_literal_and_utf8() {
+        for a in [
+            "bob@example.org",
+            "<bob+tag@mail.example.org>",
+            "\"john doe\"@example.org",
+            "postmaster@[127.0.0.1]",
+            "jörg@bücher.example",
+        ] {
+            assert!(Address::parse(a).is_ok(), "{a}");
+        }
+        assert!(Address::parse("jörg@bücher.example").is_ok_and(|a| a.is_utf8()));
+        assert_eq!(Address::parse("<b@x.org>").map(|a| a.to_string()), Ok("b@x.org".into()));
+    }
+
+    #[test]
+    fn refuses_what_could_break_a_line() {
+        assert_eq!(Address::parse("a@b.org\r\nRCPT TO:<c@d>"), Err(AddressError::Control));
+        assert_eq!(Address::parse("a\0@b.org"), Err(AddressError::Control));
+        assert_eq!(Address::parse("a b@b.org"), Err(AddressError::BadCharacter));
+        assert_eq!(Address::parse("a>@b.org"), Err(AddressError::BadCharacter));
+        assert_eq!(Address::parse("nodomain"), Err(AddressError::NoDomain));
+        assert_eq!(Address::parse("a@"), Err(AddressError::NoDomain));
+        assert_eq!(Address::parse("@b.org"), Err(AddressError::LocalLength));
+        assert_eq!(Address::parse(""), Err(AddressError::Empty));
+        assert_eq!(Address::parse("a@-b.org"), Err(AddressError::BadDomain));
+        assert_eq!(Address::parse("a@b..org"), Err(AddressError::BadDomain));
+        let long = format!("{}@b.org", "x".repeat(65));
+        assert_eq!(Address::parse(&long), Err(AddressError::LocalLength));
+    }
+
+    #[test]
+    fn null_sender_forms() {
+        assert_eq!(Sender::parse(""), Ok(Sender::Null));
+        assert_eq!(Sender::parse("<>"), Ok(Sender::Null));
+        assert_eq!(Sender::parse("a@b.org").map(|s| s.to_string()), Ok("<a@b.org>".into()));
+        assert!(Sender::parse("a@b.org\n").is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! Configuration (postern.toml(5)): one TOML file, every key with a
+//! built-in default so that postern runs with no file at all.
+//!
+//! The file is `--config FILE`, else `$POSTERN_CONFIG`, else
+//! `/etc/postern/postern.toml` if it exists. Unknown keys are an error that
+//! names the key and its line: a typo must never silently fall back to a
+//! default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::exit::{Failure, ToFailure};
+
+pub const DEFAULT_PATH: &str = "/etc/postern/postern.toml";
+pub const ENV_VAR: &str = "POSTERN_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ToFailure for ConfigError {
+    fn to_failure(&self) -> Failure {
+        Failure::config(self.to_string())
+    }
+}
+
+/// Where log lines go (`log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// syslog if `/dev/log` exists, else stderr when it is a terminal,
+    /// else nowhere (stderr of a pipe(8) command is the bounce text).
+    Auto,
+    Syslog,
+    Stderr,
+    /// Append to `log_file`.
+    File,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The name in our `Received:` header and the default SMTP HELO name.
+    pub hostname: String,
+    pub log: LogTarget,
+    pub log_file: Option<PathBuf>,
+    /// Put envelope addresses in log lines (off: queue ids, sizes, codes only).
+    pub log_addresses: bool,
+    /// Largest message accepted, in bytes.
+    pub message_size_limit: u64,
+    /// Most `Received:` plus `Delivered-To:` headers before it is a loop.
+    pub hop_count_limit: usize,
+    pub spool: SpoolConfig,
+    pub relay: RelayConfig,
+    pub queue: QueueConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    pub directory: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    pub host: String,
+    pub port: u16,
+    /// HELO/EHLO name; empty means `hostname`.
+    pub helo_name: String,
+    /// Connect and per-command timeout.
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    #[serde(with = "human_duration")]
+    pub minimal_backoff_time: Duration,
+    #[serde(with = "human_duration")]
+    pub maximal_backoff_time: Duration,
+    #[serde(with = "human_duration")]
+    pub maximal_queue_lifetime: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: system_hostname(),
+            log: LogTarget::Auto,
+            log_file: None,
+            log_addresses: false,
+            message_size_limit: 50 * 1024 * 1024,
+            hop_count_limit: 50,
+            spool: SpoolConfig::default(),
+            relay: RelayConfig::default(),
+            queue: QueueConfig::default(),
+        }
+    }
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            directory: PathBuf::from("/var/spool/postern"),
+            key_file: PathBuf::from("/etc/postern/spool.key"),
+        }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            host: "127.0.0.1".into(),
+            port: 10026,
+            helo_name: String::new(),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    /// The same schedule as Postfix's defaults.
+    fn default() -> Self {
+        QueueConfig {
+            minimal_backoff_time: Duration::from_secs(300),
+            maximal_backoff_time: Duration::from_secs(4000),
+            maximal_queue_lifetime: Duration::from_secs(5 * 86400),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file named by `explicit`, else by `$POSTERN_CONFIG`, else
+    /// the default path if it exists, else the built-in defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let from_env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(path) => Config::from_file(&path),
+            None if Path::new(DEFAULT_PATH).exists() => Config::from_file(Path::new(DEFAULT_PATH)),
+            None => Ok(Config::default()),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses TOML text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: describe_toml_error(&e, text),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.hostname.is_empty() || self.hostname.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!("hostname {:?} is not a host name", self.hostname));
+        }
+        if self.log == LogTarget::File && self.log_file.is_none() {
+            return Err("log = \"file\" needs log_file".into());
+        }
+        if self.message_size_limit == 0 {
+            return Err("message_size_limit must be greater than 0".into());
+        }
+        if self.relay.port == 0 {
+            return Err("relay.port must not be 0".into());
+        }
+        if self.relay.host.is_empty() {
+            return Err("relay.host is empty".into());
+        }
+        let q = &self.queue;
+        if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
+            return Err("queue.minimal_backoff_time must be above 0 and at most maximal_backoff_time".into());
+        }
+        Ok(())
+    }
+
+    /// The name to greet the relay with.
+    pub fn helo_name(&self) -> &str {
+        if self.relay.helo_name.is_empty() { &self.hostname } else { &self.relay.helo_name }
+    }
+}
+
+/// `line 3: unknown field `hostnme`, expected one of ...` on one line.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+fn system_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Durations written as `300s`, `5m`, `4h`, `5d` (humantime syntax).
+mod human_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"300s\" or \"5d\": {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.message_size_limit, 52_428_800);
+        assert_eq!(c.relay.port, 10026);
+        assert_eq!(c.queue.maximal_queue_lifetime, Duration::from_secs(432_000));
+        assert!(!c.log_addresses);
+    }
+
+    #[test]
+    fn keys_override_defaults() {
+        let c = parse("message_size_limit = 1000\n[relay]\nport = 2525\ntimeout = \"10s\"\n").unwrap();
+        assert_eq!(c.message_size_limit, 1000);
+        assert_eq!(c.relay.port, 2525);
+        assert_eq!(c.relay.timeout, Duration::from_secs(10));
+        assert_eq!(c.relay.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse("log_addresses = true\n\n[relay]\nprot = 25\n").unwrap_err().to_string();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("prot"), "{err}");
+        assert!(!err.contains('\n'));
+        let err = parse("[spoool]\n").unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("spoool"), "{err}");
+    }
+
+    #[test]
+    fn malformed_values() {
+        assert!(parse("message_size_limit = \"big\"").is_err());
+        assert!(parse("[relay]\ntimeout = \"soon\"").unwrap_err().to_string().contains("soon"));
+        assert!(parse("log = \"file\"").is_err());
+        assert!(parse("log = \"loud\"").is_err());
+        assert!(parse("message_size_limit = 0").is_err());
+        assert!(parse("hostname = \"a b\"").is_err());
+        assert!(parse("[relay]\nport = 70000").is_err());
+        assert!(parse("this is not toml").unwrap_err().to_string().contains("line 1"));
+    }
+}

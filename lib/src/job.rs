@@ -1,0 +1,696 @@
+//! The job stream (postern-job(5)): an envelope a person can read, then the
+//! message as exactly `size` bytes, then the line `end`.
+//!
+//! Jobs are self-delimiting, so several can follow each other on one pipe,
+//! and the message is length-prefixed: no dot-stuffing, no scan of the
+//! body. A reader hands on a job only once all of it, trailer included, has
+//! arrived; a cut or corrupt stream is an error, never a partial job.
+//!
+//! ```text
+//! postern-job 1
+//! queue-id: 8F3A2C91D04B7E65
+//! arrival: 2026-11-23T16:31:44Z
+//! sender: <alice@example.org>
+//! attempts: 0
+//! recipient: <bob@example.net>
+//!   notify: FAILURE,DELAY
+//!   status: pending
+//! size: 1234
+//!
+//! <1234 bytes of RFC 5322 message>end
+//! ```
+
+use std::io::{self, BufRead, Read, Write};
+use std::time::SystemTime;
+
+use crate::address::{Address, AddressError, Sender};
+use crate::exit::{Failure, Sysexit, ToFailure};
+
+/// The format version this build reads and writes.
+pub const VERSION: u32 = 1;
+const MAGIC: &str = "postern-job";
+const TRAILER: &[u8] = b"end\n";
+/// Hard caps that hold whatever the configuration says.
+const MAX_LINE: usize = 16 * 1024;
+const MAX_ENVELOPE: usize = 4 * 1024 * 1024;
+/// RFC 5321 asks servers to take at least 100; Postfix defaults to 1000.
+pub const MAX_RECIPIENTS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job stream: {0}")]
+    Io(#[from] io::Error),
+    #[error("job stream does not start with `{MAGIC} N` (got {0:?})")]
+    NotAJob(String),
+    #[error("job stream version {0} is not supported (this build reads version {VERSION})")]
+    UnknownVersion(String),
+    #[error("job stream ends inside a job ({0})")]
+    Truncated(&'static str),
+    #[error("job envelope line {line}: {reason}")]
+    Malformed { line: usize, reason: String },
+    #[error("job envelope exceeds {MAX_ENVELOPE} bytes")]
+    EnvelopeTooLarge,
+    #[error("job message of {size} bytes exceeds the limit of {limit}")]
+    MessageTooLarge { size: u64, limit: u64 },
+    #[error("job message is not followed by `end`: the size field is wrong or the job is corrupt")]
+    BadTrailer,
+}
+
+impl ToFailure for JobError {
+    fn to_failure(&self) -> Failure {
+        match self {
+            // Nothing was lost: the caller (Postfix) still holds the message.
+            JobError::Io(_) | JobError::Truncated(_) => Failure::tempfail(self.to_string()),
+            JobError::MessageTooLarge { .. } => {
+                Failure::new(Sysexit::Unavailable, "5.3.4", self.to_string())
+            }
+            _ => Failure::new(Sysexit::DataErr, "5.6.0", self.to_string()),
+        }
+    }
+}
+
+/// A queue id: 16 upper-case hex digits, random, unique per message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueId(String);
+
+impl QueueId {
+    pub fn from_random(bytes: [u8; 8]) -> QueueId {
+        QueueId(bytes.iter().map(|b| format!("{b:02X}")).collect())
+    }
+
+    /// Accepts 1 to 32 ASCII letters and digits, which is safe in a file name.
+    pub fn parse(s: &str) -> Option<QueueId> {
+        let ok = (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        ok.then(|| QueueId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// DSN NOTIFY (RFC 3461 section 4.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notify {
+    pub never: bool,
+    pub success: bool,
+    pub failure: bool,
+    pub delay: bool,
+}
+
+impl Notify {
+    pub fn parse(s: &str) -> Option<Notify> {
+        let mut n = Notify::default();
+        for word in s.split(',') {
+            match word.trim().to_ascii_uppercase().as_str() {
+                "NEVER" => n.never = true,
+                "SUCCESS" => n.success = true,
+                "FAILURE" => n.failure = true,
+                "DELAY" => n.delay = true,
+                _ => return None,
+            }
+        }
+        // NEVER excludes the others (RFC 3461 section 4.1).
+        (!(n.never && (n.success || n.failure || n.delay))).then_some(n)
+    }
+
+    pub fn is_unset(&self) -> bool {
+        *self == Notify::default()
+    }
+}
+
+impl std::fmt::Display for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.never {
+            return f.write_str("NEVER");
+        }
+        let words: Vec<&str> = [(self.success, "SUCCESS"), (self.failure, "FAILURE"), (self.delay, "DELAY")]
+            .into_iter()
+            .filter_map(|(on, w)| on.then_some(w))
+            .collect();
+        f.write_str(&words.join(","))
+    }
+}
+
+/// Where a recipient stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptStatus {
+    Pending,
+    Delivered,
+    /// Temporary failure: try again later. `code` is an enhanced status code.
+    Deferred { code: String },
+    /// Permanent failure: the bouncer will report it.
+    Failed { code: String },
+}
+
+impl RcptStatus {
+    fn parse(s: &str) -> Option<RcptStatus> {
+        let mut words = s.split_whitespace();
+        let status = match (words.next()?, words.next()) {
+            ("pending", None) => RcptStatus::Pending,
+            ("delivered", None) => RcptStatus::Delivered,
+            ("deferred", Some(code)) if is_enhanced_code(code, '4') => {
+                RcptStatus::Deferred { code: code.to_owned() }
+            }
+            ("failed", Some(code)) if is_enhanced_code(code, '5') => {
+                RcptStatus::Failed { code: code.to_owned() }
+            }
+            _ => return None,
+        };
+        words.next().is_none().then_some(status)
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self, RcptStatus::Delivered | RcptStatus::Failed { .. })
+    }
+}
+
+impl std::fmt::Display for RcptStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RcptStatus::Pending => f.write_str("pending"),
+            RcptStatus::Delivered => f.write_str("delivered"),
+            RcptStatus::Deferred { code } => write!(f, "deferred {code}"),
+            RcptStatus::Failed { code } => write!(f, "failed {code}"),
+        }
+    }
+}
+
+/// `class.subject.detail` as in RFC 3463, with the class digit given.
+pub fn is_enhanced_code(s: &str, class: char) -> bool {
+    let mut parts = s.split('.');
+    let ok = |p: Option<&str>, max: usize| {
+        p.is_some_and(|p| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    s.starts_with(class) && ok(parts.next(), 1) && ok(parts.next(), 3) && ok(parts.next(), 3) && parts.next().is_none()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: Address,
+    /// ORCPT (RFC 3461 section 4.2), e.g. `rfc822;bob@example.net`.
+    pub orcpt: Option<String>,
+    pub notify: Notify,
+    pub status: RcptStatus,
+    /// The remote reply or local reason behind the status, for DSNs.
+    pub diagnostic: Option<String>,
+}
+
+impl Recipient {
+    pub fn new(address: Address) -> Recipient {
+        Recipient { address, orcpt: None, notify: Notify::default(), status: RcptStatus::Pending, diagnostic: None }
+    }
+}
+
+/// Everything about a message but its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub queue_id: QueueId,
+    pub arrival: SystemTime,
+    pub sender: Sender,
+    pub recipients: Vec<Recipient>,
+    pub client_address: Option<String>,
+    pub client_hostname: Option<String>,
+    pub client_helo: Option<String>,
+    pub sasl_username: Option<String>,
+    /// The queue id of the MTA that handed us the message (Postfix's).
+    pub upstream_queue_id: Option<String>,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    pub next_attempt: Option<SystemTime>,
+    /// The message has bytes over 127: send with BODY=8BITMIME.
+    pub eight_bit: bool,
+    /// Keys this build does not know, kept in order and passed on unchanged,
+    /// so a newer stage's fields survive an older one.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Envelope {
+    pub fn new(queue_id: QueueId, arrival: SystemTime, sender: Sender) -> Envelope {
+        Envelope {
+            queue_id,
+            arrival,
+            sender,
+            recipients: Vec::new(),
+            client_address: None,
+            client_hostname: None,
+            client_helo: None,
+            sasl_username: None,
+            upstream_queue_id: None,
+            attempts: 0,
+            next_attempt: None,
+            eight_bit: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Recipients still to be tried (pending or deferred).
+    pub fn undone(&self) -> impl Iterator<Item = &Recipient> {
+        self.recipients.iter().filter(|r| !r.status.is_done())
+    }
+}
+
+/// An envelope and the message it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub envelope: Envelope,
+    pub message: Vec<u8>,
+}
+
+impl Job {
+    pub fn write_to<W: Write>(&self, w: &mut W) -> io::Result<()> {
+        write_job(w, &self.envelope, &[&self.message])
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.message.len() + 512);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+}
+
+/// Writes one job whose message is the concatenation of `parts`, so that a
+/// stage can prepend a header without copying the message.
+pub fn write_job<W: Write>(w: &mut W, env: &Envelope, parts: &[&[u8]]) -> io::Result<()> {
+    let size: usize = parts.iter().map(|p| p.len()).sum();
+    let mut head = String::with_capacity(512);
+    envelope_text(&mut head, env, size);
+    w.write_all(head.as_bytes())?;
+    for part in parts {
+        w.write_all(part)?;
+    }
+    w.write_all(TRAILER)
+}
+
+fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "{MAGIC} {VERSION}");
+    let field = |out: &mut String, indent: &str, key: &str, value: &str| {
+        let _ = writeln!(out, "{indent}{key}: {}", clean(value));
+    };
+    field(out, "", "queue-id", env.queue_id.as_str());
+    field(out, "", "arrival", &humantime::format_rfc3339_seconds(env.arrival).to_string());
+    field(out, "", "sender", &env.sender.to_string());
+    for (key, value) in [
+        ("client-address", &env.client_address),
+        ("client-hostname", &env.client_hostname),
+        ("client-helo", &env.client_helo),
+        ("sasl-username", &env.sasl_username),
+        ("upstream-queue-id", &env.upstream_queue_id),
+    ] {
+        if let Some(v) = value {
+            field(out, "", key, v);
+        }
+    }
+    field(out, "", "attempts", &env.attempts.to_string());
+    if let Some(t) = env.next_attempt {
+        field(out, "", "next-attempt", &humantime::format_rfc3339_seconds(t).to_string());
+    }
+    if env.eight_bit {
+        field(out, "", "eight-bit", "yes");
+    }
+    for (k, v) in &env.extra {
+        field(out, "", k, v);
+    }
+    for r in &env.recipients {
+        field(out, "", "recipient", &format!("<{}>", r.address));
+        if let Some(o) = &r.orcpt {
+            field(out, "  ", "orcpt", o);
+        }
+        if !r.notify.is_unset() {
+            field(out, "  ", "notify", &r.notify.to_string());
+        }
+        field(out, "  ", "status", &r.status.to_string());
+        if let Some(d) = &r.diagnostic {
+            field(out, "  ", "diagnostic", d);
+        }
+    }
+    field(out, "", "size", &size.to_string());
+    out.push('\n');
+}
+
+/// Control characters (from a remote reply, say) become spaces: a value
+/// can never end its line early or forge another field.
+fn clean(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().into()
+    } else {
+        value.into()
+    }
+}
+
+/// Reads jobs one after another from a byte stream.
+pub struct JobReader<R> {
+    input: R,
+    max_message: u64,
+    line_no: usize,
+}
+
+impl<R: BufRead> JobReader<R> {
+    /// `max_message` caps the message size a job may declare.
+    pub fn new(input: R, max_message: u64) -> JobReader<R> {
+        JobReader { input, max_message, line_no: 0 }
+    }
+
+    /// The next whole job; `Ok(None)` at a clean end of stream.
+    pub fn next_job(&mut self) -> Result<Option<Job>, JobError> {
+        self.line_no = 0;
+        let mut envelope_bytes = 0usize;
+        let mut head = Vec::new();
+        (&mut self.input).take(64).read_until(b'\n', &mut head)?;
+        if head.is_empty() {
+            return Ok(None);
+        }
+        let shown = |h: &[u8]| String::from_utf8_lossy(h).chars().take(40).collect::<String>();
+        let prefix = &head[..head.len().min(MAGIC.len() + 1)];
+        if !format!("{MAGIC} ").as_bytes().starts_with(prefix) {
+            return Err(JobError::NotAJob(shown(&head)));
+        }
+        if head.pop() != Some(b'\n') {
+            return Err(JobError::Truncated("in the first line"));
+        }
+        self.line_no = 1;
+        envelope_bytes += head.len() + 1;
+        let first = String::from_utf8(head).map_err(|e| JobError::NotAJob(shown(e.as_bytes())))?;
+        let version = first
+            .strip_prefix(MAGIC)
+            .and_then(|v| v.strip_prefix(' '))
+            .ok_or_else(|| JobError::NotAJob(first.chars().take(40).collect()))?;
+        if version != VERSION.to_string() {
+            return Err(JobError::UnknownVersion(version.chars().take(20).collect()));
+        }
+        let mut b = EnvelopeBuilder::default();
+        loop {
+            let line = self
+                .read_line(&mut envelope_bytes)?
+                .ok_or(JobError::Truncated("in the envelope"))?;
+            if line.is_empty() {
+                break;
+            }
+            b.field(&line).map_err(|reason| JobError::Malformed { line: self.line_no, reason })?;
+        }
+        let (envelope, size) = b.finish().map_err(|reason| JobError::Malformed { line: self.line_no, reason })?;
+        if size > self.max_message {
+            return Err(JobError::MessageTooLarge { size, limit: self.max_message });
+        }
+        let size = usize::try_from(size).map_err(|_| JobError::MessageTooLarge { size, limit: self.max_message })?;
+        let mut message = Vec::new();
+        message.try_reserve_exact(size).map_err(|_| JobError::Io(io::Error::from(io::ErrorKind::OutOfMemory)))?;
+        (&mut self.input).take(size as u64).read_to_end(&mut message)?;
+        if message.len() != size {
+            return Err(JobError::Truncated("in the message"));
+        }
+        let mut trailer = [0u8; TRAILER.len()];
+        let mut got = 0;
+        while got < trailer.len() {
+            match self.input.read(&mut trailer[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        if &trailer[..got] != TRAILER {
+            return Err(if TRAILER.starts_with(&trailer[..got]) {
+                JobError::Truncated("before the `end` line")
+            } else {
+                JobError::BadTrailer
+            });
+        }
+        Ok(Some(Job { envelope, message }))
+    }
+
+    /// One line without its `\n`; `None` at end of stream only where allowed.
+    fn read_line(&mut self, total: &mut usize) -> Result<Option<String>, JobError> {
+        let mut buf = Vec::new();
+        let n = (&mut self.input).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+        self.line_no += 1;
+        if n == 0 {
+            return Ok(None);
+        }
+        *total += n;
+        if *total > MAX_ENVELOPE {
+            return Err(JobError::EnvelopeTooLarge);
+        }
+        if buf.last() != Some(&b'\n') {
+            return Err(if n > MAX_LINE {
+                JobError::Malformed { line: self.line_no, reason: format!("line longer than {MAX_LINE} bytes") }
+            } else {
+                JobError::Truncated("in the envelope")
+            });
+        }
+        buf.pop();
+        let line = String::from_utf8(buf)
+            .map_err(|_| JobError::Malformed { line: self.line_no, reason: "not UTF-8".into() })?;
+        if line.chars().any(char::is_control) {
+            return Err(JobError::Malformed { line: self.line_no, reason: "control character".into() });
+        }
+        Ok(Some(line))
+    }
+}
+
+#[derive(Default)]
+struct EnvelopeBuilder {
+    queue_id: Option<QueueId>,
+    arrival: Option<SystemTime>,
+    sender: Option<Sender>,
+    recipients: Vec<Recipient>,
+    client_address: Option<String>,
+    client_hostname: Option<String>,
+    client_helo: Option<String>,
+    sasl_username: Option<String>,
+    upstream_queue_id: Option<String>,
+    attempts: u32,
+    next_attempt: Option<SystemTime>,
+    eight_bit: bool,
+    extra: Vec<(String, String)>,
+    size: Option<u64>,
+}
+
+impl EnvelopeBuilder {
+    fn field(&mut self, line: &str) -> Result<(), String> {
+        if self.size.is_some() {
+            return Err("field after `size`, which must come last".into());
+        }
+        let indented = line.starts_with(' ');
+        let (key, value) = line
+            .trim_start()
+            .split_once(": ")
+            .or_else(|| line.trim_start().strip_suffix(':').map(|k| (k, "")))
+            .ok_or_else(|| "expected `key: value`".to_string())?;
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(format!("bad field name {key:?}"));
+        }
+        if indented {
+            return self.recipient_field(key, value);
+        }
+        let time = |v: &str| humantime::parse_rfc3339(v).map_err(|e| format!("{key}: {e}"));
+        let once = |slot: &Option<String>| {
+            if slot.is_some() { Err(format!("`{key}` given twice")) } else { Ok(Some(value.to_owned())) }
+        };
+        match key {
+            "queue-id" => {
+                self.queue_id = Some(QueueId::parse(value).ok_or_else(|| format!("bad queue id {value:?}"))?)
+            }
+            "arrival" => self.arrival = Some(time(value)?),
+            "sender" => {
+                if !(value.starts_with('<') && value.ends_with('>')) {
+                    return Err("sender must be in angle brackets".into());
+                }
+                self.sender = Some(Sender::parse(value).map_err(|e| format!("sender: {e}"))?)
+            }
+            "recipient" => {
+                if self.recipients.len() >= MAX_RECIPIENTS {
+                    return Err(format!("more than {MAX_RECIPIENTS} recipients"));
+                }
+                let a = Address::parse(value).map_err(|e: AddressError| format!("recipient: {e}"))?;
+                self.recipients.push(Recipient::new(a));
+            }
+            "client-address" => self.client_address = once(&self.client_address)?,
+            "client-hostname" => self.client_hostname = once(&self.client_hostname)?,
+            "client-helo" => self.client_helo = once(&self.client_helo)?,
+            "sasl-username" => self.sasl_username = once(&self.sasl_username)?,
+            "upstream-queue-id" => self.upstream_queue_id = once(&self.upstream_queue_id)?,
+            "attempts" => self.attempts = value.parse().map_err(|_| format!("bad attempts {value:?}"))?,
+            "next-attempt" => self.next_attempt = Some(time(value)?),
+            "eight-bit" => {
+                self.eight_bit = match value {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err("eight-bit must be yes or no".into()),
+                }
+            }
+            "size" => self.size = Some(value.parse().map_err(|_| format!("bad size {value:?}"))?),
+            _ => self.extra.push((key.to_owned(), value.to_owned())),
+        }
+        Ok(())
+    }
+
+    fn recipient_field(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let r = self.recipients.last_mut().ok_or("indented field before any recipient")?;
+        match key {
+            "orcpt" => {
+                if !value.contains(';') {
+                    return Err("orcpt must be `type;address`".into());
+                }
+                r.orcpt = Some(value.to_owned())
+            }
+            "notify" => r.notify = Notify::parse(value).ok_or_else(|| format!("bad notify {value:?}"))?,
+            "status" => r.status = RcptStatus::parse(value).ok_or_else(|| format!("bad status {value:?}"))?,
+            "diagnostic" => r.diagnostic = Some(value.to_owned()),
+            _ => return Err(format!("unknown recipient field `{key}`")),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(Envelope, u64), String> {
+        let missing = |k: &str| format!("envelope has no `{k}` field");
+        let size = self.size.ok_or_else(|| missing("size"))?;
+        if self.recipients.is_empty() {
+            return Err("envelope has no recipients".into());
+        }
+        let envelope = Envelope {
+            queue_id: self.queue_id.ok_or_else(|| missing("queue-id"))?,
+            arrival: self.arrival.ok_or_else(|| missing("arrival"))?,
+            sender: self.sender.ok_or_else(|| missing("sender"))?,
+            recipients: self.recipients,
+            client_address: self.client_address,
+            client_hostname: self.client_hostname,
+            client_helo: self.client_helo,
+            sasl_username: self.sasl_username,
+            upstream_queue_id: self.upstream_queue_id,
+            attempts: self.attempts,
+            next_attempt: self.next_attempt,
+            eight_bit: self.eight_bit,
+            extra: self.extra,
+        };
+        Ok((envelope, size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample() -> Job {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_451_504);
+        let mut env = Envelope::new(
+            QueueId::from_random([0x8f, 0x3a, 0x2c, 0x91, 0xd0, 0x4b, 0x7e, 0x65]),
+            t,
+            Sender::parse("alice@example.org").unwrap(),
+        );
+        env.client_address = Some("192.0.2.1".into());
+        env.client_helo = Some("mail.example.org".into());
+        let mut bob = Recipient::new(Address::parse("bob@example.net").unwrap());
+        bob.notify = Notify::parse("FAILURE,DELAY").unwrap();
+        bob.orcpt = Some("rfc822;bob@example.net".into());
+        let mut carol = Recipient::new(Address::parse("carol@example.net").unwrap());
+        carol.status = RcptStatus::Failed { code: "5.1.1".into() };
+        carol.diagnostic = Some("smtp; 550 5.1.1 no such user\r\nfake: field".into());
+        env.recipients = vec![bob, carol];
+        Job { envelope: env, message: b"Subject: hi\n\nbody\n".to_vec() }
+    }
+
+    const GOLDEN: &str = "postern-job 1\nqueue-id: 8F3A2C91D04B7E65\narrival: 2026-11-23T16:31:44Z\n\
+sender: <alice@example.org>\nclient-address: 192.0.2.1\nclient-helo: mail.example.org\nattempts: 0\n\
+recipient: <bob@example.net>\n  orcpt: rfc822;bob@example.net\n  notify: FAILURE,DELAY\n  status: pending\n\
+recipient: <carol@example.net>\n  status: failed 5.1.1\n  diagnostic: smtp; 550 5.1.1 no such user  fake: field\n\
+size: 18\n\nSubject: hi\n\nbody\nend\n";
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<Job>, JobError> {
+        let mut r = JobReader::new(bytes, 1 << 20);
+        let mut jobs = Vec::new();
+        while let Some(j) = r.next_job()? {
+            jobs.push(j);
+        }
+        Ok(jobs)
+    }
+
+    #[test]
+    fn writes_the_golden_form_and_reads_it_back() {
+        let job = sample();
+        let bytes = job.to_bytes();
+        assert_eq!(String::from_utf8_lossy(&bytes), GOLDEN);
+        let back = read_all(&bytes).unwrap();
+        let mut expect = job.clone();
+        expect.envelope.recipients[1].diagnostic = Some("smtp; 550 5.1.1 no such user  fake: field".into());
+        assert_eq!(back, vec![expect]);
+    }
+
+    #[test]
+    fn several_jobs_on_one_stream() {
+        let mut bytes = sample().to_bytes();
+        bytes.extend(sample().to_bytes());
+        assert_eq!(read_all(&bytes).unwrap().len(), 2);
+        assert_eq!(read_all(b"").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn every_cut_is_detected() {
+        let bytes = sample().to_bytes();
+        for cut in 1..bytes.len() {
+            let err = read_all(&bytes[..cut]).expect_err(&format!("cut at {cut}"));
+            assert!(
+                matches!(err, JobError::Truncated(_) | JobError::Malformed { .. }),
+                "cut at {cut}: {err:?}"
+            );
+            // A cut stream never asks Postfix to bounce.
+            if let JobError::Truncated(_) = err {
+                assert_eq!(err.to_failure().exit, Sysexit::TempFail);
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_length_garbage_and_versions() {
+        let good = String::from_utf8(sample().to_bytes()).unwrap();
+        let short = good.replace("size: 18", "size: 17");
+        assert!(matches!(read_all(short.as_bytes()), Err(JobError::BadTrailer)));
+        let long = good.replace("size: 18", "size: 19");
+        assert!(matches!(read_all(long.as_bytes()), Err(JobError::BadTrailer | JobError::Truncated(_))));
+        assert!(matches!(read_all(b"From alice Mon\nSubject: x\n\n"), Err(JobError::NotAJob(_))));
+        assert!(matches!(read_all(b"\x00\xff\xfe garbage"), Err(JobError::NotAJob(_))));
+        let v2 = good.replace("postern-job 1", "postern-job 2");
+        assert!(matches!(read_all(v2.as_bytes()), Err(JobError::UnknownVersion(_))));
+        let huge = good.replace("size: 18", "size: 99999999999");
+        assert!(matches!(read_all(huge.as_bytes()), Err(JobError::MessageTooLarge { .. })));
+        let bad_rcpt = good.replace("<bob@example.net>", "<bob example.net>");
+        assert!(matches!(read_all(bad_rcpt.as_bytes()), Err(JobError::Malformed { line: 8, .. })));
+        let no_rcpt = good
+            .replace("recipient: <bob@example.net>\n  orcpt: rfc822;bob@example.net\n  notify: FAILURE,DELAY\n  status: pending\n", "")
+            .replace("recipient: <carol@example.net>\n  status: failed 5.1.1\n  diagnostic: smtp; 550 5.1.1 no such user  fake: field\n", "");
+        assert!(matches!(read_all(no_rcpt.as_bytes()), Err(JobError::Malformed { .. })));
+        let bad_status = good.replace("failed 5.1.1", "failed 4.1.1");
+        assert!(matches!(read_all(bad_status.as_bytes()), Err(JobError::Malformed { .. })));
+        let cr = good.replace("attempts: 0", "attempts: 0\r");
+        assert!(matches!(read_all(cr.as_bytes()), Err(JobError::Malformed { .. })));
+        let long_line = good.replace("attempts: 0", &format!("x-long: {}", "a".repeat(MAX_LINE)));
+        assert!(matches!(read_all(long_line.as_bytes()), Err(JobError::Malformed { .. })));
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let good = String::from_utf8(sample().to_bytes()).unwrap();
+        let with = good.replace("attempts: 0\n", "attempts: 0\nscan-verdict: clean\n");
+        let jobs = read_all(with.as_bytes()).unwrap();
+        assert_eq!(jobs[0].envelope.extra, vec![("scan-verdict".into(), "clean".into())]);
+        let again = String::from_utf8(jobs[0].to_bytes()).unwrap();
+        assert!(again.contains("scan-verdict: clean\n"));
+    }
+
+    #[test]
+    fn enhanced_codes() {
+        assert!(is_enhanced_code("5.1.1", '5'));
+        assert!(is_enhanced_code("4.4.100", '4'));
+        assert!(!is_enhanced_code("5.1", '5'));
+        assert!(!is_enhanced_code("5.1.1.1", '5'));
+        assert!(!is_enhanced_code("4.1.1", '5'));
+        assert!(!is_enhanced_code("5.x.1", '5'));
+    }
+}

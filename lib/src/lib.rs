@@ -1,0 +1,9 @@
+//! postern: small mail tools behind Postfix.
+//!
+//! One module per concept; the binaries in `bins/` only parse arguments,
+//! call into these modules, and turn errors into exit codes.
+
+pub mod address;
+pub mod config;
+pub mod exit;
+pub mod job;
