@@ -7,3 +7,5 @@ pub mod address;
 pub mod config;
 pub mod exit;
 pub mod job;
+pub mod seal;
+pub mod spool;
