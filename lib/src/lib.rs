@@ -7,5 +7,8 @@ pub mod address;
 pub mod config;
 pub mod exit;
 pub mod job;
+pub mod log;
+pub mod message;
+pub mod receive;
 pub mod seal;
 pub mod spool;
