@@ -142,16 +142,26 @@ fn check_domain(domain: &str) -> Result<(), AddressError> {
             && literal
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-'));
-        return if ok { Ok(()) } else { Err(AddressError::BadDomain) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(AddressError::BadDomain)
+        };
     }
     let labels_ok = domain.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.chars().all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
+            && label
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
     });
-    if labels_ok { Ok(()) } else { Err(AddressError::BadDomain) }
+    if labels_ok {
+        Ok(())
+    } else {
+        Err(AddressError::BadDomain)
+    }
 }
 
 #[cfg(test)]
@@ -170,12 +180,18 @@ mod tests {
             assert!(Address::parse(a).is_ok(), "{a}");
         }
         assert!(Address::parse("jörg@bücher.example").is_ok_and(|a| a.is_utf8()));
-        assert_eq!(Address::parse("<b@x.org>").map(|a| a.to_string()), Ok("b@x.org".into()));
+        assert_eq!(
+            Address::parse("<b@x.org>").map(|a| a.to_string()),
+            Ok("b@x.org".into())
+        );
     }
 
     #[test]
     fn refuses_what_could_break_a_line() {
-        assert_eq!(Address::parse("a@b.org\r\nRCPT TO:<c@d>"), Err(AddressError::Control));
+        assert_eq!(
+            Address::parse("a@b.org\r\nRCPT TO:<c@d>"),
+            Err(AddressError::Control)
+        );
         assert_eq!(Address::parse("a\0@b.org"), Err(AddressError::Control));
         assert_eq!(Address::parse("a b@b.org"), Err(AddressError::BadCharacter));
         assert_eq!(Address::parse("a>@b.org"), Err(AddressError::BadCharacter));
@@ -193,7 +209,10 @@ mod tests {
     fn null_sender_forms() {
         assert_eq!(Sender::parse(""), Ok(Sender::Null));
         assert_eq!(Sender::parse("<>"), Ok(Sender::Null));
-        assert_eq!(Sender::parse("a@b.org").map(|s| s.to_string()), Ok("<a@b.org>".into()));
+        assert_eq!(
+            Sender::parse("a@b.org").map(|s| s.to_string()),
+            Ok("<a@b.org>".into())
+        );
         assert!(Sender::parse("a@b.org\n").is_err());
     }
 }

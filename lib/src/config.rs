@@ -19,7 +19,10 @@ pub const ENV_VAR: &str = "POSTERN_CONFIG";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config {path}: {message}")]
@@ -145,7 +148,9 @@ impl Config {
     /// Loads the file named by `explicit`, else by `$POSTERN_CONFIG`, else
     /// the default path if it exists, else the built-in defaults.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-        let from_env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let from_env = std::env::var_os(ENV_VAR)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         match explicit.map(Path::to_path_buf).or(from_env) {
             Some(path) => Config::from_file(&path),
             None if Path::new(DEFAULT_PATH).exists() => Config::from_file(Path::new(DEFAULT_PATH)),
@@ -154,8 +159,10 @@ impl Config {
     }
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
@@ -165,12 +172,20 @@ impl Config {
             path: path.to_owned(),
             message: describe_toml_error(&e, text),
         })?;
-        config.validate().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.hostname.is_empty() || self.hostname.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if self.hostname.is_empty()
+            || self
+                .hostname
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(format!("hostname {:?} is not a host name", self.hostname));
         }
         if self.log == LogTarget::File && self.log_file.is_none() {
@@ -187,14 +202,21 @@ impl Config {
         }
         let q = &self.queue;
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
-            return Err("queue.minimal_backoff_time must be above 0 and at most maximal_backoff_time".into());
+            return Err(
+                "queue.minimal_backoff_time must be above 0 and at most maximal_backoff_time"
+                    .into(),
+            );
         }
         Ok(())
     }
 
     /// The name to greet the relay with.
     pub fn helo_name(&self) -> &str {
-        if self.relay.helo_name.is_empty() { &self.hostname } else { &self.relay.helo_name }
+        if self.relay.helo_name.is_empty() {
+            &self.hostname
+        } else {
+            &self.relay.helo_name
+        }
     }
 }
 
@@ -225,8 +247,11 @@ mod human_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"300s\" or \"5d\": {e}")))
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not a duration like \"300s\" or \"5d\": {e}"
+            ))
+        })
     }
 }
 
@@ -249,7 +274,8 @@ mod tests {
 
     #[test]
     fn keys_override_defaults() {
-        let c = parse("message_size_limit = 1000\n[relay]\nport = 2525\ntimeout = \"10s\"\n").unwrap();
+        let c =
+            parse("message_size_limit = 1000\n[relay]\nport = 2525\ntimeout = \"10s\"\n").unwrap();
         assert_eq!(c.message_size_limit, 1000);
         assert_eq!(c.relay.port, 2525);
         assert_eq!(c.relay.timeout, Duration::from_secs(10));
@@ -258,7 +284,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let err = parse("log_addresses = true\n\n[relay]\nprot = 25\n").unwrap_err().to_string();
+        let err = parse("log_addresses = true\n\n[relay]\nprot = 25\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 4"), "{err}");
         assert!(err.contains("prot"), "{err}");
         assert!(!err.contains('\n'));
@@ -269,12 +297,22 @@ mod tests {
     #[test]
     fn malformed_values() {
         assert!(parse("message_size_limit = \"big\"").is_err());
-        assert!(parse("[relay]\ntimeout = \"soon\"").unwrap_err().to_string().contains("soon"));
+        assert!(
+            parse("[relay]\ntimeout = \"soon\"")
+                .unwrap_err()
+                .to_string()
+                .contains("soon")
+        );
         assert!(parse("log = \"file\"").is_err());
         assert!(parse("log = \"loud\"").is_err());
         assert!(parse("message_size_limit = 0").is_err());
         assert!(parse("hostname = \"a b\"").is_err());
         assert!(parse("[relay]\nport = 70000").is_err());
-        assert!(parse("this is not toml").unwrap_err().to_string().contains("line 1"));
+        assert!(
+            parse("this is not toml")
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
     }
 }

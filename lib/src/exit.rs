@@ -48,7 +48,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(exit: Sysexit, status: &'static str, text: impl Into<String>) -> Self {
-        Failure { exit, status, text: text.into() }
+        Failure {
+            exit,
+            status,
+            text: text.into(),
+        }
     }
 
     /// A temporary local problem: Postfix keeps the message and retries.

@@ -130,10 +130,14 @@ impl std::fmt::Display for Notify {
         if self.never {
             return f.write_str("NEVER");
         }
-        let words: Vec<&str> = [(self.success, "SUCCESS"), (self.failure, "FAILURE"), (self.delay, "DELAY")]
-            .into_iter()
-            .filter_map(|(on, w)| on.then_some(w))
-            .collect();
+        let words: Vec<&str> = [
+            (self.success, "SUCCESS"),
+            (self.failure, "FAILURE"),
+            (self.delay, "DELAY"),
+        ]
+        .into_iter()
+        .filter_map(|(on, w)| on.then_some(w))
+        .collect();
         f.write_str(&words.join(","))
     }
 }
@@ -144,9 +148,13 @@ pub enum RcptStatus {
     Pending,
     Delivered,
     /// Temporary failure: try again later. `code` is an enhanced status code.
-    Deferred { code: String },
+    Deferred {
+        code: String,
+    },
     /// Permanent failure: the bouncer will report it.
-    Failed { code: String },
+    Failed {
+        code: String,
+    },
 }
 
 impl RcptStatus {
@@ -155,12 +163,12 @@ impl RcptStatus {
         let status = match (words.next()?, words.next()) {
             ("pending", None) => RcptStatus::Pending,
             ("delivered", None) => RcptStatus::Delivered,
-            ("deferred", Some(code)) if is_enhanced_code(code, '4') => {
-                RcptStatus::Deferred { code: code.to_owned() }
-            }
-            ("failed", Some(code)) if is_enhanced_code(code, '5') => {
-                RcptStatus::Failed { code: code.to_owned() }
-            }
+            ("deferred", Some(code)) if is_enhanced_code(code, '4') => RcptStatus::Deferred {
+                code: code.to_owned(),
+            },
+            ("failed", Some(code)) if is_enhanced_code(code, '5') => RcptStatus::Failed {
+                code: code.to_owned(),
+            },
             _ => return None,
         };
         words.next().is_none().then_some(status)
@@ -188,7 +196,11 @@ pub fn is_enhanced_code(s: &str, class: char) -> bool {
     let ok = |p: Option<&str>, max: usize| {
         p.is_some_and(|p| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
     };
-    s.starts_with(class) && ok(parts.next(), 1) && ok(parts.next(), 3) && ok(parts.next(), 3) && parts.next().is_none()
+    s.starts_with(class)
+        && ok(parts.next(), 1)
+        && ok(parts.next(), 3)
+        && ok(parts.next(), 3)
+        && parts.next().is_none()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +216,13 @@ pub struct Recipient {
 
 impl Recipient {
     pub fn new(address: Address) -> Recipient {
-        Recipient { address, orcpt: None, notify: Notify::default(), status: RcptStatus::Pending, diagnostic: None }
+        Recipient {
+            address,
+            orcpt: None,
+            notify: Notify::default(),
+            status: RcptStatus::Pending,
+            diagnostic: None,
+        }
     }
 }
 
@@ -296,7 +314,12 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
         let _ = writeln!(out, "{indent}{key}: {}", clean(value));
     };
     field(out, "", "queue-id", env.queue_id.as_str());
-    field(out, "", "arrival", &humantime::format_rfc3339_seconds(env.arrival).to_string());
+    field(
+        out,
+        "",
+        "arrival",
+        &humantime::format_rfc3339_seconds(env.arrival).to_string(),
+    );
     field(out, "", "sender", &env.sender.to_string());
     for (key, value) in [
         ("client-address", &env.client_address),
@@ -311,7 +334,12 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
     }
     field(out, "", "attempts", &env.attempts.to_string());
     if let Some(t) = env.next_attempt {
-        field(out, "", "next-attempt", &humantime::format_rfc3339_seconds(t).to_string());
+        field(
+            out,
+            "",
+            "next-attempt",
+            &humantime::format_rfc3339_seconds(t).to_string(),
+        );
     }
     if env.eight_bit {
         field(out, "", "eight-bit", "yes");
@@ -340,7 +368,11 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
 /// can never end its line early or forge another field.
 fn clean(value: &str) -> std::borrow::Cow<'_, str> {
     if value.chars().any(char::is_control) {
-        value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().into()
+        value
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .into()
     } else {
         value.into()
     }
@@ -356,7 +388,11 @@ pub struct JobReader<R> {
 impl<R: BufRead> JobReader<R> {
     /// `max_message` caps the message size a job may declare.
     pub fn new(input: R, max_message: u64) -> JobReader<R> {
-        JobReader { input, max_message, line_no: 0 }
+        JobReader {
+            input,
+            max_message,
+            line_no: 0,
+        }
     }
 
     /// The next whole job; `Ok(None)` at a clean end of stream.
@@ -368,7 +404,12 @@ impl<R: BufRead> JobReader<R> {
         if head.is_empty() {
             return Ok(None);
         }
-        let shown = |h: &[u8]| String::from_utf8_lossy(h).chars().take(40).collect::<String>();
+        let shown = |h: &[u8]| {
+            String::from_utf8_lossy(h)
+                .chars()
+                .take(40)
+                .collect::<String>()
+        };
         let prefix = &head[..head.len().min(MAGIC.len() + 1)];
         if !format!("{MAGIC} ").as_bytes().starts_with(prefix) {
             return Err(JobError::NotAJob(shown(&head)));
@@ -394,16 +435,32 @@ impl<R: BufRead> JobReader<R> {
             if line.is_empty() {
                 break;
             }
-            b.field(&line).map_err(|reason| JobError::Malformed { line: self.line_no, reason })?;
+            b.field(&line).map_err(|reason| JobError::Malformed {
+                line: self.line_no,
+                reason,
+            })?;
         }
-        let (envelope, size) = b.finish().map_err(|reason| JobError::Malformed { line: self.line_no, reason })?;
+        let (envelope, size) = b.finish().map_err(|reason| JobError::Malformed {
+            line: self.line_no,
+            reason,
+        })?;
         if size > self.max_message {
-            return Err(JobError::MessageTooLarge { size, limit: self.max_message });
+            return Err(JobError::MessageTooLarge {
+                size,
+                limit: self.max_message,
+            });
         }
-        let size = usize::try_from(size).map_err(|_| JobError::MessageTooLarge { size, limit: self.max_message })?;
+        let size = usize::try_from(size).map_err(|_| JobError::MessageTooLarge {
+            size,
+            limit: self.max_message,
+        })?;
         let mut message = Vec::new();
-        message.try_reserve_exact(size).map_err(|_| JobError::Io(io::Error::from(io::ErrorKind::OutOfMemory)))?;
-        (&mut self.input).take(size as u64).read_to_end(&mut message)?;
+        message
+            .try_reserve_exact(size)
+            .map_err(|_| JobError::Io(io::Error::from(io::ErrorKind::OutOfMemory)))?;
+        (&mut self.input)
+            .take(size as u64)
+            .read_to_end(&mut message)?;
         if message.len() != size {
             return Err(JobError::Truncated("in the message"));
         }
@@ -428,7 +485,9 @@ impl<R: BufRead> JobReader<R> {
     /// One line without its `\n`; `None` at end of stream only where allowed.
     fn read_line(&mut self, total: &mut usize) -> Result<Option<String>, JobError> {
         let mut buf = Vec::new();
-        let n = (&mut self.input).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+        let n = (&mut self.input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
         self.line_no += 1;
         if n == 0 {
             return Ok(None);
@@ -439,16 +498,24 @@ impl<R: BufRead> JobReader<R> {
         }
         if buf.last() != Some(&b'\n') {
             return Err(if n > MAX_LINE {
-                JobError::Malformed { line: self.line_no, reason: format!("line longer than {MAX_LINE} bytes") }
+                JobError::Malformed {
+                    line: self.line_no,
+                    reason: format!("line longer than {MAX_LINE} bytes"),
+                }
             } else {
                 JobError::Truncated("in the envelope")
             });
         }
         buf.pop();
-        let line = String::from_utf8(buf)
-            .map_err(|_| JobError::Malformed { line: self.line_no, reason: "not UTF-8".into() })?;
+        let line = String::from_utf8(buf).map_err(|_| JobError::Malformed {
+            line: self.line_no,
+            reason: "not UTF-8".into(),
+        })?;
         if line.chars().any(char::is_control) {
-            return Err(JobError::Malformed { line: self.line_no, reason: "control character".into() });
+            return Err(JobError::Malformed {
+                line: self.line_no,
+                reason: "control character".into(),
+            });
         }
         Ok(Some(line))
     }
@@ -483,7 +550,11 @@ impl EnvelopeBuilder {
             .split_once(": ")
             .or_else(|| line.trim_start().strip_suffix(':').map(|k| (k, "")))
             .ok_or_else(|| "expected `key: value`".to_string())?;
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(format!("bad field name {key:?}"));
         }
         if indented {
@@ -491,11 +562,16 @@ impl EnvelopeBuilder {
         }
         let time = |v: &str| humantime::parse_rfc3339(v).map_err(|e| format!("{key}: {e}"));
         let once = |slot: &Option<String>| {
-            if slot.is_some() { Err(format!("`{key}` given twice")) } else { Ok(Some(value.to_owned())) }
+            if slot.is_some() {
+                Err(format!("`{key}` given twice"))
+            } else {
+                Ok(Some(value.to_owned()))
+            }
         };
         match key {
             "queue-id" => {
-                self.queue_id = Some(QueueId::parse(value).ok_or_else(|| format!("bad queue id {value:?}"))?)
+                self.queue_id =
+                    Some(QueueId::parse(value).ok_or_else(|| format!("bad queue id {value:?}"))?)
             }
             "arrival" => self.arrival = Some(time(value)?),
             "sender" => {
@@ -508,7 +584,8 @@ impl EnvelopeBuilder {
                 if self.recipients.len() >= MAX_RECIPIENTS {
                     return Err(format!("more than {MAX_RECIPIENTS} recipients"));
                 }
-                let a = Address::parse(value).map_err(|e: AddressError| format!("recipient: {e}"))?;
+                let a =
+                    Address::parse(value).map_err(|e: AddressError| format!("recipient: {e}"))?;
                 self.recipients.push(Recipient::new(a));
             }
             "client-address" => self.client_address = once(&self.client_address)?,
@@ -516,7 +593,11 @@ impl EnvelopeBuilder {
             "client-helo" => self.client_helo = once(&self.client_helo)?,
             "sasl-username" => self.sasl_username = once(&self.sasl_username)?,
             "upstream-queue-id" => self.upstream_queue_id = once(&self.upstream_queue_id)?,
-            "attempts" => self.attempts = value.parse().map_err(|_| format!("bad attempts {value:?}"))?,
+            "attempts" => {
+                self.attempts = value
+                    .parse()
+                    .map_err(|_| format!("bad attempts {value:?}"))?
+            }
             "next-attempt" => self.next_attempt = Some(time(value)?),
             "eight-bit" => {
                 self.eight_bit = match value {
@@ -532,7 +613,10 @@ impl EnvelopeBuilder {
     }
 
     fn recipient_field(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let r = self.recipients.last_mut().ok_or("indented field before any recipient")?;
+        let r = self
+            .recipients
+            .last_mut()
+            .ok_or("indented field before any recipient")?;
         match key {
             "orcpt" => {
                 if !value.contains(';') {
@@ -540,8 +624,13 @@ impl EnvelopeBuilder {
                 }
                 r.orcpt = Some(value.to_owned())
             }
-            "notify" => r.notify = Notify::parse(value).ok_or_else(|| format!("bad notify {value:?}"))?,
-            "status" => r.status = RcptStatus::parse(value).ok_or_else(|| format!("bad status {value:?}"))?,
+            "notify" => {
+                r.notify = Notify::parse(value).ok_or_else(|| format!("bad notify {value:?}"))?
+            }
+            "status" => {
+                r.status =
+                    RcptStatus::parse(value).ok_or_else(|| format!("bad status {value:?}"))?
+            }
             "diagnostic" => r.diagnostic = Some(value.to_owned()),
             _ => return Err(format!("unknown recipient field `{key}`")),
         }
@@ -591,10 +680,15 @@ mod tests {
         bob.notify = Notify::parse("FAILURE,DELAY").unwrap();
         bob.orcpt = Some("rfc822;bob@example.net".into());
         let mut carol = Recipient::new(Address::parse("carol@example.net").unwrap());
-        carol.status = RcptStatus::Failed { code: "5.1.1".into() };
+        carol.status = RcptStatus::Failed {
+            code: "5.1.1".into(),
+        };
         carol.diagnostic = Some("smtp; 550 5.1.1 no such user\r\nfake: field".into());
         env.recipients = vec![bob, carol];
-        Job { envelope: env, message: b"Subject: hi\n\nbody\n".to_vec() }
+        Job {
+            envelope: env,
+            message: b"Subject: hi\n\nbody\n".to_vec(),
+        }
     }
 
     const GOLDEN: &str = "postern-job 1\nqueue-id: 8F3A2C91D04B7E65\narrival: 2026-11-23T16:31:44Z\n\
@@ -619,7 +713,8 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
         assert_eq!(String::from_utf8_lossy(&bytes), GOLDEN);
         let back = read_all(&bytes).unwrap();
         let mut expect = job.clone();
-        expect.envelope.recipients[1].diagnostic = Some("smtp; 550 5.1.1 no such user  fake: field".into());
+        expect.envelope.recipients[1].diagnostic =
+            Some("smtp; 550 5.1.1 no such user  fake: field".into());
         assert_eq!(back, vec![expect]);
     }
 
@@ -651,27 +746,60 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
     fn wrong_length_garbage_and_versions() {
         let good = String::from_utf8(sample().to_bytes()).unwrap();
         let short = good.replace("size: 18", "size: 17");
-        assert!(matches!(read_all(short.as_bytes()), Err(JobError::BadTrailer)));
+        assert!(matches!(
+            read_all(short.as_bytes()),
+            Err(JobError::BadTrailer)
+        ));
         let long = good.replace("size: 18", "size: 19");
-        assert!(matches!(read_all(long.as_bytes()), Err(JobError::BadTrailer | JobError::Truncated(_))));
-        assert!(matches!(read_all(b"From alice Mon\nSubject: x\n\n"), Err(JobError::NotAJob(_))));
-        assert!(matches!(read_all(b"\x00\xff\xfe garbage"), Err(JobError::NotAJob(_))));
+        assert!(matches!(
+            read_all(long.as_bytes()),
+            Err(JobError::BadTrailer | JobError::Truncated(_))
+        ));
+        assert!(matches!(
+            read_all(b"From alice Mon\nSubject: x\n\n"),
+            Err(JobError::NotAJob(_))
+        ));
+        assert!(matches!(
+            read_all(b"\x00\xff\xfe garbage"),
+            Err(JobError::NotAJob(_))
+        ));
         let v2 = good.replace("postern-job 1", "postern-job 2");
-        assert!(matches!(read_all(v2.as_bytes()), Err(JobError::UnknownVersion(_))));
+        assert!(matches!(
+            read_all(v2.as_bytes()),
+            Err(JobError::UnknownVersion(_))
+        ));
         let huge = good.replace("size: 18", "size: 99999999999");
-        assert!(matches!(read_all(huge.as_bytes()), Err(JobError::MessageTooLarge { .. })));
+        assert!(matches!(
+            read_all(huge.as_bytes()),
+            Err(JobError::MessageTooLarge { .. })
+        ));
         let bad_rcpt = good.replace("<bob@example.net>", "<bob example.net>");
-        assert!(matches!(read_all(bad_rcpt.as_bytes()), Err(JobError::Malformed { line: 8, .. })));
+        assert!(matches!(
+            read_all(bad_rcpt.as_bytes()),
+            Err(JobError::Malformed { line: 8, .. })
+        ));
         let no_rcpt = good
             .replace("recipient: <bob@example.net>\n  orcpt: rfc822;bob@example.net\n  notify: FAILURE,DELAY\n  status: pending\n", "")
             .replace("recipient: <carol@example.net>\n  status: failed 5.1.1\n  diagnostic: smtp; 550 5.1.1 no such user  fake: field\n", "");
-        assert!(matches!(read_all(no_rcpt.as_bytes()), Err(JobError::Malformed { .. })));
+        assert!(matches!(
+            read_all(no_rcpt.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
         let bad_status = good.replace("failed 5.1.1", "failed 4.1.1");
-        assert!(matches!(read_all(bad_status.as_bytes()), Err(JobError::Malformed { .. })));
+        assert!(matches!(
+            read_all(bad_status.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
         let cr = good.replace("attempts: 0", "attempts: 0\r");
-        assert!(matches!(read_all(cr.as_bytes()), Err(JobError::Malformed { .. })));
+        assert!(matches!(
+            read_all(cr.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
         let long_line = good.replace("attempts: 0", &format!("x-long: {}", "a".repeat(MAX_LINE)));
-        assert!(matches!(read_all(long_line.as_bytes()), Err(JobError::Malformed { .. })));
+        assert!(matches!(
+            read_all(long_line.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -679,7 +807,10 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
         let good = String::from_utf8(sample().to_bytes()).unwrap();
         let with = good.replace("attempts: 0\n", "attempts: 0\nscan-verdict: clean\n");
         let jobs = read_all(with.as_bytes()).unwrap();
-        assert_eq!(jobs[0].envelope.extra, vec![("scan-verdict".into(), "clean".into())]);
+        assert_eq!(
+            jobs[0].envelope.extra,
+            vec![("scan-verdict".into(), "clean".into())]
+        );
         let again = String::from_utf8(jobs[0].to_bytes()).unwrap();
         assert!(again.contains("scan-verdict: clean\n"));
     }

@@ -5,10 +5,12 @@
 
 pub mod address;
 pub mod config;
+pub mod deliver;
 pub mod exit;
 pub mod job;
 pub mod log;
 pub mod message;
 pub mod receive;
 pub mod seal;
+pub mod smtp;
 pub mod spool;

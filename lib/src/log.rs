@@ -50,7 +50,14 @@ impl Log {
             LogTarget::File => config
                 .log_file
                 .as_ref()
-                .and_then(|p| OpenOptions::new().create(true).append(true).mode(0o640).open(p).ok())
+                .and_then(|p| {
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .mode(0o640)
+                        .open(p)
+                        .ok()
+                })
                 .map_or(Sink::Discard, Sink::File),
             LogTarget::None => Sink::Discard,
             // stderr of a pipe(8) command becomes bounce text: only a
@@ -61,12 +68,22 @@ impl Log {
                 Sink::Discard
             }),
         };
-        Log { ident, pid: std::process::id(), sink, show_addresses: config.log_addresses }
+        Log {
+            ident,
+            pid: std::process::id(),
+            sink,
+            show_addresses: config.log_addresses,
+        }
     }
 
     /// A log that writes nothing (tests, and tools run before config loads).
     pub fn discard(ident: &'static str) -> Log {
-        Log { ident, pid: std::process::id(), sink: Sink::Discard, show_addresses: false }
+        Log {
+            ident,
+            pid: std::process::id(),
+            sink: Sink::Discard,
+            show_addresses: false,
+        }
     }
 
     pub fn info(&self, args: fmt::Arguments<'_>) {
@@ -100,7 +117,12 @@ impl Log {
                 let _ = sock.send(line.as_bytes());
             }
             Sink::Stderr => {
-                let _ = writeln!(std::io::stderr(), "{}[{}]: {label}{text}", self.ident, self.pid);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{}[{}]: {label}{text}",
+                    self.ident,
+                    self.pid
+                );
             }
             Sink::File(f) => {
                 let stamp = humantime::format_rfc3339_millis(SystemTime::now());
@@ -136,7 +158,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
-        assert!(lines[0].contains("postern-test[") && lines[0].ends_with("ABC: status=sent forged line"));
+        assert!(
+            lines[0].contains("postern-test[")
+                && lines[0].ends_with("ABC: status=sent forged line")
+        );
         assert!(lines[1].ends_with("warning: second"));
         assert!(!log.shows_addresses());
     }

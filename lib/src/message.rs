@@ -21,7 +21,9 @@ pub enum MessageError {
     NoHeader(usize),
     #[error("malformed header field on line {0}: no field name before the colon")]
     BadFieldName(usize),
-    #[error("too many hops: {hops} Received:/Delivered-To: headers (limit {limit}); mail forwarding loop")]
+    #[error(
+        "too many hops: {hops} Received:/Delivered-To: headers (limit {limit}); mail forwarding loop"
+    )]
     Loop { hops: usize, limit: usize },
 }
 
@@ -56,16 +58,27 @@ pub struct Inspection {
 /// Checks a whole message. `limit` is the size limit in bytes.
 pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, MessageError> {
     if msg.len() as u64 > limit {
-        return Err(MessageError::TooLarge { size: msg.len() as u64, limit });
+        return Err(MessageError::TooLarge {
+            size: msg.len() as u64,
+            limit,
+        });
     }
     if let Some(at) = memchr::memchr(0, msg) {
         return Err(MessageError::Nul(at));
     }
-    let skip = if msg.starts_with(b"From ") { line_end(msg, 0) } else { 0 };
+    let skip = if msg.starts_with(b"From ") {
+        line_end(msg, 0)
+    } else {
+        0
+    };
     if msg.len() == skip || msg[skip..].iter().all(|b| b.is_ascii_whitespace()) {
         return Err(MessageError::Empty);
     }
-    let eol = if msg[skip..line_end(msg, skip)].ends_with(b"\r\n") { "\r\n" } else { "\n" };
+    let eol = if msg[skip..line_end(msg, skip)].ends_with(b"\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let mut hops = 0;
     let mut pos = skip;
     let mut line_no = 1;
@@ -83,7 +96,9 @@ pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, M
         } else {
             match field_name(line) {
                 Some(name) => {
-                    if name.eq_ignore_ascii_case(b"received") || name.eq_ignore_ascii_case(b"delivered-to") {
+                    if name.eq_ignore_ascii_case(b"received")
+                        || name.eq_ignore_ascii_case(b"delivered-to")
+                    {
                         hops += 1;
                     }
                 }
@@ -103,9 +118,18 @@ pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, M
         line_no += 1;
     }
     if hops > hop_limit {
-        return Err(MessageError::Loop { hops, limit: hop_limit });
+        return Err(MessageError::Loop {
+            hops,
+            limit: hop_limit,
+        });
     }
-    Ok(Inspection { eight_bit: !msg.is_ascii(), hops, eol, skip, missing_separator_at })
+    Ok(Inspection {
+        eight_bit: !msg.is_ascii(),
+        hops,
+        eol,
+        skip,
+        missing_separator_at,
+    })
 }
 
 /// The field name of a header line (RFC 5322 section 2.2: printable US-ASCII
@@ -119,11 +143,16 @@ fn field_name(line: &[u8]) -> Option<&[u8]> {
 
 /// A colon with no space before it: meant as a field, but the name is bad.
 fn looks_like_field(line: &[u8]) -> bool {
-    line.iter().position(|&b| b == b':').is_some_and(|c| !line[..c].contains(&b' '))
+    line.iter()
+        .position(|&b| b == b':')
+        .is_some_and(|c| !line[..c].contains(&b' '))
 }
 
 fn trim_trailing_wsp(s: &[u8]) -> &[u8] {
-    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |p| p + 1);
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |p| p + 1);
     &s[..end]
 }
 
@@ -140,18 +169,31 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 /// `Received: by HOST (postern) id QUEUEID; DATE` — no client address and no
 /// recipient: Postfix's own Received: above ours already names the client,
 /// and postern adds nothing that tells who wrote to whom.
-pub fn received_header(hostname: &str, tool: &str, queue_id: &str, now: SystemTime, eol: &str) -> String {
-    format!("Received: by {hostname} ({tool}) id {queue_id};{eol}\t{}{eol}", rfc5322_date(now))
+pub fn received_header(
+    hostname: &str,
+    tool: &str,
+    queue_id: &str,
+    now: SystemTime,
+    eol: &str,
+) -> String {
+    format!(
+        "Received: by {hostname} ({tool}) id {queue_id};{eol}\t{}{eol}",
+        rfc5322_date(now)
+    )
 }
 
 /// RFC 5322 section 3.3 date-time in UTC, e.g. `Mon, 23 Nov 2026 16:31:44 +0000`.
 pub fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = secs / 86400;
     let (y, m, d) = civil_from_days(days as i64);
     let rem = secs % 86400;
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{}, {d} {} {y} {:02}:{:02}:{:02} +0000",
         WEEKDAYS[(days % 7) as usize],
@@ -189,7 +231,10 @@ mod tests {
     #[test]
     fn ordinary_messages() {
         let i = check(b"From: a@b\nSubject: hi\n\nbody\n").unwrap();
-        assert_eq!((i.eol, i.skip, i.eight_bit, i.hops, i.missing_separator_at), ("\n", 0, false, 0, None));
+        assert_eq!(
+            (i.eol, i.skip, i.eight_bit, i.hops, i.missing_separator_at),
+            ("\n", 0, false, 0, None)
+        );
         let i = check(b"Received: x\r\nSubject : obs\r\n\tfolded\r\n\r\nb\xc3\xa4dy\r\n").unwrap();
         assert_eq!((i.eol, i.eight_bit, i.hops), ("\r\n", true, 1));
         // Only a header section, no body: legal.
@@ -211,14 +256,32 @@ mod tests {
         assert_eq!(check(b"\n\n"), Err(MessageError::Empty));
         assert_eq!(check(b"From x Mon\n"), Err(MessageError::Empty));
         assert_eq!(check(b"Subject: a\0b\n\n"), Err(MessageError::Nul(10)));
-        assert_eq!(check(b"just some text\n\nbody"), Err(MessageError::NoHeader(1)));
-        assert_eq!(check(b" folded first\n\nbody"), Err(MessageError::NoHeader(1)));
-        assert_eq!(check(b"Subject: a\n: empty name\n\n"), Err(MessageError::BadFieldName(2)));
-        assert_eq!(check(&[b'x'; 1001]), Err(MessageError::TooLarge { size: 1001, limit: 1000 }));
+        assert_eq!(
+            check(b"just some text\n\nbody"),
+            Err(MessageError::NoHeader(1))
+        );
+        assert_eq!(
+            check(b" folded first\n\nbody"),
+            Err(MessageError::NoHeader(1))
+        );
+        assert_eq!(
+            check(b"Subject: a\n: empty name\n\n"),
+            Err(MessageError::BadFieldName(2))
+        );
+        assert_eq!(
+            check(&[b'x'; 1001]),
+            Err(MessageError::TooLarge {
+                size: 1001,
+                limit: 1000
+            })
+        );
         let hops = b"Received: 1\nReceived: 2\nDelivered-To: a\nReceived: 4\n\n";
         assert_eq!(check(hops), Err(MessageError::Loop { hops: 4, limit: 3 }));
         assert_eq!(check(hops).unwrap_err().to_failure().status, "5.4.6");
-        assert_eq!(check(&[b'x'; 1001]).unwrap_err().to_failure().exit, Sysexit::Unavailable);
+        assert_eq!(
+            check(&[b'x'; 1001]).unwrap_err().to_failure().exit,
+            Sysexit::Unavailable
+        );
     }
 
     #[test]
@@ -231,10 +294,16 @@ mod tests {
     fn dates() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_451_504);
         assert_eq!(rfc5322_date(t), "Mon, 23 Nov 2026 16:31:44 +0000");
-        assert_eq!(rfc5322_date(SystemTime::UNIX_EPOCH), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(SystemTime::UNIX_EPOCH),
+            "Thu, 1 Jan 1970 00:00:00 +0000"
+        );
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
         let h = received_header("mx.example.org", "postern-receiver", "ABC", t, "\r\n");
-        assert_eq!(h, "Received: by mx.example.org (postern-receiver) id ABC;\r\n\tMon, 23 Nov 2026 16:31:44 +0000\r\n");
+        assert_eq!(
+            h,
+            "Received: by mx.example.org (postern-receiver) id ABC;\r\n\tMon, 23 Nov 2026 16:31:44 +0000\r\n"
+        );
     }
 }

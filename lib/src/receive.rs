@@ -107,12 +107,25 @@ pub fn accept(
     }
     let mut recipients = Vec::with_capacity(arrival.recipients.len());
     for (i, r) in arrival.recipients.iter().enumerate() {
-        let address = Address::parse(r).map_err(|error| ReceiveError::Recipient { index: i + 1, error })?;
+        let address = Address::parse(r).map_err(|error| ReceiveError::Recipient {
+            index: i + 1,
+            error,
+        })?;
         recipients.push(Recipient::new(address));
     }
     // Our own Received: header counts as one more hop.
-    let inspection = message::inspect(msg, config.message_size_limit, config.hop_count_limit.saturating_sub(1))?;
-    let trace = message::received_header(&config.hostname, tool, queue_id.as_str(), now, inspection.eol);
+    let inspection = message::inspect(
+        msg,
+        config.message_size_limit,
+        config.hop_count_limit.saturating_sub(1),
+    )?;
+    let trace = message::received_header(
+        &config.hostname,
+        tool,
+        queue_id.as_str(),
+        now,
+        inspection.eol,
+    );
     let mut envelope = Envelope::new(queue_id, now, sender);
     envelope.recipients = recipients;
     envelope.client_address = client_field(&arrival.client_address);
@@ -137,7 +150,12 @@ fn client_field(value: &Option<String>) -> Option<String> {
     if v.is_empty() {
         return None;
     }
-    Some(v.chars().filter(|c| !c.is_control()).take(MAX_CLIENT_FIELD).collect())
+    Some(
+        v.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_CLIENT_FIELD)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -163,12 +181,23 @@ mod tests {
     fn accepted_message_becomes_a_job() {
         let config = Config::default();
         let msg = b"Subject: hi\n\nbody\n";
-        let a = accept(&config, "postern-receiver", &arrival(&["bob@example.net"]), msg, SystemTime::now(), qid()).unwrap();
+        let a = accept(
+            &config,
+            "postern-receiver",
+            &arrival(&["bob@example.net"]),
+            msg,
+            SystemTime::now(),
+            qid(),
+        )
+        .unwrap();
         assert_eq!(a.envelope.client_helo.as_deref(), Some("evilhelo"));
         assert_eq!(a.envelope.client_address, None);
         let mut out = Vec::new();
         write_job(&mut out, &a.envelope, &a.parts(msg)).unwrap();
-        let job = JobReader::new(out.as_slice(), 1 << 20).next_job().unwrap().unwrap();
+        let job = JobReader::new(out.as_slice(), 1 << 20)
+            .next_job()
+            .unwrap()
+            .unwrap();
         assert!(job.message.starts_with(b"Received: by "));
         assert!(job.message.ends_with(b"\nSubject: hi\n\nbody\n"));
         assert_eq!(job.message.len(), a.size(msg));
@@ -178,7 +207,15 @@ mod tests {
     fn missing_separator_is_inserted() {
         let config = Config::default();
         let msg = b"Subject: hi\nbody without separator\n";
-        let a = accept(&config, "t", &arrival(&["b@x.org"]), msg, SystemTime::now(), qid()).unwrap();
+        let a = accept(
+            &config,
+            "t",
+            &arrival(&["b@x.org"]),
+            msg,
+            SystemTime::now(),
+            qid(),
+        )
+        .unwrap();
         assert!(a.repaired());
         let joined: Vec<u8> = a.parts(msg).concat();
         assert!(joined.ends_with(b"Subject: hi\n\nbody without separator\n"));
@@ -189,7 +226,11 @@ mod tests {
         let config = Config::default();
         let msg = b"Subject: hi\n\nbody\n";
         let now = SystemTime::now();
-        let fail = |a: &Arrival| accept(&config, "t", a, msg, now, qid()).unwrap_err().to_failure();
+        let fail = |a: &Arrival| {
+            accept(&config, "t", a, msg, now, qid())
+                .unwrap_err()
+                .to_failure()
+        };
         let f = fail(&arrival(&[]));
         assert_eq!((f.exit, f.status), (Sysexit::Config, "4.3.5"));
         let f = fail(&arrival(&["ok@x.org", "bad\r\n@x.org"]));
@@ -199,7 +240,9 @@ mod tests {
         a.sender = "a\0@x.org".into();
         let f = fail(&a);
         assert_eq!((f.exit, f.status), (Sysexit::DataErr, "5.1.7"));
-        let f = accept(&config, "t", &arrival(&["b@x.org"]), b"", now, qid()).unwrap_err().to_failure();
+        let f = accept(&config, "t", &arrival(&["b@x.org"]), b"", now, qid())
+            .unwrap_err()
+            .to_failure();
         assert_eq!((f.exit, f.status), (Sysexit::DataErr, "5.6.0"));
     }
 
@@ -209,8 +252,20 @@ mod tests {
         config.hop_count_limit = 2;
         let now = SystemTime::now();
         let two = b"Received: a\nReceived: b\n\nx\n";
-        let f = accept(&config, "t", &arrival(&["b@x.org"]), two, now, qid()).unwrap_err().to_failure();
+        let f = accept(&config, "t", &arrival(&["b@x.org"]), two, now, qid())
+            .unwrap_err()
+            .to_failure();
         assert_eq!(f.status, "5.4.6");
-        assert!(accept(&config, "t", &arrival(&["b@x.org"]), b"Received: a\n\nx\n", now, qid()).is_ok());
+        assert!(
+            accept(
+                &config,
+                "t",
+                &arrival(&["b@x.org"]),
+                b"Received: a\n\nx\n",
+                now,
+                qid()
+            )
+            .is_ok()
+        );
     }
 }

@@ -33,11 +33,16 @@ pub const KEY_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("spool key {path}: {source}")]
-    KeyRead { path: PathBuf, source: std::io::Error },
+    KeyRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("spool key {path} has mode {mode:04o}; it must be 0600 (chmod 600 {path})")]
     KeyMode { path: PathBuf, mode: u32 },
-    #[error("spool key {path} is {len} bytes; it must be exactly 32 random bytes \
-             (make one with: umask 077; head -c 32 /dev/urandom > {path})")]
+    #[error(
+        "spool key {path} is {len} bytes; it must be exactly 32 random bytes \
+             (make one with: umask 077; head -c 32 /dev/urandom > {path})"
+    )]
     KeyLength { path: PathBuf, len: u64 },
     #[error("spool key {path} is not a regular file")]
     KeyNotFile { path: PathBuf },
@@ -57,9 +62,9 @@ impl ToFailure for SealError {
     fn to_failure(&self) -> Failure {
         match self {
             SealError::KeyRead { .. } => Failure::tempfail(self.to_string()),
-            SealError::KeyMode { .. } | SealError::KeyLength { .. } | SealError::KeyNotFile { .. } => {
-                Failure::config(self.to_string())
-            }
+            SealError::KeyMode { .. }
+            | SealError::KeyLength { .. }
+            | SealError::KeyNotFile { .. } => Failure::config(self.to_string()),
             _ => Failure::tempfail(self.to_string()),
         }
     }
@@ -72,18 +77,29 @@ impl SealKey {
     /// Reads a key file, refusing one that others could read or of the
     /// wrong length.
     pub fn load(path: &Path) -> Result<SealKey, SealError> {
-        let read_err = |source| SealError::KeyRead { path: path.to_owned(), source };
+        let read_err = |source| SealError::KeyRead {
+            path: path.to_owned(),
+            source,
+        };
         let mut file = fs::File::open(path).map_err(read_err)?;
         let meta = file.metadata().map_err(read_err)?;
         if !meta.is_file() {
-            return Err(SealError::KeyNotFile { path: path.to_owned() });
+            return Err(SealError::KeyNotFile {
+                path: path.to_owned(),
+            });
         }
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
-            return Err(SealError::KeyMode { path: path.to_owned(), mode });
+            return Err(SealError::KeyMode {
+                path: path.to_owned(),
+                mode,
+            });
         }
         if meta.size() != KEY_LEN as u64 {
-            return Err(SealError::KeyLength { path: path.to_owned(), len: meta.size() });
+            return Err(SealError::KeyLength {
+                path: path.to_owned(),
+                len: meta.size(),
+            });
         }
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         file.read_exact(key.as_mut()).map_err(read_err)?;
@@ -136,14 +152,24 @@ pub fn open(key: &SealKey, mut sealed: Vec<u8>) -> Result<Vec<u8>, SealError> {
     if sealed.len() < header + LEN_PREFIX + TAG_LEN {
         return Err(SealError::TooShort);
     }
-    let nonce: [u8; NONCE_LEN] = sealed[MAGIC.len()..header].try_into().map_err(|_| SealError::TooShort)?;
+    let nonce: [u8; NONCE_LEN] = sealed[MAGIC.len()..header]
+        .try_into()
+        .map_err(|_| SealError::TooShort)?;
     let tag_at = sealed.len() - TAG_LEN;
-    let tag: [u8; TAG_LEN] = sealed[tag_at..].try_into().map_err(|_| SealError::TooShort)?;
+    let tag: [u8; TAG_LEN] = sealed[tag_at..]
+        .try_into()
+        .map_err(|_| SealError::TooShort)?;
     key.cipher()
-        .decrypt_inout_detached(&nonce.into(), MAGIC, (&mut sealed[header..tag_at]).into(), &tag.into())
+        .decrypt_inout_detached(
+            &nonce.into(),
+            MAGIC,
+            (&mut sealed[header..tag_at]).into(),
+            &tag.into(),
+        )
         .map_err(|_| SealError::Authentication)?;
-    let len_bytes: [u8; LEN_PREFIX] =
-        sealed[header..header + LEN_PREFIX].try_into().map_err(|_| SealError::TooShort)?;
+    let len_bytes: [u8; LEN_PREFIX] = sealed[header..header + LEN_PREFIX]
+        .try_into()
+        .map_err(|_| SealError::TooShort)?;
     let len = u64::from_be_bytes(len_bytes);
     let body = header + LEN_PREFIX;
     if len > (tag_at - body) as u64 {
@@ -177,7 +203,10 @@ mod tests {
         // Padmé overhead stays within 12%.
         for len in [5000u64, 10_240, 1 << 20, 50 << 20, 123_456_789] {
             let p = padded_len(len);
-            assert!(p >= len + 8 && (p as f64) <= (len + 8) as f64 * 1.12, "{len} -> {p}");
+            assert!(
+                p >= len + 8 && (p as f64) <= (len + 8) as f64 * 1.12,
+                "{len} -> {p}"
+            );
         }
     }
 
@@ -197,9 +226,18 @@ mod tests {
             bad[byte] ^= 0x10;
             assert!(open(&key(), bad).is_err(), "flip in byte {byte}");
         }
-        assert!(matches!(open(&SealKey::from_bytes([8; 32]), sealed.clone()), Err(SealError::Authentication)));
-        assert!(matches!(open(&key(), sealed[..20].to_vec()), Err(SealError::TooShort)));
-        assert!(matches!(open(&key(), b"garbage".to_vec()), Err(SealError::BadMagic)));
+        assert!(matches!(
+            open(&SealKey::from_bytes([8; 32]), sealed.clone()),
+            Err(SealError::Authentication)
+        ));
+        assert!(matches!(
+            open(&key(), sealed[..20].to_vec()),
+            Err(SealError::TooShort)
+        ));
+        assert!(matches!(
+            open(&key(), b"garbage".to_vec()),
+            Err(SealError::BadMagic)
+        ));
         assert!(matches!(open(&key(), Vec::new()), Err(SealError::BadMagic)));
     }
 
@@ -219,10 +257,22 @@ mod tests {
         assert!(matches!(err, SealError::KeyMode { mode: 0o644, .. }));
         assert!(err.to_string().contains("0644") && err.to_string().contains("0600"));
         write(&[9; 31], 0o600);
-        assert!(matches!(SealKey::load(&path), Err(SealError::KeyLength { len: 31, .. })));
+        assert!(matches!(
+            SealKey::load(&path),
+            Err(SealError::KeyLength { len: 31, .. })
+        ));
         write(&[9; 33], 0o400);
-        assert!(matches!(SealKey::load(&path), Err(SealError::KeyLength { len: 33, .. })));
-        assert!(matches!(SealKey::load(&dir.path().join("missing")), Err(SealError::KeyRead { .. })));
-        assert!(matches!(SealKey::load(dir.path()), Err(SealError::KeyNotFile { .. } | SealError::KeyMode { .. })));
+        assert!(matches!(
+            SealKey::load(&path),
+            Err(SealError::KeyLength { len: 33, .. })
+        ));
+        assert!(matches!(
+            SealKey::load(&dir.path().join("missing")),
+            Err(SealError::KeyRead { .. })
+        ));
+        assert!(matches!(
+            SealKey::load(dir.path()),
+            Err(SealError::KeyNotFile { .. } | SealError::KeyMode { .. })
+        ));
     }
 }

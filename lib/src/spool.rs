@@ -33,7 +33,12 @@ pub enum Queue {
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::Deferred, Queue::Active, Queue::Bounce, Queue::Corrupt];
+    pub const ALL: [Queue; 4] = [
+        Queue::Deferred,
+        Queue::Active,
+        Queue::Bounce,
+        Queue::Corrupt,
+    ];
 
     pub fn dir_name(self) -> &'static str {
         match self {
@@ -48,7 +53,11 @@ impl Queue {
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("spool {path}: cannot {op}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error(transparent)]
     Seal(#[from] SealError),
     #[error("spool file {name}: {source}")]
@@ -68,7 +77,11 @@ impl ToFailure for SpoolError {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SpoolError + 'a {
-    move |source| SpoolError::Io { op, path: path.to_owned(), source }
+    move |source| SpoolError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// A spool directory and the key its files are sealed under.
@@ -96,12 +109,21 @@ impl Spool {
     pub fn open(dir: &Path, key: SealKey, max_message: u64) -> Result<Spool, SpoolError> {
         let mut builder = fs::DirBuilder::new();
         builder.mode(0o700).recursive(true);
-        for sub in ["tmp"].into_iter().chain(Queue::ALL.iter().map(|q| q.dir_name())) {
+        for sub in ["tmp"]
+            .into_iter()
+            .chain(Queue::ALL.iter().map(|q| q.dir_name()))
+        {
             let path = dir.join(sub);
-            builder.create(&path).map_err(io_err("create directory", &path))?;
+            builder
+                .create(&path)
+                .map_err(io_err("create directory", &path))?;
         }
         let max_file = seal::padded_len(max_message + ENVELOPE_SLACK) + 64;
-        Ok(Spool { dir: dir.to_owned(), key, max_file })
+        Ok(Spool {
+            dir: dir.to_owned(),
+            key,
+            max_file,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -118,7 +140,9 @@ impl Spool {
     pub fn enqueue(&self, queue: Queue, job: &Job, mtime: SystemTime) -> Result<Entry, SpoolError> {
         let mut suffix = [0u8; 4];
         let mut nonce = [0u8; 24];
-        fill_random(&mut suffix).and_then(|_| fill_random(&mut nonce)).map_err(io_err("get random bytes", &self.dir))?;
+        fill_random(&mut suffix)
+            .and_then(|_| fill_random(&mut nonce))
+            .map_err(io_err("get random bytes", &self.dir))?;
         let name = format!("{}-{}", job.envelope.queue_id, hex(&suffix));
         let sealed = seal::seal(&self.key, nonce, &job.to_bytes())?;
         let tmp = self.dir.join("tmp").join(&name);
@@ -146,7 +170,13 @@ impl Spool {
             .filter_map(|(name, mtime)| (flush || mtime <= now).then_some((mtime, name)))
             .collect();
         due.sort();
-        Ok(due.into_iter().map(|(_, name)| Entry { queue: Queue::Deferred, name }).collect())
+        Ok(due
+            .into_iter()
+            .map(|(_, name)| Entry {
+                queue: Queue::Deferred,
+                name,
+            })
+            .collect())
     }
 
     /// File names and mtimes in a queue (entries that vanish are skipped).
@@ -155,7 +185,9 @@ impl Spool {
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
             let entry = entry.map_err(io_err("read directory", &dir))?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             if let Ok(mtime) = entry.metadata().and_then(|m| m.modified()) {
                 out.push((name, mtime));
             }
@@ -174,7 +206,10 @@ impl Spool {
             Err(e) => return Err(io_err("move spool file", &from)(e)),
         }
         sync_dir(&self.dir.join(queue.dir_name()))?;
-        Ok(Some(Entry { queue, name: entry.name.clone() }))
+        Ok(Some(Entry {
+            queue,
+            name: entry.name.clone(),
+        }))
     }
 
     /// Reads and opens a spool file. Any failure here means the file is
@@ -183,11 +218,21 @@ impl Spool {
         let path = self.path(entry.queue, &entry.name);
         let file = File::open(&path).map_err(io_err("open spool file", &path))?;
         let mut sealed = Vec::new();
-        file.take(self.max_file).read_to_end(&mut sealed).map_err(io_err("read spool file", &path))?;
+        file.take(self.max_file)
+            .read_to_end(&mut sealed)
+            .map_err(io_err("read spool file", &path))?;
         let plain = seal::open(&self.key, sealed)?;
         let mut reader = JobReader::new(plain.as_slice(), u64::MAX);
-        let job_err = |source| SpoolError::Job { name: entry.name.clone(), source };
-        let job = reader.next_job().map_err(job_err)?.ok_or_else(|| SpoolError::Empty { name: entry.name.clone() })?;
+        let job_err = |source| SpoolError::Job {
+            name: entry.name.clone(),
+            source,
+        };
+        let job = reader
+            .next_job()
+            .map_err(job_err)?
+            .ok_or_else(|| SpoolError::Empty {
+                name: entry.name.clone(),
+            })?;
         Ok(job)
     }
 
@@ -225,13 +270,19 @@ impl Spool {
     pub fn recover(&self, _lock: &RunnerLock, now: SystemTime) -> Result<usize, SpoolError> {
         let mut moved = 0;
         for (name, _) in self.list(Queue::Active)? {
-            let entry = Entry { queue: Queue::Active, name };
+            let entry = Entry {
+                queue: Queue::Active,
+                name,
+            };
             if self.move_to(&entry, Queue::Deferred)?.is_some() {
                 moved += 1;
             }
         }
         let tmp = self.dir.join("tmp");
-        for entry in fs::read_dir(&tmp).map_err(io_err("read directory", &tmp))?.flatten() {
+        for entry in fs::read_dir(&tmp)
+            .map_err(io_err("read directory", &tmp))?
+            .flatten()
+        {
             let stale = entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -253,13 +304,17 @@ fn write_durably(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<(), Spo
         .mode(0o600)
         .open(path)
         .map_err(io_err("create spool file", path))?;
-    file.write_all(bytes).map_err(io_err("write spool file", path))?;
-    file.set_modified(mtime).map_err(io_err("set time of spool file", path))?;
+    file.write_all(bytes)
+        .map_err(io_err("write spool file", path))?;
+    file.set_modified(mtime)
+        .map_err(io_err("set time of spool file", path))?;
     file.sync_all().map_err(io_err("fsync spool file", path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
 }
 
 fn fill_random(buf: &mut [u8]) -> io::Result<()> {
@@ -283,8 +338,12 @@ mod tests {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             Sender::parse("alice@example.org").unwrap(),
         );
-        env.recipients.push(Recipient::new(Address::parse("bob@example.net").unwrap()));
-        Job { envelope: env, message: b"Subject: secret plans\n\nbody\n".to_vec() }
+        env.recipients
+            .push(Recipient::new(Address::parse("bob@example.net").unwrap()));
+        Job {
+            envelope: env,
+            message: b"Subject: secret plans\n\nbody\n".to_vec(),
+        }
     }
 
     fn spool(dir: &Path) -> Spool {
@@ -303,7 +362,10 @@ mod tests {
         assert_eq!(s.due(now, true).unwrap(), vec![e.clone()]);
         assert_eq!(s.due(later, false).unwrap().len(), 1);
         let active = s.move_to(&e, Queue::Active).unwrap().unwrap();
-        assert!(s.move_to(&e, Queue::Active).unwrap().is_none(), "a claimed file cannot be claimed twice");
+        assert!(
+            s.move_to(&e, Queue::Active).unwrap().is_none(),
+            "a claimed file cannot be claimed twice"
+        );
         assert_eq!(s.load(&active).unwrap(), job());
         s.remove(&active).unwrap();
         for q in Queue::ALL {
@@ -329,13 +391,20 @@ mod tests {
     fn a_flipped_bit_is_an_error_for_that_file_only() {
         let dir = tempfile::tempdir().unwrap();
         let s = spool(dir.path());
-        let bad = s.enqueue(Queue::Deferred, &job(), SystemTime::now()).unwrap();
-        let good = s.enqueue(Queue::Deferred, &job(), SystemTime::now()).unwrap();
+        let bad = s
+            .enqueue(Queue::Deferred, &job(), SystemTime::now())
+            .unwrap();
+        let good = s
+            .enqueue(Queue::Deferred, &job(), SystemTime::now())
+            .unwrap();
         let path = dir.path().join("deferred").join(&bad.name);
         let mut bytes = fs::read(&path).unwrap();
         bytes[100] ^= 1;
         fs::write(&path, bytes).unwrap();
-        assert!(matches!(s.load(&bad), Err(SpoolError::Seal(SealError::Authentication))));
+        assert!(matches!(
+            s.load(&bad),
+            Err(SpoolError::Seal(SealError::Authentication))
+        ));
         assert_eq!(s.load(&good).unwrap(), job());
     }
 
@@ -343,10 +412,15 @@ mod tests {
     fn one_runner_at_a_time_and_recovery() {
         let dir = tempfile::tempdir().unwrap();
         let s = spool(dir.path());
-        let e = s.enqueue(Queue::Deferred, &job(), SystemTime::now()).unwrap();
+        let e = s
+            .enqueue(Queue::Deferred, &job(), SystemTime::now())
+            .unwrap();
         s.move_to(&e, Queue::Active).unwrap();
         let lock = s.lock_runner().unwrap().expect("first lock");
-        assert!(spool(dir.path()).lock_runner().unwrap().is_none(), "second runner must not lock");
+        assert!(
+            spool(dir.path()).lock_runner().unwrap().is_none(),
+            "second runner must not lock"
+        );
         assert_eq!(s.recover(&lock, SystemTime::now()).unwrap(), 1);
         assert_eq!(s.list(Queue::Deferred).unwrap().len(), 1);
         drop(lock);
@@ -358,7 +432,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = spool(dir.path());
         fs::remove_dir(dir.path().join("tmp")).unwrap();
-        let err = s.enqueue(Queue::Deferred, &job(), SystemTime::now()).unwrap_err();
+        let err = s
+            .enqueue(Queue::Deferred, &job(), SystemTime::now())
+            .unwrap_err();
         assert_eq!(err.to_failure().exit, crate::exit::Sysexit::TempFail);
         assert!(s.list(Queue::Deferred).unwrap().is_empty());
     }

@@ -1,0 +1,64 @@
+//! What every postern binary does at its edge: parse the command line,
+//! load the configuration, and turn a failure into an exit code and one
+//! line on stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use postern::config::Config;
+use postern::exit::{Failure, Sysexit, ToFailure};
+
+/// Parses the command line. Usage mistakes exit 78 (EX_CONFIG), which
+/// Postfix's pipe(8) treats as a temporary local problem (4.3.5): a typo in
+/// master.cf defers mail instead of bouncing it.
+pub fn parse<C: Parser>() -> Result<C, ExitCode> {
+    C::try_parse().map_err(|e| {
+        use clap::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                ExitCode::SUCCESS
+            }
+            _ => {
+                let text = e.to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("bad usage")
+                    .trim_start_matches("error: ");
+                let name = std::env::args().next().unwrap_or_default();
+                fail(&Failure::config(format!(
+                    "usage: {first} (see {name} --help)"
+                )))
+            }
+        }
+    })
+}
+
+/// Loads `--config FILE`, else `$POSTERN_CONFIG`, else the default file.
+pub fn config(path: &Option<PathBuf>) -> Result<Config, ExitCode> {
+    Config::load(path.as_deref()).map_err(|e| fail(&e.to_failure()))
+}
+
+/// Prints the status line and returns the exit code.
+pub fn fail(f: &Failure) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "{f}");
+    ExitCode::from(f.exit.code())
+}
+
+pub fn finish(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(Sysexit::Ok.code()),
+        Err(f) => fail(&f),
+    }
+}
+
+/// A fresh random queue id.
+pub fn new_queue_id() -> Result<postern::job::QueueId, Failure> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
+    Ok(postern::job::QueueId::from_random(bytes))
+}
