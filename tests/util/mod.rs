@@ -1,0 +1,170 @@
+//! A small harness for black-box tests of the built binaries: run a tool
+//! with stdin, arguments and environment in a temp dir, and read what it
+//! did. Plus an SMTP server that can be told to fail.
+
+#![allow(dead_code)]
+
+pub mod smtp;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const RECEIVER: &str = env!("CARGO_BIN_EXE_postern-receiver");
+pub const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");
+
+/// What a finished tool left behind.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The one status line a failing tool prints.
+    pub fn status_line(&self) -> &str {
+        self.stderr.lines().next().unwrap_or("")
+    }
+}
+
+/// Runs `bin args...` with `stdin` and the given environment.
+pub fn run(bin: &str, args: &[&str], stdin: &[u8], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.env_remove("POSTERN_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn tool");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    // Write from a thread so a tool that exits early cannot deadlock us.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for tool");
+    let _ = writer.join();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A temp directory with a spool, a key, a log file and a config file
+/// pointing the deliverer at `relay_port`.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Site {
+    pub fn new(relay_port: u16) -> Site {
+        Site::with_extra(relay_port, "")
+    }
+
+    pub fn with_extra(relay_port: u16, extra_top: &str) -> Site {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("spool.key");
+        std::fs::write(&key, [0x42u8; 32]).expect("key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+        let config = dir.path().join("postern.toml");
+        let text = format!(
+            "hostname = \"mx.test.example\"\nlog = \"file\"\nlog_file = \"{log}\"\n{extra_top}\n\
+             [spool]\ndirectory = \"{spool}\"\nkey_file = \"{key}\"\n\
+             [relay]\nport = {relay_port}\ntimeout = \"5s\"\n",
+            log = dir.path().join("postern.log").display(),
+            spool = dir.path().join("spool").display(),
+            key = key.display(),
+        );
+        std::fs::write(&config, text).expect("config");
+        Site { dir, config }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, &Path)> {
+        vec![("POSTERN_CONFIG", self.config.as_path())]
+    }
+
+    pub fn run(&self, bin: &str, args: &[&str], stdin: &[u8]) -> Output {
+        run(bin, args, stdin, &self.env())
+    }
+
+    /// Files in a spool queue.
+    pub fn queue(&self, name: &str) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.path().join("spool").join(name)) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("postern.log")).unwrap_or_default()
+    }
+
+    /// receiver | deliverer, as the Postfix filter script runs them.
+    pub fn chain(&self, sender: &str, rcpts: &[&str], msg: &[u8]) -> (Output, Output) {
+        let mut args = vec!["-f", sender, "--"];
+        args.extend_from_slice(rcpts);
+        let r = self.run(RECEIVER, &args, msg);
+        let d = self.run(DELIVERER, &[], &r.stdout);
+        (r, d)
+    }
+}
+
+/// A loopback port that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A small RFC 5322 message with LF line endings.
+pub fn message(subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Alice <alice@example.org>\nTo: Bob <bob@example.net>\nSubject: {subject}\n\
+         Message-ID: <{subject}@example.org>\n\n{body}\n"
+    )
+    .into_bytes()
+}
+
+/// Turns bare LF into CRLF, as the message appears on the wire.
+pub fn crlf(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + msg.len() / 20);
+    let mut prev = 0u8;
+    for &b in msg {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+/// The message with postern's own `Received:` header (two lines) removed.
+pub fn without_our_trace(data: &[u8]) -> Vec<u8> {
+    let text = data;
+    assert!(
+        text.starts_with(b"Received: by "),
+        "no postern trace header first"
+    );
+    let mut lines = 0;
+    let mut pos = 0;
+    while lines < 2 {
+        pos += text[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("trace header lines")
+            + 1;
+        lines += 1;
+    }
+    text[pos..].to_vec()
+}
