@@ -167,6 +167,23 @@ fn temporary_data_failure_defers_and_permanent_bounces() {
 }
 
 #[test]
+fn a_5xx_greeting_defers_rather_than_bounces() {
+    let sink = Server::start(Script {
+        greeting: Some("554 5.7.1 go away".into()),
+        ..Script::default()
+    });
+    let site = Site::new(sink.port);
+    let d = site.run(
+        DELIVERER,
+        &[],
+        &job_for(&site, &["bob@example.net"], &message("greet", "x")),
+    );
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert_eq!(site.queue("deferred").len(), 1);
+    assert!(site.queue("bounce").is_empty());
+}
+
+#[test]
 fn unwritable_spool_hands_the_message_back_with_75() {
     let site = Site::new(util::closed_port());
     let job = job_for(&site, &["bob@example.net"], &message("nospool", "x"));

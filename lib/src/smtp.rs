@@ -163,8 +163,17 @@ fn transaction(
     }
     let client = ClientId::Domain(relay.helo.clone());
     let addr = (relay.host.as_str(), relay.port);
+    // A 5xx greeting is not a verdict on the message: like Postfix
+    // (smtp_skip_5xx_greeting), treat it as a temporary failure.
     let mut conn = SmtpConnection::connect(addr, Some(relay.timeout), &client, None, None)
-        .map_err(|e| Reply::from_error(&e, &format!("connect to {}", relay.label())))?;
+        .map_err(|e| {
+            let mut reply = Reply::from_error(&e, &format!("connect to {}", relay.label()));
+            if reply.permanent {
+                reply.permanent = false;
+                reply.code = "4.4.2".into();
+            }
+            reply
+        })?;
     let info = conn.server_info();
     let mut params = String::new();
     if job.envelope.eight_bit && info.supports_feature(Extension::EightBitMime) {
