@@ -9,6 +9,26 @@ use std::process::ExitCode;
 use clap::Parser;
 use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
+use postern::log::Log;
+
+/// The whole life of a tool: parse the command line, load the
+/// configuration named by `config_path`, open the log, run, exit.
+pub fn main<C: Parser>(
+    tool: &'static str,
+    config_path: impl FnOnce(&C) -> Option<PathBuf>,
+    run: impl FnOnce(C, &Config, &Log) -> Result<(), Failure>,
+) -> ExitCode {
+    let cli = match parse::<C>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let config = match config(&config_path(&cli)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let log = Log::open(tool, &config);
+    finish(run(cli, &config, &log))
+}
 
 /// Parses the command line. Usage mistakes exit 78 (EX_CONFIG), which
 /// Postfix's pipe(8) treats as a temporary local problem (4.3.5): a typo in

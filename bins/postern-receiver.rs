@@ -49,16 +49,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match common::parse::<Cli>() {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    let config = match common::config(&cli.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let log = Log::open(TOOL, &config);
-    common::finish(run(cli, &config, &log))
+    common::main(TOOL, |cli: &Cli| cli.config.clone(), run)
 }
 
 fn run(cli: Cli, config: &postern::config::Config, log: &Log) -> Result<(), Failure> {

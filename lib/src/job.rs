@@ -821,13 +821,8 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
     /// be whole: written again, it reads back the same.
     #[test]
     fn mutated_streams_never_panic_or_yield_a_broken_job() {
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::testing::XorShift::new(0x9E37_79B9_7F4A_7C15);
+        let mut next = move || rng.next();
         let good = sample().to_bytes();
         for _ in 0..20_000 {
             let mut bytes = good.clone();

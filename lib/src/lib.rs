@@ -14,3 +14,6 @@ pub mod receive;
 pub mod seal;
 pub mod smtp;
 pub mod spool;
+
+#[cfg(test)]
+mod testing;

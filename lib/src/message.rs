@@ -294,13 +294,8 @@ mod tests {
     /// repaired separator always points at a line start inside the message.
     #[test]
     fn mutated_messages_never_panic() {
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::testing::XorShift::new(0x2545_F491_4F6C_DD1D);
+        let mut next = move || rng.next();
         let base = b"From x\nReceived: a\r\nSubject: b\n\tc\nbody\n\nmore\n".to_vec();
         for _ in 0..20_000 {
             let mut m = base.clone();
