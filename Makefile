@@ -1,0 +1,88 @@
+# postern: build, test, demo, bench, install.
+#
+#   make deps      install the Debian packages the tests and tools need (root)
+#   make build     cargo build --release
+#   make test      deps + build + every test (a private Postfix included) + man page lint
+#   make demo      a private Postfix with postern as its filter; shows where mail goes
+#   make bench     throughput of Postfix alone, with postern, with a shell filter
+#   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
+#   make clean
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/postern
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/postern
+# Values written into the installed master.cf example and cron file.
+POSTERN_USER ?= postern
+POSTERN_CONFIG ?= /etc/postern/postern.toml
+
+CARGO ?= cargo
+BINS = postern-receiver postern-deliverer
+RELEASE = target/release
+
+# Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP
+# client for the demo), mandoc (man page lint), time (/usr/bin/time -v),
+# hyperfine (start-up times), iproute2 (ss), procps, util-linux (runuser, flock).
+APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux
+
+.PHONY: all deps build test demo bench install clean
+
+all: build
+
+deps:
+	@set -e; \
+	missing=; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present ($(APT_PACKAGES))"; exit 0; fi; \
+	echo "deps: installing$$missing"; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: run 'make deps' as root to install:$$missing" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null || { echo "deps: no apt-get; install by hand:$$missing" >&2; exit 1; }; \
+	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q; \
+	apt-get install -y -q --no-install-recommends $$missing
+
+build:
+	$(CARGO) build --release
+
+test: deps build
+	$(CARGO) test --release --workspace
+	@set -e; pages=$$(find man -type f -name '*.[1-8]' 2>/dev/null | sort); \
+	if [ -n "$$pages" ]; then echo "mandoc -Tlint -Wwarning $$pages"; mandoc -Tlint -Wwarning $$pages; \
+	else echo "no man pages to lint"; fi
+
+demo: deps build
+	bash tests/fixtures/demo.sh
+
+bench: deps build
+	timeout --kill-after=15 600 bash bench/run.sh
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	  $(DESTDIR)$(DOCDIR)/postfix $(DESTDIR)$(DOCDIR)/cron
+	for b in $(BINS); do install -m 755 $(RELEASE)/$$b $(DESTDIR)$(BINDIR)/$$b; done
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/postfix/postern-filter > $(DESTDIR)$(LIBEXECDIR)/postern-filter
+	chmod 755 $(DESTDIR)$(LIBEXECDIR)/postern-filter
+	install -m 644 contrib/postfix/README $(DESTDIR)$(DOCDIR)/postfix/README
+	for f in master.cf main.cf; do \
+	  sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	      -e 's|@USER@|$(POSTERN_USER)|g' -e 's|@CONFIG@|$(POSTERN_CONFIG)|g' \
+	      contrib/postfix/$$f > $(DESTDIR)$(DOCDIR)/postfix/$$f; \
+	  chmod 644 $(DESTDIR)$(DOCDIR)/postfix/$$f; \
+	done
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' contrib/cron/postern > $(DESTDIR)$(DOCDIR)/cron/postern
+	chmod 644 $(DESTDIR)$(DOCDIR)/cron/postern
+	@set -e; for page in $$(find man -type f -name '*.[1-8]' 2>/dev/null | sort); do \
+	  section=$${page##*.}; \
+	  install -d $(DESTDIR)$(MANDIR)/man$$section; \
+	  echo "install -m 644 $$page $(DESTDIR)$(MANDIR)/man$$section/"; \
+	  install -m 644 $$page $(DESTDIR)$(MANDIR)/man$$section/; \
+	done
+
+clean:
+	$(CARGO) clean
+	rm -rf tests/run

@@ -1,0 +1,237 @@
+#!/bin/bash
+# make bench: what postern costs behind Postfix, measured in one run.
+#
+# smtp-source -> private Postfix -> smtp-sink (tests/fixtures/postfix.sh),
+# through three listeners of the same instance, interleaved run by run:
+#   baseline  Postfix alone, no content filter
+#   postern   content_filter=postern: postern-receiver | postern-deliverer,
+#             reinjected over SMTP (contrib/postfix)
+#   shell     content_filter=simplefilter: Postfix's FILTER_README "simple"
+#             shell filter (bench/simple-filter): save to a file, reinject
+#             with sendmail -G -i
+# Throughput = messages / (first connection of smtp-source .. last message
+# accepted by the sink), the end read from Postfix's log. Medians of the
+# runs, and each filter's ratio to the baseline.
+#
+# Then: start-up + exit time of each binary (--version; hyperfine if
+# installed), one 10 KB message through receiver | deliverer straight to
+# smtp-sink, and the peak RSS of receiver and deliverer for a 50 MB message.
+#
+# The shell filter's sendmail runs as the user postern with the instance's
+# MAIL_CONFIG; postdrop accepts that only for a directory listed in
+# alternate_config_directories of the system's /etc/postfix/main.cf. This
+# script adds the line for the run and puts the file back as it was when
+# it ends (also on Ctrl-C or timeout).
+#
+# Environment: BENCH_MESSAGES (500), BENCH_RUNS (5), BENCH_SIZE (10240),
+# BENCH_SESSIONS (4), BENCH_BIG (50000000), BENCH_TIME_LIMIT (seconds, 480).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+fixture=$repo/tests/fixtures/postfix.sh
+messages=${BENCH_MESSAGES:-500}
+runs=${BENCH_RUNS:-5}
+size=${BENCH_SIZE:-10240}
+sessions=${BENCH_SESSIONS:-4}
+big=${BENCH_BIG:-50000000}
+time_limit=${BENCH_TIME_LIMIT:-480}
+system_main_cf=/etc/postfix/main.cf
+
+[[ $(id -u) == 0 ]] || { echo "bench: must run as root (it starts a private Postfix)" >&2; exit 1; }
+for b in postern-receiver postern-deliverer; do
+    [[ -x $repo/target/release/$b ]] || { echo "bench: $repo/target/release/$b missing (make build)" >&2; exit 1; }
+done
+
+dir=$(mktemp -d /tmp/postern-bench-XXXXXX)
+main_cf_state=untouched
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    bash "$fixture" stop "$dir" || true
+    case $main_cf_state in
+    created) rm -f "$system_main_cf" ;;
+    saved) cp -p "$dir/system-main.cf" "$system_main_cf" ;;
+    esac
+    rm -rf "$dir"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+over_time() { ((SECONDS >= time_limit)); }
+
+echo "bench: private Postfix in $dir ($messages messages of $size bytes, $sessions sessions, $runs runs per mode)"
+SINK_DUMP=0 POSTERN_BINDIR=$repo/target/release bash "$fixture" start "$dir"
+# shellcheck disable=SC1091
+. "$dir/ports"
+
+# Let the shell filter's sendmail (as user postern) use this instance.
+if [[ -e $system_main_cf ]]; then
+    cp -p "$system_main_cf" "$dir/system-main.cf"
+    main_cf_state=saved
+    previous=$(postconf -c /etc/postfix -h alternate_config_directories 2>/dev/null || true)
+else
+    mkdir -p /etc/postfix
+    main_cf_state=created
+    previous=
+fi
+echo "alternate_config_directories = ${previous:+$previous, }$dir/etc" >>"$system_main_cf"
+
+maillog=$dir/log/maillog
+sink_pattern="relay=127.0.0.1\\[127.0.0.1\\]:$SINK_PORT, .*status=sent"
+
+delivered_since() {
+    tail -c "+$(($1 + 1))" "$maillog" | grep -c -- "$sink_pattern" || true
+}
+
+# run_once PORT: prints msgs/s, or fails.
+run_once() {
+    local port=$1 offset t0 t1 n=0 deadline
+    offset=$(stat -c %s "$maillog")
+    t0=$(date +%s%N)
+    timeout 300 smtp-source -s "$sessions" -m "$messages" -l "$size" \
+        -f bench@example.org -t sink@example.com "127.0.0.1:$port" >/dev/null
+    deadline=$((SECONDS + 300))
+    while :; do
+        n=$(delivered_since "$offset")
+        ((n >= messages)) && break
+        if ((SECONDS > deadline)); then
+            echo "bench: only $n of $messages delivered after 300s through port $port" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    t1=$(date +%s%N)
+    # Wait for Postfix to settle before the next run (bounded).
+    for _ in $(seq 100); do
+        postqueue -c "$dir/etc" -p | grep -q '^Mail queue is empty' && break
+        sleep 0.1
+    done
+    awk -v n="$messages" -v ns="$((t1 - t0))" 'BEGIN { printf "%.1f\n", n / (ns / 1e9) }'
+}
+
+# message BYTES: a message of about BYTES bytes, CRLF line ends, body lines
+# of 76 characters as in base64.
+message() {
+    awk -v total="$1" 'BEGIN {
+        h = "From: bench@example.org\r\nTo: sink@example.com\r\nSubject: bench\r\n" \
+            "Message-ID: <bench@example.org>\r\nDate: Sun, 23 Nov 2025 10:00:00 +0000\r\n\r\n"
+        printf "%s", h
+        line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0"
+        for (n = length(h); n < total; n += 78) printf "%s\r\n", line
+    }'
+}
+
+median() {
+    tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+modes=(baseline postern shell)
+declare -A port=([baseline]=$BASELINE_PORT [postern]=$FILTERED_PORT [shell]=$SHELL_PORT)
+declare -A label=([baseline]="Postfix alone" [postern]="Postfix + postern" [shell]="Postfix + shell filter")
+declare -A results=()
+
+# One warm-up message per mode: first runs pay for process start-up.
+for mode in "${modes[@]}"; do
+    messages=4 run_once "${port[$mode]}" >/dev/null
+done
+
+for ((r = 1; r <= runs; r++)); do
+    for mode in "${modes[@]}"; do
+        if over_time; then
+            echo "bench: time limit of ${time_limit}s reached; reporting the runs so far" >&2
+            break 2
+        fi
+        rate=$(run_once "${port[$mode]}")
+        results[$mode]+="$rate "
+        printf 'run %d %-9s %8s msgs/s\n' "$r" "$mode" "$rate"
+    done
+done
+
+# Every message must have gone through its filter: check the pipe(8) lines.
+filtered=$(grep -c ' relay=postern, .*status=sent' "$maillog" || true)
+shelled=$(grep -c ' relay=simplefilter, .*status=sent' "$maillog" || true)
+problems=$(grep -cE 'status=(deferred|bounced)' "$maillog" || true)
+
+echo
+echo "Throughput, $messages messages of $size bytes per run, $sessions smtp-source sessions, $(nproc) CPUs"
+printf '%-24s %-40s %12s %10s\n' "mode" "msgs/s per run" "median" "vs alone"
+base=$(echo "${results[baseline]:-}" | median)
+for mode in "${modes[@]}"; do
+    med=$(echo "${results[$mode]:-}" | median)
+    ratio=$(awk -v a="$med" -v b="$base" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
+    printf '%-24s %-40s %12s %10s\n' "${label[$mode]}" "${results[$mode]:-}" "$med" "$ratio"
+done
+echo "(pipe(8) runs: postern $filtered, shell filter $shelled; deferred or bounced: $problems)"
+
+# ---- start-up and one message --------------------------------------------
+cat >"$dir/direct.toml" <<EOF
+hostname = "bench.postern.test"
+log = "none"
+[spool]
+directory = "$dir/direct-spool"
+key_file = "$dir/spool.key"
+[relay]
+host = "127.0.0.1"
+port = $SINK_PORT
+EOF
+install -d -m 700 "$dir/direct-spool"
+msg10k=$dir/10k.eml
+message "$size" >"$msg10k"
+cat >"$dir/one-message" <<EOF
+#!/bin/sh
+export POSTERN_CONFIG=$dir/direct.toml
+exec $dir/bin/postern-receiver -f bench@example.org -- sink@example.com <$msg10k | $dir/bin/postern-deliverer
+EOF
+chmod 755 "$dir/one-message"
+
+echo
+echo "Start-up + exit (--version) and one 10 KB message, receiver | deliverer -> smtp-sink:"
+if command -v hyperfine >/dev/null; then
+    hyperfine -N --warmup 20 --runs 300 --export-csv "$dir/startup.csv" \
+        "$dir/bin/postern-receiver --version" "$dir/bin/postern-deliverer --version" >/dev/null 2>&1
+    hyperfine -N --warmup 5 --runs 50 --export-csv "$dir/one.csv" "$dir/one-message" >/dev/null 2>&1
+    # CSV columns: command,mean,stddev,median,user,system,min,max (seconds)
+    awk -F, 'NR > 1 { n = split($1, p, "/"); printf "  %-32s median %7.2f ms  (min %.2f, max %.2f)\n", p[n], $4 * 1000, $7 * 1000, $8 * 1000 }' \
+        "$dir/startup.csv" "$dir/one.csv"
+else
+    for cmd in "$dir/bin/postern-receiver --version" "$dir/bin/postern-deliverer --version" "$dir/one-message"; do
+        times=()
+        for _ in $(seq 100); do
+            t0=$(date +%s%N)
+            $cmd >/dev/null
+            t1=$(date +%s%N)
+            times+=("$(((t1 - t0) / 1000))")
+        done
+        printf '  %-32s median %7.2f ms  (loop of 100 with date; install hyperfine for better numbers)\n' \
+            "${cmd##*/}" "$(printf '%s\n' "${times[@]}" | median | awk '{ print $1 / 1000 }')"
+    done
+fi
+
+# ---- memory for a big message --------------------------------------------
+bigfile=$dir/big.eml
+message "$big" >"$bigfile"
+bytes=$(stat -c %s "$bigfile")
+echo
+echo "Peak RSS for one message of $bytes bytes, receiver | deliverer -> smtp-sink (/usr/bin/time -v):"
+t0=$(date +%s%N)
+set +e
+POSTERN_CONFIG=$dir/direct.toml /usr/bin/time -v -o "$dir/rss.receiver" \
+    "$dir/bin/postern-receiver" -f bench@example.org -- sink@example.com <"$bigfile" |
+    POSTERN_CONFIG=$dir/direct.toml /usr/bin/time -v -o "$dir/rss.deliverer" "$dir/bin/postern-deliverer"
+statuses=("${PIPESTATUS[@]}")
+set -e
+t1=$(date +%s%N)
+rss() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
+r_kb=$(rss "$dir/rss.receiver")
+d_kb=$(rss "$dir/rss.deliverer")
+awk -v r="$r_kb" -v d="$d_kb" -v b="$bytes" -v ns="$((t1 - t0))" -v rs="${statuses[0]}" -v ds="${statuses[1]}" 'BEGIN {
+    printf "  postern-receiver   %8.1f MB  %.2f x message  (exit %s)\n", r / 1024, r * 1024 / b, rs
+    printf "  postern-deliverer  %8.1f MB  %.2f x message  (exit %s)\n", d / 1024, d * 1024 / b, ds
+    printf "  both (sum)         %8.1f MB  %.2f x message  in %.2f s\n", (r + d) / 1024, (r + d) * 1024 / b, ns / 1e9
+}'
+echo
+echo "bench: done in ${SECONDS}s"
