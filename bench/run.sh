@@ -23,15 +23,16 @@
 # script adds the line for the run and puts the file back as it was when
 # it ends (also on Ctrl-C or timeout).
 #
-# Environment: BENCH_MESSAGES (500), BENCH_RUNS (5), BENCH_SIZE (10240),
+# Environment: BENCH_MESSAGES (1000), BENCH_RUNS (5), BENCH_SIZES (message
+# sizes in bytes, "10240 2048": small messages show per-message latency),
 # BENCH_SESSIONS (4), BENCH_BIG (50000000), BENCH_TIME_LIMIT (seconds, 480).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fixture=$repo/tests/fixtures/postfix.sh
-messages=${BENCH_MESSAGES:-500}
+messages=${BENCH_MESSAGES:-1000}
 runs=${BENCH_RUNS:-5}
-size=${BENCH_SIZE:-10240}
+sizes=${BENCH_SIZES:-10240 2048}
 sessions=${BENCH_SESSIONS:-4}
 big=${BENCH_BIG:-50000000}
 time_limit=${BENCH_TIME_LIMIT:-480}
@@ -61,7 +62,7 @@ trap 'exit 130' INT TERM
 
 over_time() { ((SECONDS >= time_limit)); }
 
-echo "bench: private Postfix in $dir ($messages messages of $size bytes, $sessions sessions, $runs runs per mode)"
+echo "bench: private Postfix in $dir ($messages messages of $sizes bytes, $sessions sessions, $runs runs per mode)"
 SINK_DUMP=0 POSTERN_BINDIR=$repo/target/release bash "$fixture" start "$dir"
 # shellcheck disable=SC1091
 . "$dir/ports"
@@ -132,39 +133,45 @@ median() {
 modes=(baseline postern shell)
 declare -A port=([baseline]=$BASELINE_PORT [postern]=$FILTERED_PORT [shell]=$SHELL_PORT)
 declare -A label=([baseline]="Postfix alone" [postern]="Postfix + postern" [shell]="Postfix + shell filter")
-declare -A results=()
 
 # One warm-up message per mode: first runs pay for process start-up.
 for mode in "${modes[@]}"; do
-    messages=4 run_once "${port[$mode]}" >/dev/null
+    messages=4 size=1000 run_once "${port[$mode]}" >/dev/null
 done
 
-for ((r = 1; r <= runs; r++)); do
-    for mode in "${modes[@]}"; do
-        if over_time; then
-            echo "bench: time limit of ${time_limit}s reached; reporting the runs so far" >&2
-            break 2
-        fi
-        rate=$(run_once "${port[$mode]}")
-        results[$mode]+="$rate "
-        printf 'run %d %-9s %8s msgs/s\n' "$r" "$mode" "$rate"
+tables=
+for size in $sizes; do
+    declare -A results=()
+    for ((r = 1; r <= runs; r++)); do
+        for mode in "${modes[@]}"; do
+            if over_time; then
+                echo "bench: time limit of ${time_limit}s reached; reporting the runs so far" >&2
+                break 2
+            fi
+            rate=$(run_once "${port[$mode]}")
+            results[$mode]+="$rate "
+            printf 'size %6d run %d %-9s %8s msgs/s\n' "$size" "$r" "$mode" "$rate"
+        done
     done
+    tables+=$(
+        echo
+        echo "Throughput, $messages messages of $size bytes per run, $sessions smtp-source sessions, $(nproc) CPUs"
+        printf '%-24s %-44s %8s %9s\n' "mode" "msgs/s per run" "median" "vs alone"
+        base=$(echo "${results[baseline]:-}" | median)
+        for mode in "${modes[@]}"; do
+            med=$(echo "${results[$mode]:-}" | median)
+            ratio=$(awk -v a="$med" -v b="$base" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
+            printf '%-24s %-44s %8s %9s\n' "${label[$mode]}" "${results[$mode]:-}" "$med" "$ratio"
+        done
+    )$'\n'
+    unset results
 done
 
 # Every message must have gone through its filter: check the pipe(8) lines.
 filtered=$(grep -c ' relay=postern, .*status=sent' "$maillog" || true)
 shelled=$(grep -c ' relay=simplefilter, .*status=sent' "$maillog" || true)
 problems=$(grep -cE 'status=(deferred|bounced)' "$maillog" || true)
-
-echo
-echo "Throughput, $messages messages of $size bytes per run, $sessions smtp-source sessions, $(nproc) CPUs"
-printf '%-24s %-40s %12s %10s\n' "mode" "msgs/s per run" "median" "vs alone"
-base=$(echo "${results[baseline]:-}" | median)
-for mode in "${modes[@]}"; do
-    med=$(echo "${results[$mode]:-}" | median)
-    ratio=$(awk -v a="$med" -v b="$base" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf '%-24s %-40s %12s %10s\n' "${label[$mode]}" "${results[$mode]:-}" "$med" "$ratio"
-done
+printf '%s' "$tables"
 echo "(pipe(8) runs: postern $filtered, shell filter $shelled; deferred or bounced: $problems)"
 
 # ---- start-up and one message --------------------------------------------
@@ -179,26 +186,29 @@ host = "127.0.0.1"
 port = $SINK_PORT
 EOF
 install -d -m 700 "$dir/direct-spool"
-msg10k=$dir/10k.eml
-message "$size" >"$msg10k"
-cat >"$dir/one-message" <<EOF
+one_message=()
+for size in $sizes; do
+    message "$size" >"$dir/$size.eml"
+    cat >"$dir/one-message-$size" <<EOF
 #!/bin/sh
 export POSTERN_CONFIG=$dir/direct.toml
-exec $dir/bin/postern-receiver -f bench@example.org -- sink@example.com <$msg10k | $dir/bin/postern-deliverer
+exec $dir/bin/postern-receiver -f bench@example.org -- sink@example.com <$dir/$size.eml | $dir/bin/postern-deliverer
 EOF
-chmod 755 "$dir/one-message"
+    chmod 755 "$dir/one-message-$size"
+    one_message+=("$dir/one-message-$size")
+done
 
 echo
-echo "Start-up + exit (--version) and one 10 KB message, receiver | deliverer -> smtp-sink:"
+echo "Start-up + exit (--version), and one message (one-message-BYTES) through receiver | deliverer -> smtp-sink:"
 if command -v hyperfine >/dev/null; then
     hyperfine -N --warmup 20 --runs 300 --export-csv "$dir/startup.csv" \
         "$dir/bin/postern-receiver --version" "$dir/bin/postern-deliverer --version" >/dev/null 2>&1
-    hyperfine -N --warmup 5 --runs 50 --export-csv "$dir/one.csv" "$dir/one-message" >/dev/null 2>&1
+    hyperfine -N --warmup 5 --runs 50 --export-csv "$dir/one.csv" "${one_message[@]}" >/dev/null 2>&1
     # CSV columns: command,mean,stddev,median,user,system,min,max (seconds)
-    awk -F, 'NR > 1 { n = split($1, p, "/"); printf "  %-32s median %7.2f ms  (min %.2f, max %.2f)\n", p[n], $4 * 1000, $7 * 1000, $8 * 1000 }' \
+    awk -F, 'FNR > 1 { n = split($1, p, "/"); printf "  %-32s median %7.2f ms  (min %.2f, max %.2f)\n", p[n], $4 * 1000, $7 * 1000, $8 * 1000 }' \
         "$dir/startup.csv" "$dir/one.csv"
 else
-    for cmd in "$dir/bin/postern-receiver --version" "$dir/bin/postern-deliverer --version" "$dir/one-message"; do
+    for cmd in "$dir/bin/postern-receiver --version" "$dir/bin/postern-deliverer --version" "${one_message[@]}"; do
         times=()
         for _ in $(seq 100); do
             t0=$(date +%s%N)
