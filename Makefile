@@ -52,7 +52,7 @@ build:
 test: deps build
 	$(CARGO) test --release --workspace
 	@set -e; pages=$$(find man -type f -name '*.[1-8]' 2>/dev/null | sort); \
-	if [ -n "$$pages" ]; then echo "mandoc -Tlint -Wwarning $$pages"; mandoc -Tlint -Wwarning $$pages; \
+	if [ -n "$$pages" ]; then echo mandoc -Tlint -Wwarning $$pages; mandoc -Tlint -Wwarning $$pages; \
 	else echo "no man pages to lint"; fi
 
 demo: deps build
