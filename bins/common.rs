@@ -2,7 +2,7 @@
 //! load the configuration, and turn a failure into an exit code and one
 //! line on stderr.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,12 +42,14 @@ pub fn parse<C: Parser>() -> Result<C, ExitCode> {
                 ExitCode::SUCCESS
             }
             _ => {
+                // clap's first paragraph, on one line: what is wrong and with what.
                 let text = e.to_string();
-                let first = text
+                let first: Vec<&str> = text
                     .lines()
-                    .next()
-                    .unwrap_or("bad usage")
-                    .trim_start_matches("error: ");
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(|l| l.trim().trim_start_matches("error: "))
+                    .collect();
+                let first = first.join(" ");
                 let name = std::env::args().next().unwrap_or_default();
                 fail(&Failure::config(format!(
                     "usage: {first} (see {name} --help)"
@@ -81,4 +83,23 @@ pub fn new_queue_id() -> Result<postern::job::QueueId, Failure> {
     getrandom::fill(&mut bytes)
         .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
     Ok(postern::job::QueueId::from_random(bytes))
+}
+
+/// Reads a message from stdin up to `limit` bytes. An oversized message is
+/// read to the end (so the MTA sees our status line, not a broken pipe)
+/// and refused with its real size.
+pub fn read_message(limit: u64) -> Result<Vec<u8>, Failure> {
+    let mut stdin = io::stdin().lock();
+    let mut msg = Vec::new();
+    let read_err = |e: io::Error| Failure::tempfail(format!("cannot read the message: {e}"));
+    (&mut stdin)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut msg)
+        .map_err(read_err)?;
+    if msg.len() as u64 > limit {
+        let rest = io::copy(&mut stdin, &mut io::sink()).map_err(read_err)?;
+        let size = msg.len() as u64 + rest;
+        return Err(postern::message::MessageError::TooLarge { size, limit }.to_failure());
+    }
+    Ok(msg)
 }

@@ -1,7 +1,7 @@
 //! postern-deliverer(8): jobs in, SMTP to the relay out; what must wait
 //! goes into the spool, sealed and fsync'ed, before the exit status says so.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -80,12 +80,7 @@ fn bare_message(
     recipients: Vec<String>,
     now: SystemTime,
 ) -> Result<Job, Failure> {
-    let mut msg = Vec::new();
-    io::stdin()
-        .lock()
-        .take(config.message_size_limit.saturating_add(1))
-        .read_to_end(&mut msg)
-        .map_err(|e| Failure::tempfail(format!("cannot read the message: {e}")))?;
+    let msg = common::read_message(config.message_size_limit)?;
     let arrival = Arrival {
         sender,
         recipients,

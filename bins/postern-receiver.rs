@@ -1,7 +1,7 @@
 //! postern-receiver(1): a message on stdin and its envelope on the command
 //! line (Postfix pipe(8) style) in, one job (postern-job(5)) out.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -10,7 +10,6 @@ use clap::Parser;
 use postern::exit::{Failure, ToFailure};
 use postern::job::write_job;
 use postern::log::Log;
-use postern::message::MessageError;
 use postern::receive::{self, Arrival};
 
 #[path = "common.rs"]
@@ -54,7 +53,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, config: &postern::config::Config, log: &Log) -> Result<(), Failure> {
     let limit = config.message_size_limit;
-    let msg = read_message(limit).map_err(|f| {
+    let msg = common::read_message(limit).map_err(|f| {
         log.warning(format_args!("rejected: {}", f.status));
         f
     })?;
@@ -113,22 +112,4 @@ fn run(cli: Cli, config: &postern::config::Config, log: &Log) -> Result<(), Fail
         ));
     }
     Ok(())
-}
-
-/// Reads stdin up to the size limit. An oversized message is read to the
-/// end (so the MTA sees a clean exit status, not a broken pipe) and refused.
-fn read_message(limit: u64) -> Result<Vec<u8>, Failure> {
-    let mut stdin = io::stdin().lock();
-    let mut msg = Vec::new();
-    let read_err = |e: io::Error| Failure::tempfail(format!("cannot read the message: {e}"));
-    (&mut stdin)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut msg)
-        .map_err(read_err)?;
-    if msg.len() as u64 > limit {
-        let rest = io::copy(&mut stdin, &mut io::sink()).map_err(read_err)?;
-        let size = msg.len() as u64 + rest;
-        return Err(MessageError::TooLarge { size, limit }.to_failure());
-    }
-    Ok(msg)
 }

@@ -323,6 +323,35 @@ fn bare_message_mode_and_usage_errors() {
         b"",
     );
     assert_eq!(d.code, 78);
+    // An oversized bare message is read to the end and refused with its size.
+    let cfg = site.path().join("small.toml");
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(&cfg, format!("message_size_limit = 1000\n{text}")).unwrap();
+    let big = [b"Subject: x\n\n".as_slice(), &[b'a'; 5000]].concat();
+    let d = util::run(
+        DELIVERER,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "-f",
+            "a@b.org",
+            "--",
+            "c@d.org",
+        ],
+        &big,
+        &[],
+    );
+    assert_eq!(d.code, 69, "{}", d.stderr);
+    assert!(
+        d.status_line()
+            .starts_with("5.3.4 message size 5012 exceeds the limit of 1000"),
+        "{}",
+        d.stderr
+    );
+    // A usage error names what is missing, on one line.
+    let d = site.run(RECEIVER, &["--", "c@d.org"], b"");
+    assert_eq!(d.stderr.lines().count(), 1);
+    assert!(d.stderr.contains("-f <SENDER>"), "{}", d.stderr);
     // No input at all is not an error: an earlier stage refused the message.
     assert_eq!(site.run(DELIVERER, &[], b"").code, 0);
 }

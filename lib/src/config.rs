@@ -197,6 +197,9 @@ impl Config {
         if self.relay.port == 0 {
             return Err("relay.port must not be 0".into());
         }
+        if self.relay.timeout.is_zero() {
+            return Err("relay.timeout must be greater than 0".into());
+        }
         if self.relay.host.is_empty() {
             return Err("relay.host is empty".into());
         }
@@ -306,6 +309,7 @@ mod tests {
         assert!(parse("log = \"file\"").is_err());
         assert!(parse("log = \"loud\"").is_err());
         assert!(parse("message_size_limit = 0").is_err());
+        assert!(parse("[relay]\ntimeout = \"0s\"").is_err());
         assert!(parse("hostname = \"a b\"").is_err());
         assert!(parse("[relay]\nport = 70000").is_err());
         assert!(

@@ -212,6 +212,8 @@ pub struct Recipient {
     pub status: RcptStatus,
     /// The remote reply or local reason behind the status, for DSNs.
     pub diagnostic: Option<String>,
+    /// Recipient fields this build does not know, kept and passed on.
+    pub extra: Vec<(String, String)>,
 }
 
 impl Recipient {
@@ -222,6 +224,7 @@ impl Recipient {
             notify: Notify::default(),
             status: RcptStatus::Pending,
             diagnostic: None,
+            extra: Vec::new(),
         }
     }
 }
@@ -359,6 +362,9 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
         if let Some(d) = &r.diagnostic {
             field(out, "  ", "diagnostic", d);
         }
+        for (k, v) in &r.extra {
+            field(out, "  ", k, v);
+        }
     }
     field(out, "", "size", &size.to_string());
     out.push('\n');
@@ -415,7 +421,14 @@ impl<R: BufRead> JobReader<R> {
             return Err(JobError::NotAJob(shown(&head)));
         }
         if head.pop() != Some(b'\n') {
-            return Err(JobError::Truncated("in the first line"));
+            return Err(if head.len() >= 63 {
+                JobError::Malformed {
+                    line: 1,
+                    reason: "first line too long".into(),
+                }
+            } else {
+                JobError::Truncated("in the first line")
+            });
         }
         self.line_no = 1;
         envelope_bytes += head.len() + 1;
@@ -537,7 +550,25 @@ struct EnvelopeBuilder {
     eight_bit: bool,
     extra: Vec<(String, String)>,
     size: Option<u64>,
+    /// Single-valued fields met so far, top level and current recipient.
+    seen: Vec<String>,
+    rcpt_seen: Vec<String>,
 }
+
+/// Top-level fields that may appear once.
+const SINGLE_FIELDS: &[&str] = &[
+    "queue-id",
+    "arrival",
+    "sender",
+    "client-address",
+    "client-hostname",
+    "client-helo",
+    "sasl-username",
+    "upstream-queue-id",
+    "attempts",
+    "next-attempt",
+    "eight-bit",
+];
 
 impl EnvelopeBuilder {
     fn field(&mut self, line: &str) -> Result<(), String> {
@@ -561,13 +592,13 @@ impl EnvelopeBuilder {
             return self.recipient_field(key, value);
         }
         let time = |v: &str| humantime::parse_rfc3339(v).map_err(|e| format!("{key}: {e}"));
-        let once = |slot: &Option<String>| {
-            if slot.is_some() {
-                Err(format!("`{key}` given twice"))
-            } else {
-                Ok(Some(value.to_owned()))
+        if SINGLE_FIELDS.contains(&key) {
+            if self.seen.iter().any(|k| k == key) {
+                return Err(format!("`{key}` given twice"));
             }
-        };
+            self.seen.push(key.to_owned());
+        }
+        let text = Some(value.to_owned());
         match key {
             "queue-id" => {
                 self.queue_id =
@@ -587,12 +618,13 @@ impl EnvelopeBuilder {
                 let a =
                     Address::parse(value).map_err(|e: AddressError| format!("recipient: {e}"))?;
                 self.recipients.push(Recipient::new(a));
+                self.rcpt_seen.clear();
             }
-            "client-address" => self.client_address = once(&self.client_address)?,
-            "client-hostname" => self.client_hostname = once(&self.client_hostname)?,
-            "client-helo" => self.client_helo = once(&self.client_helo)?,
-            "sasl-username" => self.sasl_username = once(&self.sasl_username)?,
-            "upstream-queue-id" => self.upstream_queue_id = once(&self.upstream_queue_id)?,
+            "client-address" => self.client_address = text,
+            "client-hostname" => self.client_hostname = text,
+            "client-helo" => self.client_helo = text,
+            "sasl-username" => self.sasl_username = text,
+            "upstream-queue-id" => self.upstream_queue_id = text,
             "attempts" => {
                 self.attempts = value
                     .parse()
@@ -617,6 +649,10 @@ impl EnvelopeBuilder {
             .recipients
             .last_mut()
             .ok_or("indented field before any recipient")?;
+        if self.rcpt_seen.iter().any(|k| k == key) {
+            return Err(format!("recipient field `{key}` given twice"));
+        }
+        self.rcpt_seen.push(key.to_owned());
         match key {
             "orcpt" => {
                 if !value.contains(';') {
@@ -632,7 +668,7 @@ impl EnvelopeBuilder {
                     RcptStatus::parse(value).ok_or_else(|| format!("bad status {value:?}"))?
             }
             "diagnostic" => r.diagnostic = Some(value.to_owned()),
-            _ => return Err(format!("unknown recipient field `{key}`")),
+            _ => r.extra.push((key.to_owned(), value.to_owned())),
         }
         Ok(())
     }
@@ -803,6 +839,37 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
     }
 
     #[test]
+    fn repeated_fields_and_long_first_line_are_corrupt() {
+        let good = String::from_utf8(sample().to_bytes()).unwrap();
+        let twice = good.replace("attempts: 0\n", "attempts: 0\nattempts: 3\n");
+        assert!(matches!(
+            read_all(twice.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
+        let sender2 = good.replace(
+            "sender: <alice@example.org>\n",
+            "sender: <alice@example.org>\nsender: <>\n",
+        );
+        assert!(matches!(
+            read_all(sender2.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
+        let status2 = good.replace(
+            "  status: pending\n",
+            "  status: pending\n  status: delivered\n",
+        );
+        assert!(matches!(
+            read_all(status2.as_bytes()),
+            Err(JobError::Malformed { .. })
+        ));
+        let long = format!("postern-job {}\n", "1".repeat(100));
+        assert!(matches!(
+            read_all(long.as_bytes()),
+            Err(JobError::Malformed { line: 1, .. })
+        ));
+    }
+
+    #[test]
     fn unknown_fields_are_kept() {
         let good = String::from_utf8(sample().to_bytes()).unwrap();
         let with = good.replace("attempts: 0\n", "attempts: 0\nscan-verdict: clean\n");
@@ -813,6 +880,20 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
         );
         let again = String::from_utf8(jobs[0].to_bytes()).unwrap();
         assert!(again.contains("scan-verdict: clean\n"));
+        let per_rcpt = good.replace(
+            "  status: pending\n",
+            "  status: pending\n  pgp-key: 0xABCD\n",
+        );
+        let jobs = read_all(per_rcpt.as_bytes()).unwrap();
+        assert_eq!(
+            jobs[0].envelope.recipients[0].extra,
+            vec![("pgp-key".into(), "0xABCD".into())]
+        );
+        assert!(
+            String::from_utf8(jobs[0].to_bytes())
+                .unwrap()
+                .contains("  status: pending\n  pgp-key: 0xABCD\n")
+        );
     }
 
     /// A poor man's fuzzer (no nightly toolchain here for cargo-fuzz):
