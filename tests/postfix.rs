@@ -790,3 +790,82 @@ fn hostile_helo_and_null_sender_pass_as_values() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// contrib/postfix/postern-filter with stand-in stages: the exit status
+/// Postfix sees is the failing stage's, and a crash or a missing binary
+/// gives 75 with a 4.x.x line. Needs neither root nor Postfix.
+#[test]
+fn filter_script_passes_on_the_failing_stage_status() {
+    let filter = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/postfix/postern-filter"
+    );
+    let bin = tempfile::tempdir().expect("a temporary directory");
+    let run = |receiver: Option<&str>, deliverer: Option<&str>| {
+        for (name, body) in [
+            ("postern-receiver", receiver),
+            ("postern-deliverer", deliverer),
+        ] {
+            let path = bin.path().join(name);
+            let _ = std::fs::remove_file(&path);
+            if let Some(body) = body {
+                std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .unwrap();
+            }
+        }
+        let out = bounded(
+            Command::new("bash")
+                .arg(filter)
+                .args(["-f", SENDER, "--", RECIPIENT])
+                .env("POSTERN_BINDIR", bin.path()),
+            30,
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let drain = "cat >/dev/null";
+
+    assert_eq!(run(Some("cat"), Some(drain)), (Some(0), String::new()));
+    // The receiver refuses: its status and line, whatever the deliverer made of no input.
+    let (code, err) = run(
+        Some("cat >/dev/null; echo '5.3.4 too big' >&2; exit 69"),
+        Some(drain),
+    );
+    assert_eq!((code, err.as_str()), (Some(69), "5.3.4 too big\n"));
+    // The deliverer fails before reading; the receiver dies of SIGPIPE: the deliverer's status.
+    let (code, err) = run(
+        Some("exec yes"),
+        Some("echo '4.3.5 bad config' >&2; exit 78"),
+    );
+    assert_eq!((code, err.as_str()), (Some(78), "4.3.5 bad config\n"));
+    assert_eq!(
+        run(Some("cat"), Some("cat >/dev/null; exit 75")).0,
+        Some(75)
+    );
+    // A crash keeps the mail.
+    let (code, err) = run(Some("cat"), Some("kill -KILL $$"));
+    assert_eq!(code, Some(75));
+    assert!(
+        err.starts_with("4.3.0 postern-filter: postern-deliverer was killed by signal 9"),
+        "{err}"
+    );
+    let (code, err) = run(Some("cat >/dev/null; kill -SEGV $$"), Some(drain));
+    assert_eq!(code, Some(75));
+    assert!(
+        err.starts_with("4.3.0 postern-filter: postern-receiver was killed by signal 11"),
+        "{err}"
+    );
+    // So does a broken installation.
+    let (code, err) = run(Some("cat"), None);
+    assert_eq!(code, Some(75));
+    assert!(
+        err.starts_with("4.3.5 postern-filter: ") && err.contains("postern-deliverer"),
+        "{err}"
+    );
+}
