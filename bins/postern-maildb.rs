@@ -1,6 +1,7 @@
 //! postern-maildb(8): per-user mailboxes in encrypted SQLite files —
-//! deliver a message from stdin, list, show, search, flag, move, delete,
-//! folders, check.
+//! deliver a message from stdin (sealed to the mailbox's public key, no
+//! passphrase), and with the passphrase: init, list, show, search, flag,
+//! move, delete, folders, check.
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
-use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary};
+use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
 use postern::message::MessageError;
 use postern::passphrase::{self, PassphraseError, Source};
 
@@ -71,7 +72,7 @@ struct MailboxArgs {
 enum Command {
     /// Create the mailbox with the standard folders
     Init,
-    /// Store the message on standard input in USER's mailbox
+    /// Seal the message on standard input into USER's drop area (no passphrase)
     Deliver {
         /// The user whose mailbox receives the message
         #[arg(value_name = "USER")]
@@ -179,6 +180,7 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     }
     let mut mb = Mailbox::open(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
     drop(pw);
+    report_merge(&mb, log);
     let fail = |e: MailboxError| e.to_failure();
     let mut out = BufWriter::new(io::stdout().lock());
     match cli.command {
@@ -257,15 +259,16 @@ fn deliver(
     folder: &str,
     now: SystemTime,
 ) -> Result<(), Failure> {
+    if cli.passphrase.passphrase_fd.is_some() || cli.passphrase.passphrase_file.is_some() {
+        return Err(Failure::config(
+            "deliver takes no passphrase: it seals the message to the mailbox's public key",
+        ));
+    }
     let path = mailbox::name::path(&config.maildb.directory, user)
         .map_err(|e| MailboxError::from(e).to_delivery_failure())?;
     let msg = read_message(config.message_size_limit)?;
-    let pw = read_passphrase(&cli.passphrase)?;
     let started = std::time::Instant::now();
-    let mut mb = Mailbox::open(&path, &pw, config.maildb.lock_timeout, now)
-        .map_err(|e| e.to_delivery_failure())?;
-    drop(pw);
-    let delivered = mailbox::deliver(&mut mb, &msg, folder, now).map_err(|e| {
+    let receipt = drop_area::deliver_sealed(&path, &msg, folder, now).map_err(|e| {
         let f = e.to_delivery_failure();
         log.warning(format_args!("deliver failed: {}", f.status));
         f
@@ -276,13 +279,30 @@ fn deliver(
         String::new()
     };
     log.info(format_args!(
-        "delivered: size={} uid={} folder={}{who} delay={:.3}s",
+        "sealed: size={} sealed_size={}{who} delay={:.3}s",
         msg.len(),
-        delivered.uid,
-        clean(&delivered.folder),
+        receipt.size,
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// Says what opening the mailbox merged from the drop area, and warns
+/// about sealed files that could not be opened.
+fn report_merge(mb: &Mailbox, log: &Log) {
+    let m = &mb.merged;
+    if m.merged > 0 {
+        log.info(format_args!("merged: {} sealed messages", m.merged));
+    }
+    if m.corrupt > 0 {
+        let text = format!(
+            "{} sealed messages could not be opened and were moved to {}",
+            m.corrupt,
+            drop_area::drop_dir(mb.path()).join("corrupt").display()
+        );
+        log.warning(format_args!("{text}"));
+        let _ = writeln!(io::stderr(), "{TOOL}: warning: {text}");
+    }
 }
 
 /// `check`: prints what it finds; exit 0 only for a sound mailbox.
@@ -296,6 +316,13 @@ fn check(path: &std::path::Path, pw: &str, timeout: Duration) -> Result<(), Fail
         format!("cipher: {}", mailbox::CIPHER),
         format!("schema version: {}", report.schema_version),
         format!("messages: {}", report.messages),
+        format!(
+            "sealed messages waiting: {}",
+            drop_area::waiting(path).map_err(|e| Failure::tempfail(format!(
+                "cannot read the drop area of {}: {e}",
+                path.display()
+            )))?
+        ),
     ];
     let problems = report
         .problems

@@ -15,6 +15,7 @@
 //! The operations ([`ops`]) are plain functions over an open [`Mailbox`],
 //! which can only be had through that guard.
 
+pub mod drop_area;
 pub mod envelope;
 pub mod name;
 pub mod ops;
@@ -93,6 +94,8 @@ pub enum MailboxError {
     EmptyMessage,
     #[error("search query {query:?} has no words to look for")]
     EmptyQuery { query: String },
+    #[error("mailbox {path}: delivery key: {detail}")]
+    DeliveryKey { path: PathBuf, detail: String },
     #[error("mailbox {path}: {op}: {source}")]
     Io {
         path: PathBuf,
@@ -127,9 +130,11 @@ impl ToFailure for MailboxError {
             | EmptyQuery { .. } => Failure::new(Sysexit::DataErr, "5.5.4", text),
             EmptyMessage => Failure::new(Sysexit::DataErr, "5.6.0", text),
             UidsExhausted { .. } => Failure::new(Sysexit::Unavailable, "5.2.0", text),
-            NotEncrypting { .. } | SchemaTooNew { .. } | Io { .. } | Sqlite { .. } => {
-                Failure::tempfail(text)
-            }
+            NotEncrypting { .. }
+            | SchemaTooNew { .. }
+            | DeliveryKey { .. }
+            | Io { .. }
+            | Sqlite { .. } => Failure::tempfail(text),
         }
     }
 }
@@ -152,6 +157,8 @@ impl MailboxError {
 pub struct Mailbox {
     conn: Connection,
     path: PathBuf,
+    /// What [`Mailbox::open`] merged from the drop area.
+    pub merged: drop_area::MergeReport,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -186,6 +193,7 @@ impl Mailbox {
             })?;
         let created = Mailbox::connect(path, passphrase, lock_timeout, true).and_then(|mut mb| {
             schema::migrate(&mut mb, now)?;
+            mb.publish_delivery_key()?;
             mb.checkpoint()?;
             // The last guard: what reached the disk is not plaintext.
             if starts_plaintext(path).map_err(|e| mb.io("read", e))? {
@@ -198,17 +206,19 @@ impl Mailbox {
         });
         if created.is_err() {
             // Nothing half-made is left behind.
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", "-pub"] {
                 let mut p = path.as_os_str().to_owned();
                 p.push(suffix);
                 let _ = std::fs::remove_file(p);
             }
+            let _ = std::fs::remove_dir_all(drop_area::drop_dir(path));
         }
         created
     }
 
-    /// Opens an existing mailbox, checks the passphrase and brings the
-    /// schema up to date.
+    /// Opens an existing mailbox, checks the passphrase, brings the schema
+    /// up to date and merges the sealed messages of the drop area (see
+    /// [`drop_area`]; what it did is in [`Mailbox::merged`]).
     pub fn open(
         path: &Path,
         passphrase: &str,
@@ -217,7 +227,16 @@ impl Mailbox {
     ) -> Result<Mailbox, MailboxError> {
         let mut mb = Mailbox::connect(path, passphrase, lock_timeout, false)?;
         schema::migrate(&mut mb, now)?;
+        mb.publish_delivery_key()?;
+        mb.merged = drop_area::merge(&mut mb)?;
         Ok(mb)
+    }
+
+    /// Writes `<mailbox>-pub` (again) and the drop area, so `deliver` works.
+    fn publish_delivery_key(&self) -> Result<(), MailboxError> {
+        let public = drop_area::stored_public_key(self)?;
+        drop_area::write_public_key(&self.path, &public)
+            .map_err(|e| self.io("write the delivery key", e))
     }
 
     /// Opens without migrating, for `check`: reports what is there.
@@ -276,6 +295,7 @@ impl Mailbox {
         let mb = Mailbox {
             conn,
             path: path.to_owned(),
+            merged: drop_area::MergeReport::default(),
         };
         mb.key(passphrase)?;
         mb.configure(lock_timeout, new)?;

@@ -136,49 +136,67 @@ pub fn deliver(
     if raw.is_empty() {
         return Err(MailboxError::EmptyMessage);
     }
-    let env = envelope::parse(raw);
     let result = (|| {
         let tx = mb
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (folder_id, name, uidnext) = match find_folder(&tx, folder)? {
-            Some(found) => found,
-            None => find_folder(&tx, INBOX)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?,
-        };
-        let Ok(uid) = u32::try_from(uidnext) else {
-            return Ok(Err(MailboxError::UidsExhausted { folder: name }));
-        };
-        tx.execute(
-            "INSERT INTO messages (folder_id, uid, flags, internal_date, size, date,
-                                   from_addr, to_addr, subject, message_id, raw)
-             VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                folder_id,
-                uid,
-                unix_seconds(now),
-                raw.len() as i64,
-                env.date,
-                env.from,
-                env.to,
-                env.subject,
-                env.message_id,
-                raw,
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO messages_fts (rowid, from_addr, to_addr, subject, body)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, env.from, env.to, env.subject, env.body_text],
-        )?;
-        tx.execute(
-            "UPDATE folders SET uidnext = uidnext + 1 WHERE id = ?1",
-            [folder_id],
-        )?;
+        let delivered = insert_message(&tx, raw, folder, unix_seconds(now))?;
         tx.commit()?;
-        Ok(Ok(Delivered { folder: name, uid }))
+        Ok(delivered)
     })();
-    result.map_err(|e| mb.sql(e))?
+    match result.map_err(|e| mb.sql(e))? {
+        Some(d) => Ok(d),
+        None => Err(MailboxError::UidsExhausted {
+            folder: folder.to_owned(),
+        }),
+    }
+}
+
+/// Stores a message inside the caller's write transaction: the row, its
+/// words in the index, and the folder's next UID. `None` when the folder
+/// has no UID left.
+pub(crate) fn insert_message(
+    tx: &rusqlite::Transaction<'_>,
+    raw: &[u8],
+    folder: &str,
+    internal_date: i64,
+) -> rusqlite::Result<Option<Delivered>> {
+    let env = envelope::parse(raw);
+    let (folder_id, name, uidnext) = match find_folder(tx, folder)? {
+        Some(found) => found,
+        None => find_folder(tx, INBOX)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?,
+    };
+    let Ok(uid) = u32::try_from(uidnext) else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT INTO messages (folder_id, uid, flags, internal_date, size, date,
+                               from_addr, to_addr, subject, message_id, raw)
+         VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            folder_id,
+            uid,
+            internal_date,
+            raw.len() as i64,
+            env.date,
+            env.from,
+            env.to,
+            env.subject,
+            env.message_id,
+            raw,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO messages_fts (rowid, from_addr, to_addr, subject, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, env.from, env.to, env.subject, env.body_text],
+    )?;
+    tx.execute(
+        "UPDATE folders SET uidnext = uidnext + 1 WHERE id = ?1",
+        [folder_id],
+    )?;
+    Ok(Some(Delivered { folder: name, uid }))
 }
 
 /// The messages of a folder, in UID order.

@@ -66,6 +66,17 @@ CREATE VIRTUAL TABLE messages_fts USING fts5 (
 );
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
 
+-- The X25519 key pair that sealed deliveries are made to (see drop_area).
+CREATE TABLE delivery_key (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    secret  BLOB    NOT NULL,
+    public  BLOB    NOT NULL,
+    created INTEGER NOT NULL
+) STRICT;
+
+-- Sealed files merged but perhaps not yet removed.
+CREATE TABLE drop_merged (name TEXT PRIMARY KEY) STRICT;
+
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     DELETE FROM messages_fts WHERE rowid = old.id;
 END;
@@ -105,6 +116,8 @@ pub fn migrate(mb: &mut Mailbox, now: SystemTime) -> Result<(), MailboxError> {
                     for (name, special) in STANDARD_FOLDERS {
                         insert.execute(rusqlite::params![name, special, uidvalidity, created])?;
                     }
+                    drop(insert);
+                    super::drop_area::store_new_key_pair(&tx, created)?;
                 }
                 _ => unreachable!("no migration to version {v}"),
             }

@@ -413,3 +413,157 @@ fn a_locked_mailbox_is_a_temporary_failure() {
     mb.conn().execute_batch("COMMIT").unwrap();
     deliver(&mut other, &msg("x", "y"), INBOX, now()).unwrap();
 }
+
+mod sealed_delivery {
+    use super::*;
+    use crate::mailbox::drop_area::{self, UnsealError};
+
+    fn new_in(dir: &Path) -> PathBuf {
+        let path = dir.join("carol.sqlite");
+        Mailbox::create(&path, PW, LOCK, now()).unwrap();
+        path
+    }
+
+    fn sealed_files(path: &Path, sub: &str) -> Vec<PathBuf> {
+        match std::fs::read_dir(drop_area::drop_dir(path).join(sub)) {
+            Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn seal_and_unseal() {
+        let (secret, public) = drop_area::new_key_pair().unwrap();
+        let raw = msg("sealed", "body");
+        let sealed = drop_area::seal(&public, &raw, "Archive", now()).unwrap();
+        let d = drop_area::unseal(&secret, &sealed).unwrap();
+        assert_eq!(
+            (d.internal_date, d.folder.as_str()),
+            (1_795_452_559, "Archive")
+        );
+        assert_eq!(&d.raw[..], &raw[..]);
+        // Sizes are padded: a short and a longer message look the same.
+        let other = drop_area::seal(&public, &msg("s", &"x".repeat(1000)), "", now()).unwrap();
+        assert_eq!(sealed.len(), other.len());
+        assert!(!contains(&sealed, b"sealed") && !contains(&sealed, b"alice"));
+        // Another key, a flipped bit, a cut file, garbage.
+        let (secret2, _) = drop_area::new_key_pair().unwrap();
+        assert_eq!(
+            drop_area::unseal(&secret2, &sealed),
+            Err(UnsealError::Authentication)
+        );
+        let mut flipped = sealed.clone();
+        let n = flipped.len();
+        flipped[n / 2] ^= 4;
+        assert_eq!(
+            drop_area::unseal(&secret, &flipped),
+            Err(UnsealError::Authentication)
+        );
+        assert!(drop_area::unseal(&secret, &sealed[..sealed.len() - 1]).is_err());
+        assert_eq!(
+            drop_area::unseal(&secret, b"hello"),
+            Err(UnsealError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn deliver_without_passphrase_then_merge_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        let later = now() + Duration::from_secs(5);
+        drop_area::deliver_sealed(&path, &msg("one", "first body"), INBOX, now()).unwrap();
+        drop_area::deliver_sealed(&path, &msg("two", "second body"), "Archive", later).unwrap();
+        drop_area::deliver_sealed(&path, &msg("three", "x"), "No Such", later).unwrap();
+        assert_eq!(drop_area::waiting(&path).unwrap(), 3);
+        assert!(sealed_files(&path, "tmp").is_empty());
+        // Nothing in the drop area or its names is readable.
+        for f in sealed_files(&path, "new") {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(!contains(&bytes, b"first body") && !contains(&bytes, b"alice"));
+            let name = f.file_name().unwrap().to_str().unwrap().to_owned();
+            assert_eq!(name.len(), 32);
+            assert!(name.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        assert_eq!(mb.merged.merged, 3);
+        assert_eq!(drop_area::waiting(&path).unwrap(), 0);
+        let inbox = list(&mb, INBOX).unwrap();
+        let subjects: Vec<&str> = inbox.iter().map(|s| s.subject.as_str()).collect();
+        assert_eq!(subjects, ["one", "three"]);
+        assert_eq!(inbox[1].internal_date, 1_795_452_564);
+        assert_eq!(list(&mb, "Archive").unwrap()[0].subject, "two");
+        assert_eq!(search(&mb, "second", None).unwrap().len(), 1);
+        let n: i64 = mb
+            .conn()
+            .query_row("SELECT count(*) FROM drop_merged", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        assert!(check(&mb).unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn a_crash_after_the_commit_stores_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        let receipt = drop_area::deliver_sealed(&path, &msg("once", "x"), INBOX, now()).unwrap();
+        let file = drop_area::drop_dir(&path).join("new").join(&receipt.name);
+        let copy = std::fs::read(&file).unwrap();
+        let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        assert_eq!(list(&mb, INBOX).unwrap().len(), 1);
+        // As if the process died after the commit, before the removal.
+        std::fs::write(&file, &copy).unwrap();
+        mb.conn()
+            .execute(
+                "INSERT INTO drop_merged (name) VALUES (?1)",
+                [&receipt.name],
+            )
+            .unwrap();
+        drop(mb);
+        let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        assert_eq!(mb.merged.merged, 0);
+        assert_eq!(list(&mb, INBOX).unwrap().len(), 1);
+        assert!(!file.exists());
+    }
+
+    #[test]
+    fn a_damaged_sealed_file_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        let bad = drop_area::deliver_sealed(&path, &msg("bad", "x"), INBOX, now()).unwrap();
+        drop_area::deliver_sealed(&path, &msg("good", "x"), INBOX, now()).unwrap();
+        let file = drop_area::drop_dir(&path).join("new").join(&bad.name);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[60] ^= 1;
+        std::fs::write(&file, bytes).unwrap();
+        let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        assert_eq!(
+            mb.merged,
+            drop_area::MergeReport {
+                merged: 1,
+                corrupt: 1
+            }
+        );
+        assert_eq!(list(&mb, INBOX).unwrap()[0].subject, "good");
+        assert_eq!(sealed_files(&path, "corrupt").len(), 1);
+        assert_eq!(drop_area::waiting(&path).unwrap(), 0);
+    }
+
+    #[test]
+    fn missing_mailbox_or_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = drop_area::deliver_sealed(&dir.path().join("x.sqlite"), b"m", INBOX, now())
+            .unwrap_err();
+        assert_eq!(err.to_delivery_failure().status, "5.1.1");
+        let path = new_in(dir.path());
+        let key = drop_area::public_key_path(&path);
+        let before = std::fs::read(&key).unwrap();
+        std::fs::remove_file(&key).unwrap();
+        let err = drop_area::deliver_sealed(&path, b"m", INBOX, now()).unwrap_err();
+        assert!(matches!(err, MailboxError::DeliveryKey { .. }), "{err}");
+        assert_eq!(err.to_delivery_failure().exit, Sysexit::TempFail);
+        // Opening with the passphrase writes it again, the same.
+        Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), before);
+        drop_area::deliver_sealed(&path, b"Subject: m\n\nx\n", INBOX, now()).unwrap();
+    }
+}
