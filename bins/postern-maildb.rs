@@ -78,12 +78,14 @@ enum Command {
         #[arg(value_name = "USER")]
         user: String,
         /// Folder to deliver into (INBOX if it does not exist)
-        #[arg(long, value_name = "F", default_value = INBOX)]
+        /// The folder the message is in
+        #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
     },
     /// List the messages of a folder
     List {
-        #[arg(long, value_name = "F", default_value = INBOX)]
+        /// The folder to list
+        #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
         /// One JSON array instead of lines of tab-separated fields
         #[arg(long)]
@@ -91,24 +93,30 @@ enum Command {
     },
     /// Write a message, exactly as delivered, to standard output
     Show {
+        /// The message's UID in its folder
         uid: u32,
-        #[arg(long, value_name = "F", default_value = INBOX)]
+        /// The folder the message is in
+        #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
     },
     /// Find messages containing every word of QUERY
     Search {
+        /// Words to look for; from:, to:, subject:, body: limit a word to a field
         #[arg(value_name = "QUERY", required = true, num_args = 1..)]
         query: Vec<String>,
         /// Only in this folder (default: all)
-        #[arg(long, value_name = "F")]
+        #[arg(long, value_name = "FOLDER")]
         folder: Option<String>,
+        /// One JSON array instead of lines of tab-separated fields
         #[arg(long)]
         json: bool,
     },
     /// Set or clear flags of a message (seen, answered, flagged, deleted, draft)
     Flag {
+        /// The message's UID in its folder
         uid: u32,
-        #[arg(long, value_name = "F", default_value = INBOX)]
+        /// The folder the message is in
+        #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
         /// Flag to set (repeatable)
         #[arg(long = "set", value_name = "FLAG", value_parser = parse_flag)]
@@ -119,17 +127,21 @@ enum Command {
     },
     /// Move a message to another folder (it gets a new UID there)
     Move {
+        /// The message's UID in its folder
         uid: u32,
         /// Destination folder
         #[arg(value_name = "DEST")]
         dest: String,
-        #[arg(long, value_name = "F", default_value = INBOX)]
+        /// The folder the message is in
+        #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
     },
     /// Delete a message for good
     Delete {
+        /// The message's UID in its folder
         uid: u32,
-        #[arg(long, value_name = "F", default_value = INBOX)]
+        /// The folder the message is in
+        #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
     },
     /// List the folders with their counts, or create one
@@ -137,6 +149,7 @@ enum Command {
         /// Create the folder NAME
         #[arg(long, value_name = "NAME")]
         create: Option<String>,
+        /// One JSON array instead of lines of tab-separated fields
         #[arg(long)]
         json: bool,
     },

@@ -328,3 +328,97 @@ fn usage_mistakes() {
     let out = site.run(&["-m", &file, "--passphrase-file", &pw, "folders"], b"");
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// Every option of `--help` (of the tool and of each command) is in the
+/// man page as an `.It Fl` item, and every flag the page names exists; the
+/// page is clean mdoc.
+#[test]
+fn man_page_matches_help() {
+    use std::collections::BTreeSet;
+    let help = |args: &[&str]| -> String {
+        let out = std::process::Command::new(util::MAILDB)
+            .args(args)
+            .env_remove("POSTERN_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert_eq!(commands.len(), 10, "{commands:?}");
+    let mut in_help = BTreeSet::new();
+    let mut texts = vec![top.clone()];
+    for c in &commands {
+        texts.push(help(&[c, "--help"]));
+    }
+    for text in &texts {
+        for line in text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with('-'))
+        {
+            let spec = line.split("  ").next().unwrap_or(line);
+            for w in spec.split([',', ' ']).filter(|w| w.starts_with('-')) {
+                in_help.insert(w.to_owned());
+            }
+        }
+    }
+    let page_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/postern-maildb.8");
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    let mut in_page = BTreeSet::new();
+    let mut items = BTreeSet::new();
+    for line in page.lines().filter(|l| l.starts_with('.')) {
+        let words: Vec<&str> = line[1..].split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            if *w != "Fl" {
+                continue;
+            }
+            if let Some(name) = words
+                .get(i + 1)
+                .filter(|n| !matches!(**n, "|" | "," | "Ns"))
+            {
+                let flag = format!("-{name}");
+                in_page.insert(flag.clone());
+                if line.starts_with(".It Fl") {
+                    items.insert(flag);
+                }
+            }
+        }
+    }
+    let undocumented: Vec<_> = in_help.difference(&items).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in the man page: {undocumented:?}"
+    );
+    let unknown: Vec<_> = in_page.difference(&in_help).collect();
+    assert!(
+        unknown.is_empty(),
+        "in the man page but not in --help: {unknown:?}"
+    );
+    for c in &commands {
+        assert!(
+            page.contains(&format!(".It Cm {c}")),
+            "command {c} not documented"
+        );
+    }
+    if let Ok(out) = std::process::Command::new("mandoc")
+        .args(["-Tlint", "-Wwarning"])
+        .arg(&page_path)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "mandoc -Tlint: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
