@@ -422,3 +422,70 @@ fn man_page_matches_help() {
         );
     }
 }
+
+/// A small tmpfs, mounted for one test and unmounted when dropped. Only
+/// root can mount; elsewhere the test that needs it says so and passes.
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount(bytes: u64) -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={bytes},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TinyDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn disk_full_during_deliver_is_75_and_leaves_no_half_file() {
+    let Some(disk) = TinyDisk::mount(256 * 1024) else {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let site = MailSite::new();
+    let text = std::fs::read_to_string(&site.config).unwrap().replace(
+        &site.path().join("mail").display().to_string(),
+        &disk.path().display().to_string(),
+    );
+    std::fs::write(&site.config, text).unwrap();
+    init(&site, "bob");
+    let small = message("small", "fits");
+    assert_eq!(site.run(&["deliver", "bob"], &small).code, 0);
+    let big = message("big", &"y".repeat(400 * 1024));
+    let out = site.run(&["deliver", "bob"], &big);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(out.status_line().starts_with("4.3.1 "), "{}", out.stderr);
+    let drop = disk.path().join("bob.sqlite-drop");
+    assert_eq!(std::fs::read_dir(drop.join("tmp")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(drop.join("new")).unwrap().count(), 1);
+    // The mailbox still opens and has the message that fitted.
+    let pw = site.passphrase_file.display().to_string();
+    let file = disk.path().join("bob.sqlite").display().to_string();
+    let out = site.run(&["-m", &file, "--passphrase-file", &pw, "list"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(stdout(&out).lines().count(), 1);
+}

@@ -404,7 +404,8 @@ pub fn delete(mb: &mut Mailbox, folder: &str, uid: u32) -> Result<(), MailboxErr
 }
 
 /// All folders: the standard ones first in their usual order, then the
-/// others by name.
+/// others by name. (The standard folders are ids 1 to 6: schema version 1
+/// creates them first, in order, in one transaction.)
 pub fn folders(mb: &Mailbox) -> Result<Vec<FolderInfo>, MailboxError> {
     let result = (|| {
         let mut stmt = mb.conn().prepare(

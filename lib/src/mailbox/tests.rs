@@ -549,6 +549,37 @@ mod sealed_delivery {
     }
 
     #[test]
+    fn concurrent_opens_merge_each_message_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        for i in 0..40 {
+            let m = msg(&format!("m{i}"), "x");
+            drop_area::deliver_sealed(&path, &m, INBOX, now()).unwrap();
+        }
+        let merged: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        // Deliveries keep arriving while the owner opens.
+                        let m = msg("late", "x");
+                        drop_area::deliver_sealed(&path, &m, INBOX, now()).unwrap();
+                        Mailbox::open(&path, PW, LOCK, now()).unwrap().merged.merged
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        let total: usize = merged.iter().sum::<usize>() + mb.merged.merged;
+        assert_eq!(total, 43, "{merged:?}");
+        let l = list(&mb, INBOX).unwrap();
+        assert_eq!(l.len(), 43);
+        let uids: Vec<u32> = l.iter().map(|s| s.uid).collect();
+        assert_eq!(uids, (1..=43).collect::<Vec<u32>>());
+        assert_eq!(drop_area::waiting(&path).unwrap(), 0);
+    }
+
+    #[test]
     fn missing_mailbox_or_key() {
         let dir = tempfile::tempdir().unwrap();
         let err = drop_area::deliver_sealed(&dir.path().join("x.sqlite"), b"m", INBOX, now())
