@@ -489,3 +489,122 @@ fn disk_full_during_deliver_is_75_and_leaves_no_half_file() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(stdout(&out).lines().count(), 1);
 }
+
+/// Where `tests/interop/install.sh` put better-sqlite3-multiple-ciphers,
+/// or `$POSTERN_INTEROP_NODE_MODULES`; `None` (the test says it skipped)
+/// when it is not installed.
+fn node_modules() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("POSTERN_INTEROP_NODE_MODULES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node_modules")
+        });
+    let module = dir.join("better-sqlite3-multiple-ciphers/build/Release/better_sqlite3.node");
+    (module.is_file()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok())
+    .then_some(dir)
+}
+
+fn node(modules: &Path, args: &[&str]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/check.js");
+    std::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .env("NODE_PATH", modules)
+        .output()
+        .expect("run node")
+}
+
+/// A mailbox opens in better-sqlite3-multiple-ciphers (Forward Email's
+/// stack) with the same passphrase, FTS5 and an un-checkpointed WAL
+/// included, and what it writes postern-maildb reads; a database it
+/// creates opens in postern-maildb.
+#[test]
+fn interop_with_better_sqlite3_multiple_ciphers() {
+    let Some(modules) = node_modules() else {
+        eprintln!("skipped: run tests/interop/install.sh first");
+        return;
+    };
+    let site = MailSite::new();
+    // Not ASCII, with spaces: the bytes must be the same on both sides.
+    std::fs::write(&site.passphrase_file, "pässwörd with spaces\n").unwrap();
+    init(&site, "bob");
+    let m = message("Quarterly-invoice", "please pay");
+    assert_eq!(site.run(&["deliver", "bob"], &m).code, 0);
+    assert_eq!(site.owner("bob", &["list"]).code, 0);
+    let pw = site.passphrase_file.display().to_string();
+    let file = site.mailbox("bob").display().to_string();
+
+    // postern-maildb -> Node.
+    let out = node(&modules, &["read", &file, &pw]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["subjects"][0], "Quarterly-invoice");
+    assert_eq!(json["fts"][0], 1);
+    assert_eq!(json["raw_starts"], "From:");
+    assert_eq!(json["integrity"], "ok");
+    assert_eq!(json["folders"].as_array().unwrap().len(), 6);
+    // What Node wrote is there.
+    let out = site.owner("bob", &["folders"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        stdout(&out).contains("\nFrom Node\t0\t0\t"),
+        "{}",
+        stdout(&out)
+    );
+    // A wrong passphrase fails there too.
+    std::fs::write(site.path().join("wrong"), "Pässwörd with spaces\n").unwrap();
+    let wrong = site.path().join("wrong").display().to_string();
+    assert!(!node(&modules, &["read", &file, &wrong]).status.success());
+
+    // A message still only in the WAL of an open connection.
+    {
+        let now = std::time::SystemTime::now();
+        let timeout = std::time::Duration::from_secs(5);
+        let mut mb = postern::mailbox::Mailbox::open(
+            &site.mailbox("bob"),
+            "pässwörd with spaces",
+            timeout,
+            now,
+        )
+        .unwrap();
+        let wal_only = message("only-in-the-wal", "x");
+        postern::mailbox::deliver(&mut mb, &wal_only, "INBOX", now).unwrap();
+        let wal = site.path().join("mail/bob.sqlite-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        let out = node(&modules, &["read", &file, &pw]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["subjects"][1], "only-in-the-wal");
+    }
+
+    // Node -> postern-maildb.
+    let created = site.path().join("mail/node.sqlite");
+    let out = node(&modules, &["create", &created.display().to_string(), &pw]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = std::fs::read(&created).unwrap();
+    assert!(!head.starts_with(b"SQLite format 3"));
+    let out = site.owner("node", &["folders"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(stdout(&out).starts_with("INBOX\t"));
+    assert_eq!(site.run(&["deliver", "node"], &m).code, 0);
+    let out = site.owner("node", &["search", "quarterly"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(stdout(&out).starts_with("INBOX\t1\t"));
+}
