@@ -65,6 +65,7 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub relay: RelayConfig,
     pub queue: QueueConfig,
+    pub maildb: MaildbConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +98,26 @@ pub struct QueueConfig {
     pub maximal_queue_lifetime: Duration,
 }
 
+/// Encrypted mailboxes (postern-maildb(8)).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaildbConfig {
+    /// Where the mailbox files live, one per user.
+    pub directory: PathBuf,
+    /// How long to wait for another process's lock on a mailbox.
+    #[serde(with = "human_duration")]
+    pub lock_timeout: Duration,
+}
+
+impl Default for MaildbConfig {
+    fn default() -> Self {
+        MaildbConfig {
+            directory: PathBuf::from("/var/lib/postern/mail"),
+            lock_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -109,6 +130,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             relay: RelayConfig::default(),
             queue: QueueConfig::default(),
+            maildb: MaildbConfig::default(),
         }
     }
 }
@@ -203,6 +225,12 @@ impl Config {
         if self.relay.host.is_empty() {
             return Err("relay.host is empty".into());
         }
+        if self.maildb.directory.as_os_str().is_empty() {
+            return Err("maildb.directory is empty".into());
+        }
+        if self.maildb.lock_timeout.as_millis() > i32::MAX as u128 {
+            return Err("maildb.lock_timeout is too long".into());
+        }
         let q = &self.queue;
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
             return Err(
@@ -283,6 +311,18 @@ mod tests {
         assert_eq!(c.relay.port, 2525);
         assert_eq!(c.relay.timeout, Duration::from_secs(10));
         assert_eq!(c.relay.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn maildb_table() {
+        let c = parse("").unwrap();
+        assert_eq!(c.maildb.directory, Path::new("/var/lib/postern/mail"));
+        assert_eq!(c.maildb.lock_timeout, Duration::from_secs(30));
+        let c = parse("[maildb]\ndirectory = \"/srv/mail\"\nlock_timeout = \"2s\"\n").unwrap();
+        assert_eq!(c.maildb.directory, Path::new("/srv/mail"));
+        assert_eq!(c.maildb.lock_timeout, Duration::from_secs(2));
+        assert!(parse("[maildb]\ndirectory = \"\"\n").is_err());
+        assert!(parse("[maildb]\ndirectry = \"/x\"\n").is_err());
     }
 
     #[test]

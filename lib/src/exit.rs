@@ -21,6 +21,8 @@ pub enum Sysexit {
     Unavailable = 69,
     /// 70 EX_SOFTWARE: an internal error.
     Software = 70,
+    /// 73 EX_CANTCREAT: an output file cannot be created (or already exists).
+    CantCreat = 73,
     /// 75 EX_TEMPFAIL: try again later; Postfix keeps the message.
     TempFail = 75,
     /// 77 EX_NOPERM: refused by policy.

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 
 pub const RECEIVER: &str = env!("CARGO_BIN_EXE_postern-receiver");
 pub const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");
+pub const MAILDB: &str = env!("CARGO_BIN_EXE_postern-maildb");
 
 /// What a finished tool left behind.
 #[derive(Debug)]
@@ -167,4 +168,70 @@ pub fn without_our_trace(data: &[u8]) -> Vec<u8> {
         lines += 1;
     }
     text[pos..].to_vec()
+}
+
+/// A temp directory with a mailbox directory, a passphrase file (mode
+/// 0600) and a config file pointing postern-maildb at them.
+pub struct MailSite {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub passphrase_file: PathBuf,
+}
+
+impl MailSite {
+    pub const PASSPHRASE: &'static str = "correct horse battery staple";
+
+    pub fn new() -> MailSite {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mail = dir.path().join("mail");
+        std::fs::create_dir(&mail).expect("mail dir");
+        let passphrase_file = dir.path().join("passphrase");
+        std::fs::write(&passphrase_file, format!("{}\n", Self::PASSPHRASE)).expect("passphrase");
+        std::fs::set_permissions(&passphrase_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod passphrase");
+        let config = dir.path().join("postern.toml");
+        let text = format!(
+            "hostname = \"mx.test.example\"\nlog = \"file\"\nlog_file = \"{log}\"\n\
+             [maildb]\ndirectory = \"{mail}\"\nlock_timeout = \"5s\"\n",
+            log = dir.path().join("postern.log").display(),
+            mail = mail.display(),
+        );
+        std::fs::write(&config, text).expect("config");
+        MailSite {
+            dir,
+            config,
+            passphrase_file,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The mailbox file of a plain user name (no characters to encode).
+    pub fn mailbox(&self, user: &str) -> PathBuf {
+        self.path().join("mail").join(format!("{user}.sqlite"))
+    }
+
+    /// Runs postern-maildb with the config, and `args` as given.
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run(
+            MAILDB,
+            args,
+            stdin,
+            &[("POSTERN_CONFIG", self.config.as_path())],
+        )
+    }
+
+    /// Runs `postern-maildb -u USER --passphrase-file F args...`.
+    pub fn owner(&self, user: &str, args: &[&str]) -> Output {
+        let pw = self.passphrase_file.display().to_string();
+        let mut all = vec!["-u", user, "--passphrase-file", pw.as_str()];
+        all.extend_from_slice(args);
+        self.run(&all, b"")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("postern.log")).unwrap_or_default()
+    }
 }

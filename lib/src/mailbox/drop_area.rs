@@ -1,0 +1,485 @@
+//! Delivery without the passphrase: the drop area of a mailbox.
+//!
+//! Each mailbox has an X25519 key pair. The private key lives only inside
+//! the encrypted database; the public key is in `<mailbox>-pub`. `deliver`
+//! seals each message to the public key with HPKE (RFC 9180, base mode,
+//! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305) and writes it
+//! into `<mailbox>-drop/` the Maildir way: into `tmp/`, fsync, rename into
+//! `new/`, fsync the directory — the rename is the commit point. File names
+//! are random; nothing in a name or in a file tells who wrote to whom.
+//!
+//! The next time the owner opens the mailbox (any command with the
+//! passphrase), the sealed messages are opened and stored in the database
+//! in one transaction, which also records their names; then the files are
+//! removed. A crash between the commit and the removal leaves files whose
+//! names are recorded, and they are removed, not stored again, next time.
+//! A file that cannot be opened (damaged, or sealed to another key) is
+//! moved to `corrupt/` and reported, never lost silently.
+//!
+//! A sealed file is `PMDR` 0x01, the 32-byte HPKE encapsulated key, then
+//! the ciphertext (with its 16-byte tag) of: payload length (8 bytes,
+//! big-endian), payload, zero padding to the Padmé size of [`crate::seal`].
+//! The payload is the internal date (8 bytes, big-endian Unix seconds), the
+//! folder name's length (2 bytes) and name, and the message.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use zeroize::Zeroizing;
+
+use super::schema::unix_seconds;
+use super::{Mailbox, MailboxError};
+use crate::seal::padded_len;
+
+const MAGIC: &[u8; 5] = b"PMDR\x01";
+const KEY_MAGIC: &[u8; 5] = b"PMDK\x01";
+const ENC_LEN: usize = 32;
+const KEY_LEN: usize = 32;
+const TAG_LEN: usize = 16;
+/// HPKE `info`: binds every sealed message to this use.
+const INFO: &[u8] = b"postern-maildb drop v1";
+
+type PublicKey = <X25519HkdfSha256 as Kem>::PublicKey;
+type PrivateKey = <X25519HkdfSha256 as Kem>::PrivateKey;
+type EncappedKey = <X25519HkdfSha256 as Kem>::EncappedKey;
+
+/// The public key file of a mailbox: `<mailbox>-pub`.
+pub fn public_key_path(mailbox: &Path) -> PathBuf {
+    side_path(mailbox, "-pub")
+}
+
+/// The drop area of a mailbox: `<mailbox>-drop/`.
+pub fn drop_dir(mailbox: &Path) -> PathBuf {
+    side_path(mailbox, "-drop")
+}
+
+fn side_path(mailbox: &Path, suffix: &str) -> PathBuf {
+    let mut p = mailbox.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// A fresh key pair: (private, public) as 32 bytes each.
+pub fn new_key_pair() -> io::Result<(Zeroizing<[u8; KEY_LEN]>, [u8; KEY_LEN])> {
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    getrandom::fill(ikm.as_mut()).map_err(|e| io::Error::other(e.to_string()))?;
+    let (sk, pk) = X25519HkdfSha256::derive_keypair(ikm.as_ref());
+    let mut secret = Zeroizing::new([0u8; KEY_LEN]);
+    sk.write_exact(secret.as_mut());
+    let mut public = [0u8; KEY_LEN];
+    pk.write_exact(&mut public);
+    Ok((secret, public))
+}
+
+/// What a sealed file holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub internal_date: i64,
+    pub folder: String,
+    pub raw: Zeroizing<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UnsealError {
+    #[error("not a sealed postern-maildb message")]
+    BadMagic,
+    #[error("sealed message failed authentication (damaged, or sealed to another key)")]
+    Authentication,
+    #[error("sealed message has inconsistent lengths")]
+    BadLength,
+    #[error("the public key is not an X25519 key")]
+    BadKey,
+}
+
+/// Seals a message for the holder of `public` (32 bytes).
+pub fn seal(
+    public: &[u8; KEY_LEN],
+    raw: &[u8],
+    folder: &str,
+    internal_date: SystemTime,
+) -> Result<Vec<u8>, UnsealError> {
+    let pk = PublicKey::from_bytes(public).map_err(|_| UnsealError::BadKey)?;
+    let folder = folder.as_bytes();
+    let folder = &folder[..folder.len().min(u16::MAX as usize)];
+    let payload_len = 8 + 2 + folder.len() + raw.len();
+    let padded = padded_len(payload_len as u64) as usize;
+    let mut plain = Zeroizing::new(Vec::with_capacity(padded));
+    plain.extend_from_slice(&(payload_len as u64).to_be_bytes());
+    plain.extend_from_slice(&unix_seconds(internal_date).to_be_bytes());
+    plain.extend_from_slice(&(folder.len() as u16).to_be_bytes());
+    plain.extend_from_slice(folder);
+    plain.extend_from_slice(raw);
+    plain.resize(padded, 0);
+    let (enc, ciphertext) =
+        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+            &OpModeS::Base,
+            &pk,
+            INFO,
+            &plain,
+            MAGIC,
+        )
+        .map_err(|_| UnsealError::BadKey)?;
+    let mut out = Vec::with_capacity(MAGIC.len() + ENC_LEN + ciphertext.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+/// Opens a sealed message with the mailbox's private key (32 bytes).
+pub fn unseal(secret: &[u8; KEY_LEN], sealed: &[u8]) -> Result<Dropped, UnsealError> {
+    if sealed.len() < MAGIC.len() + ENC_LEN + TAG_LEN || &sealed[..MAGIC.len()] != MAGIC {
+        return Err(UnsealError::BadMagic);
+    }
+    let sk = PrivateKey::from_bytes(secret).map_err(|_| UnsealError::Authentication)?;
+    let enc = EncappedKey::from_bytes(&sealed[MAGIC.len()..MAGIC.len() + ENC_LEN])
+        .map_err(|_| UnsealError::Authentication)?;
+    let plain = Zeroizing::new(
+        hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+            &OpModeR::Base,
+            &sk,
+            &enc,
+            INFO,
+            &sealed[MAGIC.len() + ENC_LEN..],
+            MAGIC,
+        )
+        .map_err(|_| UnsealError::Authentication)?,
+    );
+    let be64 = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        a
+    };
+    if plain.len() < 8 + 8 + 2 {
+        return Err(UnsealError::BadLength);
+    }
+    let payload_len = u64::from_be_bytes(be64(&plain[..8]));
+    let payload = usize::try_from(payload_len)
+        .ok()
+        .and_then(|n| plain.get(8..8usize.checked_add(n)?))
+        .ok_or(UnsealError::BadLength)?;
+    if payload.len() < 10 {
+        return Err(UnsealError::BadLength);
+    }
+    let internal_date = i64::from_be_bytes(be64(&payload[..8]));
+    let folder_len = usize::from(u16::from_be_bytes([payload[8], payload[9]]));
+    let folder = payload
+        .get(10..10 + folder_len)
+        .ok_or(UnsealError::BadLength)?;
+    let folder = String::from_utf8_lossy(folder).into_owned();
+    let raw = Zeroizing::new(payload[10 + folder_len..].to_vec());
+    Ok(Dropped {
+        internal_date,
+        folder,
+        raw,
+    })
+}
+
+/// Where `deliver` put a message.
+#[derive(Debug, Clone)]
+pub struct DropReceipt {
+    pub name: String,
+    /// Size of the sealed file.
+    pub size: u64,
+}
+
+/// `deliver` without the passphrase: seals `raw` to the mailbox's public
+/// key and commits it into the drop area. Returns once the file and its
+/// directory are on disk.
+pub fn deliver_sealed(
+    mailbox: &Path,
+    raw: &[u8],
+    folder: &str,
+    now: SystemTime,
+) -> Result<DropReceipt, MailboxError> {
+    if raw.is_empty() {
+        return Err(MailboxError::EmptyMessage);
+    }
+    let io_err = |op, source| MailboxError::Io {
+        path: mailbox.to_owned(),
+        op,
+        source,
+    };
+    if !mailbox.is_file() {
+        return Err(MailboxError::NotFound {
+            path: mailbox.to_owned(),
+        });
+    }
+    let public = read_public_key(mailbox)?;
+    let sealed = seal(&public, raw, folder, now).map_err(|e| MailboxError::DeliveryKey {
+        path: mailbox.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let dir = drop_dir(mailbox);
+    for sub in ["", "tmp", "new"] {
+        make_dir(&dir.join(sub)).map_err(|e| io_err("create the drop area", e))?;
+    }
+    let name = random_name().map_err(|e| io_err("random file name", e))?;
+    let tmp = dir.join("tmp").join(&name);
+    let written = write_durably(&tmp, &sealed)
+        .and_then(|()| fs::rename(&tmp, dir.join("new").join(&name)))
+        .and_then(|()| File::open(dir.join("new"))?.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => MailboxError::Full {
+                path: mailbox.to_owned(),
+            },
+            _ => io_err("write a sealed message", e),
+        });
+    }
+    Ok(DropReceipt {
+        name,
+        size: sealed.len() as u64,
+    })
+}
+
+/// Reads `<mailbox>-pub`.
+pub fn read_public_key(mailbox: &Path) -> Result<[u8; KEY_LEN], MailboxError> {
+    let path = public_key_path(mailbox);
+    let bytes = fs::read(&path).map_err(|e| MailboxError::DeliveryKey {
+        path: mailbox.to_owned(),
+        detail: format!(
+            "{}: {e} (opening the mailbox with its passphrase writes it again)",
+            path.display()
+        ),
+    })?;
+    match bytes.strip_prefix(KEY_MAGIC) {
+        Some(key) if key.len() == KEY_LEN => {
+            let mut out = [0u8; KEY_LEN];
+            out.copy_from_slice(key);
+            Ok(out)
+        }
+        _ => Err(MailboxError::DeliveryKey {
+            path: mailbox.to_owned(),
+            detail: format!("{} is not a delivery key file", path.display()),
+        }),
+    }
+}
+
+/// Writes `<mailbox>-pub` if it is missing or differs from `public`.
+pub fn write_public_key(mailbox: &Path, public: &[u8; KEY_LEN]) -> io::Result<()> {
+    let path = public_key_path(mailbox);
+    let mut want = KEY_MAGIC.to_vec();
+    want.extend_from_slice(public);
+    if fs::read(&path).ok().as_deref() == Some(&want[..]) {
+        return Ok(());
+    }
+    let tmp = side_path(mailbox, &format!("-pub.{}", random_name()?));
+    let result = write_durably(&tmp, &want).and_then(|()| fs::rename(&tmp, &path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
+
+/// What a merge did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MergeReport {
+    pub merged: usize,
+    /// Files that could not be opened, now in `corrupt/`.
+    pub corrupt: usize,
+}
+
+/// Sealed messages waiting in the drop area.
+pub fn waiting(mailbox: &Path) -> io::Result<usize> {
+    match fs::read_dir(drop_dir(mailbox).join("new")) {
+        Ok(rd) => Ok(rd.filter(|e| e.is_ok()).count()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stores every sealed message of the drop area in the mailbox (one
+/// transaction), then removes the files.
+pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
+    let new = drop_dir(mb.path()).join("new");
+    let mut files: Vec<(SystemTime, String)> = match fs::read_dir(&new) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let mtime = e.metadata().ok()?.modified().ok()?;
+                Some((mtime, name))
+            })
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(MergeReport::default()),
+        Err(e) => return Err(mb.io("read the drop area", e)),
+    };
+    // Arrival order, so UIDs follow it.
+    files.sort();
+    let mut report = MergeReport::default();
+    let mut done: Vec<String> = Vec::new();
+    let mut corrupt: Vec<String> = Vec::new();
+    if !files.is_empty() {
+        let secret = secret_key(mb)?;
+        let path = mb.path().to_owned();
+        let result = (|| {
+            let tx = mb
+                .conn_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (_, name) in &files {
+                let recorded: Option<i64> = tx
+                    .query_row("SELECT 1 FROM drop_merged WHERE name = ?1", [name], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if recorded.is_some() {
+                    done.push(name.clone());
+                    continue;
+                }
+                // Read under the write lock: another process may have
+                // merged and removed it meanwhile.
+                let sealed = match fs::read(new.join(name)) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Ok(Err(e)),
+                };
+                match unseal(&secret, &sealed) {
+                    Ok(d) => {
+                        // Only a folder out of UIDs refuses; the file then
+                        // stays for a later merge.
+                        if super::ops::insert_message(&tx, &d.raw, &d.folder, d.internal_date)?
+                            .is_some()
+                        {
+                            tx.execute("INSERT INTO drop_merged (name) VALUES (?1)", [name])?;
+                            done.push(name.clone());
+                            report.merged += 1;
+                        }
+                    }
+                    Err(_) => corrupt.push(name.clone()),
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(MailboxError::Io {
+                    path,
+                    op: "read a sealed message",
+                    source: e,
+                });
+            }
+            Err(e) => return Err(mb.sql(e)),
+        }
+    }
+    // Committed: now the files can go, then their names.
+    let dir = drop_dir(mb.path());
+    for name in &done {
+        match fs::remove_file(new.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(mb.io("remove a merged sealed message", e)),
+        }
+    }
+    if !corrupt.is_empty() {
+        make_dir(&dir.join("corrupt")).map_err(|e| mb.io("create corrupt/", e))?;
+        for name in &corrupt {
+            fs::rename(new.join(name), dir.join("corrupt").join(name))
+                .map_err(|e| mb.io("move a damaged sealed message to corrupt/", e))?;
+        }
+        report.corrupt = corrupt.len();
+    }
+    if !done.is_empty() || !corrupt.is_empty() {
+        File::open(&new)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| mb.io("fsync the drop area", e))?;
+    }
+    if !done.is_empty() {
+        let conn = mb.conn();
+        let result = (|| {
+            let mut stmt = conn.prepare("DELETE FROM drop_merged WHERE name = ?1")?;
+            for name in &done {
+                stmt.execute([name])?;
+            }
+            Ok(())
+        })();
+        result.map_err(|e| mb.sql(e))?;
+    }
+    Ok(report)
+}
+
+/// The mailbox's private key, from inside the encrypted database.
+fn secret_key(mb: &Mailbox) -> Result<Zeroizing<[u8; KEY_LEN]>, MailboxError> {
+    let blob: Zeroizing<Vec<u8>> = Zeroizing::new(
+        mb.conn()
+            .query_row("SELECT secret FROM delivery_key WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| mb.sql(e))?,
+    );
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    if blob.len() != KEY_LEN {
+        return Err(MailboxError::Damaged {
+            path: mb.path().to_owned(),
+            detail: "the delivery key has the wrong length".into(),
+        });
+    }
+    out.copy_from_slice(&blob);
+    Ok(out)
+}
+
+/// The mailbox's public key, from the database.
+pub fn stored_public_key(mb: &Mailbox) -> Result<[u8; KEY_LEN], MailboxError> {
+    let blob: Vec<u8> = mb
+        .conn()
+        .query_row("SELECT public FROM delivery_key WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| mb.sql(e))?;
+    <[u8; KEY_LEN]>::try_from(blob.as_slice()).map_err(|_| MailboxError::Damaged {
+        path: mb.path().to_owned(),
+        detail: "the delivery key has the wrong length".into(),
+    })
+}
+
+/// Stores a new key pair in the database (inside the caller's transaction).
+pub(crate) fn store_new_key_pair(
+    tx: &rusqlite::Transaction<'_>,
+    created: i64,
+) -> rusqlite::Result<()> {
+    let (secret, public) =
+        new_key_pair().map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.execute(
+        "INSERT INTO delivery_key (id, secret, public, created) VALUES (1, ?1, ?2, ?3)",
+        params![&secret[..], &public[..], created],
+    )?;
+    Ok(())
+}
+
+fn make_dir(dir: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn random_name() -> io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
