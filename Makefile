@@ -19,7 +19,7 @@ POSTERN_USER ?= postern
 POSTERN_CONFIG ?= /etc/postern/postern.toml
 
 CARGO ?= cargo
-BINS = postern-receiver postern-deliverer
+BINS = postern-receiver postern-deliverer postern-maildb
 RELEASE = target/release
 
 # Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP
@@ -50,6 +50,7 @@ build:
 	$(CARGO) build --release
 
 test: deps build
+	bash tests/interop/install.sh
 	$(CARGO) test --release --workspace
 	@set -e; pages=$$(find man -type f -name '*.[1-8]' 2>/dev/null | sort); \
 	if [ -n "$$pages" ]; then echo mandoc -Tlint -Wwarning $$pages; mandoc -Tlint -Wwarning $$pages; \
