@@ -66,7 +66,8 @@ pub fn config(path: &Option<PathBuf>) -> Result<Config, ExitCode> {
 
 /// Prints the status line and returns the exit code.
 pub fn fail(f: &Failure) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "{f}");
+    // One write, so that two stages sharing stderr cannot interleave.
+    let _ = std::io::stderr().write_all(format!("{f}\n").as_bytes());
     ExitCode::from(f.exit.code())
 }
 

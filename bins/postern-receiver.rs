@@ -28,19 +28,19 @@ struct Cli {
     #[arg(short = 'f', value_name = "SENDER", allow_hyphen_values = true)]
     sender: String,
     /// Client IP address (Postfix ${client_address})
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
     client_address: Option<String>,
     /// Client host name (Postfix ${client_hostname})
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     client_hostname: Option<String>,
     /// Name the client gave in HELO/EHLO (Postfix ${client_helo})
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     client_helo: Option<String>,
     /// SASL login name of the client (Postfix ${sasl_username})
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     sasl_username: Option<String>,
     /// Queue id of the MTA that hands the message over (Postfix ${queue_id})
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     queue_id: Option<String>,
     /// Envelope recipients, after "--"
     #[arg(value_name = "RCPT", last = true)]

@@ -117,12 +117,8 @@ impl Log {
                 let _ = sock.send(line.as_bytes());
             }
             Sink::Stderr => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "{}[{}]: {label}{text}",
-                    self.ident,
-                    self.pid
-                );
+                let line = format!("{}[{}]: {label}{text}\n", self.ident, self.pid);
+                let _ = std::io::stderr().write_all(line.as_bytes());
             }
             Sink::File(f) => {
                 let stamp = humantime::format_rfc3339_millis(SystemTime::now());
