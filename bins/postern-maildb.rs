@@ -3,7 +3,7 @@
 //! passphrase), and with the passphrase: init, list, show, search, flag,
 //! move, delete, folders, check.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -13,7 +13,6 @@ use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
 use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
-use postern::message::MessageError;
 use postern::passphrase::{self, PassphraseError, Source};
 
 #[path = "common.rs"]
@@ -430,21 +429,9 @@ fn ignore_broken_pipe(e: io::Error) -> Result<(), Failure> {
     }
 }
 
-/// Reads stdin up to the size limit; an oversized message is read to the
-/// end (a clean exit status for the MTA, not a broken pipe) and refused.
+/// Reads the message (see `common::read_message`); an empty one is refused.
 fn read_message(limit: u64) -> Result<Vec<u8>, Failure> {
-    let mut stdin = io::stdin().lock();
-    let mut msg = Vec::new();
-    let read_err = |e: io::Error| Failure::tempfail(format!("cannot read the message: {e}"));
-    (&mut stdin)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut msg)
-        .map_err(read_err)?;
-    if msg.len() as u64 > limit {
-        let rest = io::copy(&mut stdin, &mut io::sink()).map_err(read_err)?;
-        let size = msg.len() as u64 + rest;
-        return Err(MessageError::TooLarge { size, limit }.to_failure());
-    }
+    let msg = common::read_message(limit)?;
     if msg.is_empty() {
         return Err(MailboxError::EmptyMessage.to_failure());
     }
