@@ -184,6 +184,25 @@ fn a_5xx_greeting_defers_rather_than_bounces() {
 }
 
 #[test]
+fn a_relay_that_speaks_nonsense_defers() {
+    for greeting in ["hello there", "220-never finished", "999 what"] {
+        let sink = Server::start(Script {
+            greeting: Some(greeting.into()),
+            ..Script::default()
+        });
+        let site = Site::new(sink.port);
+        let d = site.run(
+            DELIVERER,
+            &[],
+            &job_for(&site, &["bob@example.net"], &message("odd", "x")),
+        );
+        assert_eq!(d.code, 0, "{greeting}: {}", d.stderr);
+        assert_eq!(site.queue("deferred").len(), 1, "{greeting}");
+        assert!(site.log().contains("dsn=4.4.2"), "{}", site.log());
+    }
+}
+
+#[test]
 fn unwritable_spool_hands_the_message_back_with_75() {
     let site = Site::new(util::closed_port());
     let job = job_for(&site, &["bob@example.net"], &message("nospool", "x"));

@@ -7,16 +7,25 @@
 //! leaves every recipient still undone deferred; one that drops after the
 //! message was sent but before the reply may lead to a second delivery
 //! later, which is the at-least-once promise of postern(7).
+//!
+//! The client is our own, on a plain `TcpStream` with TCP_NODELAY: a
+//! general SMTP library (lettre was tried) writes the end-of-data marker as
+//! a second small write on a Nagle socket, and the relay's delayed ACK then
+//! held every small message for about 40 ms. Each command here is one
+//! write, and the message with its terminator goes out through one buffer.
 
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
-
-use lettre::transport::smtp::client::SmtpConnection;
-use lettre::transport::smtp::extension::{ClientId, Extension};
 
 use crate::job::{Job, RcptStatus, is_enhanced_code};
 
-/// Bytes of message handed to the connection at a time.
-const CHUNK: usize = 64 * 1024;
+/// RFC 5321 section 4.5.3.1.5 allows reply lines of 512 octets; be
+/// generous, but bounded.
+const MAX_REPLY_LINE: usize = 4096;
+const MAX_REPLY_LINES: usize = 100;
+/// Output buffer for the message.
+const DATA_BUFFER: usize = 64 * 1024;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -33,6 +42,76 @@ impl Relay {
     }
 }
 
+/// A reply as the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerReply {
+    pub code: u16,
+    /// The text of each line, without the code and separator.
+    pub lines: Vec<String>,
+}
+
+impl ServerReply {
+    fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+}
+
+/// Reads one reply (RFC 5321 section 4.2): lines `ddd-text` then a last
+/// line `ddd text` or `ddd`, the same code on every line.
+pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, String> {
+    let mut lines = Vec::new();
+    let mut code = None;
+    loop {
+        let mut raw = Vec::new();
+        let n = io::Read::take(&mut *input, MAX_REPLY_LINE as u64 + 1)
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| format!("reading the reply: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before a complete reply".into());
+        }
+        if raw.last() != Some(&b'\n') {
+            return Err(if n > MAX_REPLY_LINE {
+                format!("reply line longer than {MAX_REPLY_LINE} bytes")
+            } else {
+                "connection closed inside a reply line".into()
+            });
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\r', '\n']);
+        let bytes = line.as_bytes();
+        let valid = bytes.len() >= 3
+            && bytes[..3].iter().all(u8::is_ascii_digit)
+            && (b'2'..=b'5').contains(&bytes[0])
+            && matches!(bytes.get(3), None | Some(b' ') | Some(b'-'));
+        if !valid {
+            return Err(format!("malformed reply line {:?}", truncate(line, 80)));
+        }
+        let this: u16 = line[..3]
+            .parse()
+            .map_err(|_| "malformed reply code".to_string())?;
+        if *code.get_or_insert(this) != this {
+            return Err(format!(
+                "reply lines disagree on the code ({} then {this})",
+                code.unwrap_or(0)
+            ));
+        }
+        lines.push(line.get(4..).unwrap_or("").to_owned());
+        if bytes.get(3) != Some(&b'-') {
+            return Ok(ServerReply { code: this, lines });
+        }
+        if lines.len() >= MAX_REPLY_LINES {
+            return Err(format!("reply longer than {MAX_REPLY_LINES} lines"));
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// A negative or missing reply, as RFC 3464 wants it in a DSN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Reply {
@@ -41,38 +120,30 @@ struct Reply {
     code: String,
     /// `smtp; 550 5.1.1 ...` or a local reason.
     diagnostic: String,
-    /// The basic reply code, e.g. 550; 0 when there was no reply.
+    /// The server's reply code; 0 when there was no usable reply.
     basic: u16,
 }
 
 impl Reply {
-    fn from_error(e: &lettre::transport::smtp::Error, stage: &str) -> Reply {
-        match e.status() {
-            Some(code) => {
-                let basic: u16 = code.to_string().parse().unwrap_or(0);
-                let permanent = e.is_permanent();
-                let text = std::error::Error::source(e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                let first = text.split_whitespace().next().unwrap_or("");
-                let class = if permanent { '5' } else { '4' };
-                let enhanced = if is_enhanced_code(first, class) {
-                    first.to_owned()
-                } else {
-                    format!("{class}.0.0")
-                };
-                Reply {
-                    permanent,
-                    code: enhanced,
-                    diagnostic: format!("smtp; {basic} {text}"),
-                    basic,
-                }
-            }
-            None => Reply::local(format!("{stage}: {e}")),
+    fn from_server(r: &ServerReply) -> Reply {
+        let permanent = r.code >= 500;
+        let class = if permanent { '5' } else { '4' };
+        let text = r.lines.join(" ");
+        let first = text.split_whitespace().next().unwrap_or("");
+        let code = if is_enhanced_code(first, class) {
+            first.to_owned()
+        } else {
+            format!("{class}.0.0")
+        };
+        Reply {
+            permanent,
+            code,
+            diagnostic: format!("smtp; {} {text}", r.code),
+            basic: r.code,
         }
     }
 
-    /// No usable reply (connection refused, timeout, dropped): 4.4.1/4.4.2.
+    /// No usable reply (connection refused, timeout, dropped, nonsense).
     fn local(reason: String) -> Reply {
         Reply {
             permanent: false,
@@ -149,6 +220,115 @@ fn set_failure(r: &mut crate::job::Recipient, reply: &Reply) {
     r.diagnostic = Some(reply.diagnostic.clone());
 }
 
+/// An open SMTP session after EHLO (or HELO).
+struct Session {
+    input: BufReader<TcpStream>,
+    output: TcpStream,
+    /// EHLO keywords, upper case (RFC 5321 section 4.1.1.1).
+    extensions: Vec<String>,
+}
+
+impl Session {
+    fn open(relay: &Relay) -> Result<Session, Reply> {
+        let label = relay.label();
+        let local =
+            |what: &str, e: &dyn std::fmt::Display| Reply::local(format!("{what} {label}: {e}"));
+        let addrs = (relay.host.as_str(), relay.port)
+            .to_socket_addrs()
+            .map_err(|e| local("cannot resolve", &e))?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, relay.timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let stream = stream.ok_or_else(|| local("cannot connect to", &last))?;
+        let setup = |s: &TcpStream| {
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(relay.timeout))?;
+            s.set_write_timeout(Some(relay.timeout))
+        };
+        setup(&stream).map_err(|e| local("cannot set up the connection to", &e))?;
+        let output = stream
+            .try_clone()
+            .map_err(|e| local("cannot set up the connection to", &e))?;
+        let mut session = Session {
+            input: BufReader::new(stream),
+            output,
+            extensions: Vec::new(),
+        };
+        // A refused greeting or EHLO is not a verdict on the message: like
+        // Postfix (smtp_skip_5xx_greeting), it is a temporary failure.
+        let soft = |mut r: Reply| {
+            if r.permanent {
+                r.permanent = false;
+                r.code = "4.4.2".into();
+            }
+            r
+        };
+        session.expect(None, "greeting").map_err(soft)?;
+        match session.expect(Some(&format!("EHLO {}\r\n", relay.helo)), "EHLO") {
+            Ok(reply) => {
+                session.extensions = reply
+                    .lines
+                    .iter()
+                    .skip(1)
+                    .filter_map(|l| l.split_whitespace().next())
+                    .map(str::to_ascii_uppercase)
+                    .collect();
+            }
+            Err(r) if r.basic >= 500 => {
+                session
+                    .expect(Some(&format!("HELO {}\r\n", relay.helo)), "HELO")
+                    .map_err(soft)?;
+            }
+            Err(r) => return Err(soft(r)),
+        }
+        Ok(session)
+    }
+
+    fn supports(&self, keyword: &str) -> bool {
+        self.extensions.iter().any(|e| e == keyword)
+    }
+
+    /// Sends `command` (if any) and reads the reply; a negative reply is
+    /// an `Err` with the server's words, a broken connection a local one.
+    fn expect(&mut self, command: Option<&str>, stage: &str) -> Result<ServerReply, Reply> {
+        if let Some(c) = command {
+            self.output
+                .write_all(c.as_bytes())
+                .map_err(|e| Reply::local(format!("{stage}: {e}")))?;
+        }
+        let reply =
+            read_reply(&mut self.input).map_err(|e| Reply::local(format!("{stage}: {e}")))?;
+        if reply.is_positive() {
+            Ok(reply)
+        } else {
+            Err(Reply::from_server(&reply))
+        }
+    }
+
+    /// Sends the message, dot-stuffed with CRLF line endings, and the
+    /// terminator, in one buffered stream; returns the final reply.
+    fn data(&mut self, msg: &[u8]) -> Result<ServerReply, Reply> {
+        let mut out = BufWriter::with_capacity(DATA_BUFFER, &self.output);
+        write_data(&mut out, msg)
+            .and_then(|()| out.flush())
+            .map_err(|e| Reply::local(format!("sending the message: {e}")))?;
+        drop(out);
+        self.expect(None, "end of DATA")
+    }
+
+    fn quit(mut self) {
+        let _ = self.expect(Some("QUIT\r\n"), "QUIT");
+    }
+}
+
 /// One SMTP transaction. RCPT refusals are recorded on the recipients
 /// directly; an `Err` is what ended the transaction for all the rest.
 fn transaction(
@@ -161,98 +341,66 @@ fn transaction(
     for &i in undone {
         job.envelope.recipients[i].diagnostic = None;
     }
-    let client = ClientId::Domain(relay.helo.clone());
-    let addr = (relay.host.as_str(), relay.port);
-    // A 5xx greeting is not a verdict on the message: like Postfix
-    // (smtp_skip_5xx_greeting), treat it as a temporary failure.
-    let mut conn = SmtpConnection::connect(addr, Some(relay.timeout), &client, None, None)
-        .map_err(|e| {
-            let mut reply = Reply::from_error(&e, &format!("connect to {}", relay.label()));
-            if reply.permanent {
-                reply.permanent = false;
-                reply.code = "4.4.2".into();
-            }
-            reply
-        })?;
-    let info = conn.server_info();
+    let mut session = Session::open(relay)?;
     let mut params = String::new();
-    if job.envelope.eight_bit && info.supports_feature(Extension::EightBitMime) {
+    if job.envelope.eight_bit && session.supports("8BITMIME") {
         params.push_str(" BODY=8BITMIME");
     }
     let utf8 = job.envelope.sender.address().is_some_and(|a| a.is_utf8())
         || undone
             .iter()
             .any(|&i| job.envelope.recipients[i].address.is_utf8());
-    if utf8 && info.supports_feature(Extension::SmtpUtfEight) {
+    if utf8 && session.supports("SMTPUTF8") {
         params.push_str(" SMTPUTF8");
     }
-    let result = (|| {
-        conn.command(format!("MAIL FROM:{}{params}\r\n", job.envelope.sender))
-            .map_err(|e| Reply::from_error(&e, "MAIL FROM"))?;
-        for &i in undone {
-            let r = &mut job.envelope.recipients[i];
-            match conn.command(format!("RCPT TO:<{}>\r\n", r.address)) {
-                Ok(_) => accepted.push(i),
-                Err(e) if e.status().is_some() => set_failure(r, &Reply::from_error(&e, "RCPT TO")),
-                Err(e) => return Err(Reply::from_error(&e, "RCPT TO")),
-            }
+    session.expect(
+        Some(&format!("MAIL FROM:{}{params}\r\n", job.envelope.sender)),
+        "MAIL FROM",
+    )?;
+    for &i in undone {
+        let r = &mut job.envelope.recipients[i];
+        match session.expect(Some(&format!("RCPT TO:<{}>\r\n", r.address)), "RCPT TO") {
+            Ok(_) => accepted.push(i),
+            // The server's own answer for this recipient.
+            Err(reply) if reply.basic != 0 => set_failure(r, &reply),
+            Err(reply) => return Err(reply),
         }
-        if accepted.is_empty() {
-            return Ok(());
+    }
+    if accepted.is_empty() {
+        session.quit();
+        return Ok(());
+    }
+    session.expect(Some("DATA\r\n"), "DATA")?;
+    session.data(&job.message)?;
+    session.quit();
+    Ok(())
+}
+
+/// Writes a message for DATA (RFC 5321 sections 2.3.8 and 4.5.2): bare LF
+/// becomes CRLF, a line starting with `.` gets another, and `CRLF . CRLF`
+/// ends it. A last line without a line ending gets one.
+fn write_data<W: Write>(out: &mut W, msg: &[u8]) -> io::Result<()> {
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    let mut start = 0;
+    for (i, &b) in msg.iter().enumerate() {
+        if b == b'\n' && prev != b'\r' {
+            out.write_all(&msg[start..i])?;
+            out.write_all(b"\r")?;
+            start = i;
+        } else if b == b'.' && at_line_start {
+            out.write_all(&msg[start..i])?;
+            out.write_all(b".")?;
+            start = i;
         }
-        conn.command("DATA\r\n")
-            .map_err(|e| Reply::from_error(&e, "DATA"))?;
-        conn.message_iter(CrlfChunks::new(&job.message))
-            .map_err(|e| Reply::from_error(&e, "end of DATA"))?;
-        Ok(())
-    })();
-    if result.is_ok() {
-        let _ = conn.quit();
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    out.write_all(&msg[start..])?;
+    if msg.is_empty() || msg.ends_with(b"\n") {
+        out.write_all(b".\r\n")
     } else {
-        conn.abort();
-    }
-    result
-}
-
-/// The message in chunks with bare LF turned into CRLF (RFC 5321 section
-/// 2.3.8) and the final line ending left off, since the connection ends
-/// DATA with `CRLF . CRLF` itself. Dot-stuffing is the connection's job.
-struct CrlfChunks<'a> {
-    rest: &'a [u8],
-    last_was_cr: bool,
-}
-
-impl<'a> CrlfChunks<'a> {
-    fn new(msg: &'a [u8]) -> Self {
-        let msg = msg
-            .strip_suffix(b"\n")
-            .map_or(msg, |m| m.strip_suffix(b"\r").unwrap_or(m));
-        CrlfChunks {
-            rest: msg,
-            last_was_cr: false,
-        }
-    }
-}
-
-impl Iterator for CrlfChunks<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let take = self.rest.len().min(CHUNK);
-        let (chunk, rest) = self.rest.split_at(take);
-        self.rest = rest;
-        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 32 + 2);
-        for &b in chunk {
-            if b == b'\n' && !self.last_was_cr {
-                out.push(b'\r');
-            }
-            out.push(b);
-            self.last_was_cr = b == b'\r';
-        }
-        Some(out)
+        out.write_all(b"\r\n.\r\n")
     }
 }
 
@@ -260,20 +408,70 @@ impl Iterator for CrlfChunks<'_> {
 mod tests {
     use super::*;
 
-    fn crlf(msg: &[u8]) -> Vec<u8> {
-        CrlfChunks::new(msg).flatten().collect()
+    fn data(msg: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_data(&mut out, msg).unwrap();
+        out
     }
 
     #[test]
-    fn line_endings_become_crlf_once() {
-        assert_eq!(crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc");
-        assert_eq!(crlf(b"a\r\nb\r\n"), b"a\r\nb");
-        assert_eq!(crlf(b"no newline at end"), b"no newline at end");
-        assert_eq!(crlf(b""), b"");
-        // A CRLF split across chunks is not doubled.
-        let mut big = vec![b'x'; CHUNK - 1];
-        big.extend_from_slice(b"\r\ny\n");
-        let out = crlf(&big);
-        assert!(out.ends_with(b"x\r\ny") && !out.windows(3).any(|w| w == b"\r\r\n"));
+    fn data_is_crlf_and_dot_stuffed_once() {
+        assert_eq!(data(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n.\r\n");
+        assert_eq!(data(b"a\r\nb\r\n"), b"a\r\nb\r\n.\r\n");
+        assert_eq!(data(b"no newline at end"), b"no newline at end\r\n.\r\n");
+        assert_eq!(
+            data(b".leading\n..two\nmid.dle\n.\n"),
+            b"..leading\r\n...two\r\nmid.dle\r\n..\r\n.\r\n"
+        );
+        assert_eq!(data(b"a\r.b\n"), b"a\r.b\r\n.\r\n");
+        assert_eq!(data(b""), b".\r\n");
+    }
+
+    fn reply(text: &str) -> Result<ServerReply, String> {
+        read_reply(&mut text.as_bytes())
+    }
+
+    #[test]
+    fn replies_single_and_multi_line() {
+        assert_eq!(
+            reply("250 ok\r\n"),
+            Ok(ServerReply {
+                code: 250,
+                lines: vec!["ok".into()]
+            })
+        );
+        assert_eq!(reply("220\r\n").map(|r| r.code), Ok(220));
+        let ehlo = reply("250-mx\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").unwrap();
+        assert_eq!(ehlo.lines, ["mx", "8BITMIME", "SMTPUTF8"]);
+        let r = Reply::from_server(&reply("550 5.1.1 <b@x>: no such user\r\n").unwrap());
+        assert_eq!((r.permanent, r.code.as_str()), (true, "5.1.1"));
+        assert_eq!(r.diagnostic, "smtp; 550 5.1.1 <b@x>: no such user");
+        let r = Reply::from_server(&reply("451 try later\n").unwrap());
+        assert_eq!((r.permanent, r.code.as_str()), (false, "4.0.0"));
+        // An enhanced code of the wrong class is not believed.
+        assert_eq!(
+            Reply::from_server(&reply("550 4.1.1 odd\r\n").unwrap()).code,
+            "5.0.0"
+        );
+    }
+
+    #[test]
+    fn malformed_replies_are_errors() {
+        for bad in [
+            "",
+            "250",
+            "250-more\r\n",
+            "hello\r\n",
+            "25 short\r\n",
+            "650 bad class\r\n",
+            "250x ok\r\n",
+            "250-a\r\n251 b\r\n",
+        ] {
+            assert!(reply(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("250 {}\r\n", "x".repeat(MAX_REPLY_LINE));
+        assert!(reply(&long).unwrap_err().contains("longer"));
+        let many = "250-x\r\n".repeat(MAX_REPLY_LINES + 1) + "250 end\r\n";
+        assert!(reply(&many).unwrap_err().contains("lines"));
     }
 }
