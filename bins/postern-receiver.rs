@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli, config: &postern::config::Config, log: &Log) -> Result<(), Failure> {
     let limit = config.message_size_limit;
     let msg = common::read_message(limit).map_err(|f| {
-        log.warning(format_args!("rejected: {}", f.status));
+        log.warning(format_args!("rejected: {f}"));
         f
     })?;
     let arrival = Arrival {
@@ -70,15 +70,8 @@ fn run(cli: Cli, config: &postern::config::Config, log: &Log) -> Result<(), Fail
     let qid = common::new_queue_id()?;
     let accepted = receive::accept(config, TOOL, &arrival, &msg, now, qid).map_err(|e| {
         let f = e.to_failure();
-        log.warning(format_args!(
-            "rejected: {} {}",
-            f.status,
-            if log.shows_addresses() {
-                f.text.as_str()
-            } else {
-                ""
-            }
-        ));
+        // Refusal texts name what was wrong, never an address.
+        log.warning(format_args!("rejected: {f}"));
         f
     })?;
     let env = &accepted.envelope;

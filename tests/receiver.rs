@@ -187,6 +187,15 @@ fn bad_input_gets_the_right_code_and_one_line() {
             out.stderr
         );
     }
+    let log = site.log();
+    assert!(
+        log.contains("rejected: 5.1.3 bad recipient address #1"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("d.org") && !log.contains("b.org"),
+        "refusals must not log addresses: {log}"
+    );
 }
 
 #[test]
