@@ -77,7 +77,6 @@ enum Command {
         #[arg(value_name = "USER")]
         user: String,
         /// Folder to deliver into (INBOX if it does not exist)
-        /// The folder the message is in
         #[arg(long, value_name = "FOLDER", default_value = INBOX)]
         folder: String,
     },
