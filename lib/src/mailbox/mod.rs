@@ -16,6 +16,8 @@
 //! which can only be had through that guard.
 
 pub mod drop_area;
+pub mod exchange;
+pub mod mbox;
 pub mod envelope;
 pub mod name;
 pub mod ops;
