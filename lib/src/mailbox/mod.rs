@@ -15,11 +15,15 @@
 //! The operations ([`ops`]) are plain functions over an open [`Mailbox`],
 //! which can only be had through that guard.
 
+pub mod backup;
 pub mod drop_area;
 pub mod exchange;
+pub mod export;
+pub mod import;
 pub mod mbox;
 pub mod envelope;
 pub mod name;
+pub mod purge;
 pub mod ops;
 pub mod schema;
 

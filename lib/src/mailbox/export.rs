@@ -1,0 +1,384 @@
+//! `export`: a mailbox, or one folder of it, as mboxrd (see [`super::mbox`]),
+//! as a directory of `.eml` files (RFC 5322 messages, one per file), or as
+//! an encrypted SQLite copy.
+//!
+//! Export streams: the messages are read in one read transaction (a
+//! consistent snapshot while deliveries go on), and each message's bytes
+//! are copied from SQLite's incremental blob I/O in pieces, so memory does
+//! not grow with the mailbox or with a message. The SQLite copy is made
+//! with SQLite's online backup API into a new file keyed before the first
+//! page is written, under the same cipher, and then opened through the
+//! usual guard.
+//!
+//! An mbox or `.eml` export is plaintext by nature: files are created with
+//! mode 0600 and directories with 0700, and an existing destination is
+//! never overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, MAIN_DB, OpenFlags};
+
+use super::exchange::ExchangeError;
+use super::{CIPHER, INBOX, Mailbox, MailboxError, mbox, starts_plaintext};
+
+/// What was exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    pub messages: u64,
+    /// Bytes of the messages as stored.
+    pub bytes: u64,
+}
+
+struct Row {
+    id: i64,
+    folder: String,
+    uid: u32,
+    internal_date: i64,
+    size: u64,
+}
+
+/// The folder's name as stored (INBOX in any case is INBOX).
+pub fn resolve_folder(mb: &Mailbox, name: &str) -> Result<String, MailboxError> {
+    let name = if name.eq_ignore_ascii_case(INBOX) {
+        INBOX
+    } else {
+        name
+    };
+    super::folders(mb)?
+        .into_iter()
+        .find(|f| f.name == name)
+        .map(|f| f.name)
+        .ok_or_else(|| MailboxError::NoFolder {
+            name: name.to_owned(),
+        })
+}
+
+/// The messages to export, folder by folder in their usual order, by UID.
+/// Only the numbers: the bytes are read one message at a time.
+fn rows(mb: &Mailbox, folder: Option<&str>) -> Result<Vec<Row>, MailboxError> {
+    let result = (|| {
+        let mut stmt = mb.conn().prepare(
+            "SELECT m.id, f.name, m.uid, m.internal_date, m.size
+             FROM messages m JOIN folders f ON f.id = m.folder_id
+             WHERE ?1 IS NULL OR f.name = ?1
+             ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name, m.uid",
+        )?;
+        let rows = stmt.query_map([folder], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                folder: r.get(1)?,
+                uid: r.get(2)?,
+                internal_date: r.get(3)?,
+                size: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()
+    })();
+    result.map_err(|e| mb.sql(e))
+}
+
+/// Runs `f` inside one read transaction: every message it reads comes
+/// from the same snapshot.
+fn in_snapshot<T>(
+    mb: &Mailbox,
+    f: impl FnOnce() -> Result<T, ExchangeError>,
+) -> Result<T, ExchangeError> {
+    mb.conn()
+        .execute_batch("BEGIN DEFERRED")
+        .map_err(|e| mb.sql(e))?;
+    let result = f();
+    // A read transaction: nothing to keep.
+    let _ = mb.conn().execute_batch("ROLLBACK");
+    result
+}
+
+/// Copies one stored message into `out`, piece by piece.
+fn copy_message(mb: &Mailbox, id: i64, out: &mut impl Write) -> Result<u64, ExchangeError> {
+    let blob = mb
+        .conn()
+        .blob_open(MAIN_DB, "messages", "raw", id, true)
+        .map_err(|e| mb.sql(e))?;
+    let mut reader = io::BufReader::with_capacity(mbox::PIECE, blob);
+    io::copy(&mut reader, out).map_err(|e| mb.io("read a message", e).into())
+}
+
+/// Writes the messages as mboxrd to `out`.
+pub fn export_mbox(
+    mb: &Mailbox,
+    out: &mut impl Write,
+    folder: Option<&str>,
+) -> Result<ExportReport, ExchangeError> {
+    let folder = folder.map(|f| resolve_folder(mb, f)).transpose()?;
+    in_snapshot(mb, || {
+        let mut report = ExportReport::default();
+        for row in rows(mb, folder.as_deref())? {
+            let blob = mb
+                .conn()
+                .blob_open(MAIN_DB, "messages", "raw", row.id, true)
+                .map_err(|e| mb.sql(e))?;
+            mbox::write_message(out, &mbox::from_line(row.internal_date), blob)
+                .map_err(|e| ExchangeError::io(Path::new("mbox"), "write", e))?;
+            report.messages += 1;
+            report.bytes += row.size;
+        }
+        Ok(report)
+    })
+}
+
+/// Writes the mboxrd file `dest` (never an existing one): into a temporary
+/// file beside it, fsync, rename.
+pub fn export_mbox_file(
+    mb: &Mailbox,
+    dest: &Path,
+    folder: Option<&str>,
+) -> Result<ExportReport, ExchangeError> {
+    if dest.symlink_metadata().is_ok() {
+        return Err(ExchangeError::Exists {
+            path: dest.to_owned(),
+        });
+    }
+    let tmp = temp_beside(dest);
+    let file = create_private(&tmp)?;
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(256 * 1024, &file);
+        let report = export_mbox(mb, &mut out, folder)?;
+        out.flush().map_err(|e| ExchangeError::io(&tmp, "write", e))?;
+        drop(out);
+        file.sync_all()
+            .map_err(|e| ExchangeError::io(&tmp, "fsync", e))?;
+        // Not over a file that appeared meanwhile.
+        fs::hard_link(&tmp, dest).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => ExchangeError::Exists {
+                path: dest.to_owned(),
+            },
+            _ => ExchangeError::io(dest, "create", e),
+        })?;
+        sync_parent(dest)?;
+        Ok(report)
+    })();
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// Writes each message to `dest/FOLDER/UID.eml`. `dest` must not exist,
+/// or be an empty directory. Folder names are written with `%XX` for `/`,
+/// `%`, control characters and a leading dot; no address is ever part of a
+/// file name.
+pub fn export_eml(
+    mb: &Mailbox,
+    dest: &Path,
+    folder: Option<&str>,
+) -> Result<ExportReport, ExchangeError> {
+    let folder = folder.map(|f| resolve_folder(mb, f)).transpose()?;
+    match fs::read_dir(dest) {
+        Ok(mut rd) => {
+            if rd.next().is_some() {
+                return Err(ExchangeError::Exists {
+                    path: dest.to_owned(),
+                });
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make_dir(dest)?,
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(ExchangeError::Exists {
+                path: dest.to_owned(),
+            });
+        }
+        Err(e) => return Err(ExchangeError::io(dest, "read", e)),
+    }
+    in_snapshot(mb, || {
+        let mut report = ExportReport::default();
+        let mut dir: Option<(String, PathBuf)> = None;
+        for row in rows(mb, folder.as_deref())? {
+            if dir.as_ref().is_none_or(|(name, _)| *name != row.folder) {
+                let d = dest.join(folder_file_name(&row.folder));
+                make_dir(&d)?;
+                dir = Some((row.folder.clone(), d));
+            }
+            let Some((_, d)) = &dir else { continue };
+            let path = d.join(format!("{}.eml", row.uid));
+            let file = create_private(&path)?;
+            let mut out = BufWriter::with_capacity(256 * 1024, &file);
+            copy_message(mb, row.id, &mut out)?;
+            out.flush()
+                .map_err(|e| ExchangeError::io(&path, "write", e))?;
+            drop(out);
+            file.sync_data()
+                .map_err(|e| ExchangeError::io(&path, "fsync", e))?;
+            report.messages += 1;
+            report.bytes += row.size;
+        }
+        Ok(report)
+    })
+}
+
+/// A folder name as a file name: `/`, `%`, control characters and a
+/// leading dot as `%XX`.
+pub fn folder_file_name(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c == '/' || c == '%' || c.is_control() || (i == 0 && c == '.') {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes an encrypted copy of the mailbox to `dest` (a new file) under
+/// `passphrase` — the mailbox's own, or a new one — with SQLite's online
+/// backup API; with `folder`, the other folders' messages are then deleted
+/// from the copy (secure_delete). The copy is opened through the guard
+/// before this returns.
+pub fn export_sqlite(
+    mb: &Mailbox,
+    dest: &Path,
+    passphrase: &str,
+    folder: Option<&str>,
+    lock_timeout: Duration,
+) -> Result<ExportReport, ExchangeError> {
+    let folder = folder.map(|f| resolve_folder(mb, f)).transpose()?;
+    create_private(dest)?;
+    let result = (|| {
+        let mut copy = keyed_connection(dest, passphrase)?;
+        let sql = |e| ExchangeError::Sqlite {
+            path: dest.to_owned(),
+            source: e,
+        };
+        {
+            let backup = rusqlite::backup::Backup::new(mb.conn(), &mut copy).map_err(sql)?;
+            backup
+                .run_to_completion(256, Duration::from_millis(5), None)
+                .map_err(sql)?;
+        }
+        if let Some(folder) = &folder {
+            copy.execute(
+                "DELETE FROM messages WHERE folder_id <> (SELECT id FROM folders WHERE name = ?1)",
+                [folder],
+            )
+            .map_err(sql)?;
+        }
+        copy.execute("DELETE FROM drop_merged", []).map_err(sql)?;
+        let report: (i64, i64) = copy
+            .query_row(
+                "SELECT count(*), coalesce(sum(size), 0) FROM messages",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql)?;
+        copy.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(sql)?;
+        drop(copy);
+        if starts_plaintext(dest).map_err(|e| ExchangeError::io(dest, "read", e))? {
+            return Err(MailboxError::NotEncrypting {
+                path: dest.to_owned(),
+                answer: "the copy was written in plaintext".into(),
+            }
+            .into());
+        }
+        // The copy opens through the guard, with the passphrase it is under.
+        drop(Mailbox::open_for_check(dest, passphrase, lock_timeout)?);
+        File::open(dest)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| ExchangeError::io(dest, "fsync", e))?;
+        sync_parent(dest)?;
+        Ok(ExportReport {
+            messages: report.0 as u64,
+            bytes: report.1 as u64,
+        })
+    })();
+    if result.is_err() {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = dest.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = fs::remove_file(p);
+        }
+    }
+    result
+}
+
+/// A connection to a new, empty file, encrypted under `passphrase` with
+/// the mailbox cipher before anything is written to it.
+pub(crate) fn keyed_connection(path: &Path, passphrase: &str) -> Result<Connection, ExchangeError> {
+    let sql = |e| ExchangeError::Sqlite {
+        path: path.to_owned(),
+        source: e,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    let answer: String = conn
+        .query_row("PRAGMA cipher = 'chacha20'", [], |r| r.get(0))
+        .map_err(sql)?;
+    if !answer.eq_ignore_ascii_case(CIPHER) {
+        return Err(MailboxError::NotEncrypting {
+            path: path.to_owned(),
+            answer,
+        }
+        .into());
+    }
+    // SAFETY: the handle belongs to this open connection, used by this
+    // thread only; the passphrase slice outlives the call.
+    let rc = unsafe { postern_sqlite3mc::key(conn.handle().cast(), passphrase.as_bytes()) };
+    if rc != 0 {
+        return Err(sql(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            Some("setting the key failed".into()),
+        )));
+    }
+    Ok(conn)
+}
+
+/// A new file, mode 0600; an existing one is refused.
+pub(crate) fn create_private(path: &Path) -> Result<File, ExchangeError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => ExchangeError::Exists {
+                path: path.to_owned(),
+            },
+            _ => ExchangeError::io(path, "create", e),
+        })
+}
+
+pub(crate) fn make_dir(dir: &Path) -> Result<(), ExchangeError> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map_err(|e| ExchangeError::io(dir, "create directory", e)),
+    }
+}
+
+/// `.NAME.tmp-RANDOM` in the same directory as `path`.
+pub(crate) fn temp_beside(path: &Path) -> PathBuf {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let tag: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{tag}"))
+}
+
+pub(crate) fn sync_parent(path: &Path) -> Result<(), ExchangeError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ExchangeError::io(parent, "fsync", e))
+}

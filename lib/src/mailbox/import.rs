@@ -1,0 +1,562 @@
+//! `import`: messages from an mbox (any of the variants [`super::mbox`]
+//! reads), a Maildir (`cur/` and `new/`, flags from the `:2,` info suffix),
+//! a directory of `.eml` files, a single `.eml` file, or — only when asked
+//! with `allow_plaintext` — an unencrypted postern mailbox, whose messages
+//! are copied into this encrypted one.
+//!
+//! Streaming: one message is in memory at a time, and a message larger
+//! than the size limit is counted and skipped without being held.
+//!
+//! Atomic and repeatable: messages are stored in batches, each one write
+//! transaction (at most [`BATCH_MESSAGES`] messages or [`BATCH_BYTES`]
+//! bytes), so a crash or kill leaves whole batches and never half a
+//! message. The SHA-256 of each imported message (as stored) is kept in
+//! the table `imported`, and a message whose hash is there is skipped as
+//! a duplicate: running the same import again after a crash, or twice,
+//! stores each message once. The row goes with its message (ON DELETE
+//! CASCADE), so a message deleted later can be imported again.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+
+use super::exchange::ExchangeError;
+use super::export::resolve_folder;
+use super::mbox::{MboxError, MboxReader};
+use super::ops::{Flags, INBOX, insert_message};
+use super::schema::unix_seconds;
+use super::{Mailbox, MailboxError, starts_plaintext};
+
+/// Most messages in one transaction.
+pub const BATCH_MESSAGES: usize = 1000;
+/// Most message bytes in one transaction.
+pub const BATCH_BYTES: usize = 64 << 20;
+
+const HASH_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS imported (
+    sha256  BLOB    PRIMARY KEY,
+    message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS imported_by_message ON imported (message);
+";
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Where the messages go; default INBOX (for a mailbox: their own folders).
+    pub folder: Option<String>,
+    /// Accept an unencrypted SQLite mailbox as the source.
+    pub allow_plaintext: bool,
+    /// Larger messages are skipped (counted in `too_large`).
+    pub size_limit: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: u64,
+    /// Already imported before (same SHA-256): not stored again.
+    pub duplicates: u64,
+    /// Files that are not messages (wrong name, empty, not a file).
+    pub skipped: u64,
+    pub too_large: u64,
+    /// Messages stored although the source ended in the middle of them.
+    pub truncated: u64,
+}
+
+/// The kind of source, as detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Mbox,
+    Maildir,
+    EmlDirectory,
+    EmlFile,
+    PlaintextSqlite,
+}
+
+struct Incoming {
+    raw: Vec<u8>,
+    flags: Flags,
+    internal_date: Option<i64>,
+    folder: Option<String>,
+    truncated: bool,
+}
+
+enum Item {
+    Message(Incoming),
+    Skipped,
+    TooLarge,
+}
+
+trait Source {
+    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError>;
+    /// The folders the source's messages name (a mailbox's own folders).
+    fn folders(&mut self) -> Result<Vec<String>, ExchangeError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Decides what `src` is: a directory with `cur/` or `new/` is a Maildir,
+/// another directory holds `.eml` files; a file that starts with the
+/// SQLite header is a plaintext mailbox, one named `*.eml` a message, any
+/// other file an mbox (an empty file is an mbox with no messages).
+pub fn detect(src: &Path) -> Result<SourceKind, ExchangeError> {
+    let meta = fs::metadata(src).map_err(|e| ExchangeError::io(src, "open", e))?;
+    if meta.is_dir() {
+        let maildir = ["cur", "new"].iter().any(|d| src.join(d).is_dir());
+        return Ok(if maildir {
+            SourceKind::Maildir
+        } else {
+            SourceKind::EmlDirectory
+        });
+    }
+    if !meta.is_file() {
+        return Err(ExchangeError::bad(src, "not a file or a directory"));
+    }
+    if starts_plaintext(src).map_err(|e| ExchangeError::io(src, "read", e))? {
+        return Ok(SourceKind::PlaintextSqlite);
+    }
+    if has_eml_extension(src) {
+        return Ok(SourceKind::EmlFile);
+    }
+    Ok(SourceKind::Mbox)
+}
+
+fn has_eml_extension(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml"))
+}
+
+/// Imports everything in `src` into the mailbox.
+pub fn import(
+    mb: &mut Mailbox,
+    src: &Path,
+    opts: &ImportOptions,
+    now: SystemTime,
+) -> Result<ImportReport, ExchangeError> {
+    let folder = opts
+        .folder
+        .as_deref()
+        .map(|f| resolve_folder(mb, f))
+        .transpose()?;
+    let limit = usize::try_from(opts.size_limit).unwrap_or(usize::MAX);
+    let mut source: Box<dyn Source> = match detect(src)? {
+        SourceKind::Mbox => {
+            let file = File::open(src).map_err(|e| ExchangeError::io(src, "open", e))?;
+            Box::new(MboxSource {
+                path: src.to_owned(),
+                reader: MboxReader::new(BufReader::with_capacity(256 * 1024, file), limit),
+            })
+        }
+        SourceKind::EmlFile => Box::new(FileSource {
+            files: VecDeque::from([(src.to_owned(), Flags::default())]),
+            limit: opts.size_limit,
+        }),
+        SourceKind::EmlDirectory => Box::new(FileSource::eml_directory(src, opts.size_limit)?),
+        SourceKind::Maildir => Box::new(FileSource::maildir(src, opts.size_limit)?),
+        SourceKind::PlaintextSqlite => {
+            if !opts.allow_plaintext {
+                return Err(ExchangeError::PlaintextRefused {
+                    path: src.to_owned(),
+                });
+            }
+            Box::new(SqliteSource::open(src, opts.size_limit)?)
+        }
+    };
+    if folder.is_none() {
+        let existing: Vec<String> = super::folders(mb)?.into_iter().map(|f| f.name).collect();
+        for name in source.folders()? {
+            if !existing.contains(&name) && !name.eq_ignore_ascii_case(INBOX) {
+                super::create_folder(mb, &name, now)?;
+            }
+        }
+    }
+    mb.conn()
+        .execute_batch(HASH_TABLE)
+        .map_err(|e| mb.sql(e))?;
+    let mut report = ImportReport::default();
+    let default_date = unix_seconds(now);
+    loop {
+        let batch = (|| {
+            let tx = mb
+                .conn_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(BatchError::Sql)?;
+            let done = store_batch(
+                &tx,
+                source.as_mut(),
+                folder.as_deref(),
+                default_date,
+                &mut report,
+            )?;
+            tx.commit().map_err(BatchError::Sql)?;
+            Ok(done)
+        })();
+        match batch {
+            Ok(true) => return Ok(report),
+            Ok(false) => {}
+            Err(BatchError::Sql(e)) => return Err(mb.sql(e).into()),
+            Err(BatchError::Other(e)) => return Err(e),
+        }
+    }
+}
+
+enum BatchError {
+    Sql(rusqlite::Error),
+    Other(ExchangeError),
+}
+
+impl From<rusqlite::Error> for BatchError {
+    fn from(e: rusqlite::Error) -> Self {
+        BatchError::Sql(e)
+    }
+}
+
+impl From<ExchangeError> for BatchError {
+    fn from(e: ExchangeError) -> Self {
+        BatchError::Other(e)
+    }
+}
+
+/// Stores messages until the batch is full (`false`) or the source is
+/// done (`true`).
+fn store_batch(
+    tx: &rusqlite::Transaction<'_>,
+    source: &mut dyn Source,
+    folder: Option<&str>,
+    default_date: i64,
+    report: &mut ImportReport,
+) -> Result<bool, BatchError> {
+    let (mut n, mut bytes) = (0usize, 0usize);
+    while n < BATCH_MESSAGES && bytes < BATCH_BYTES {
+        let m = match source.next_item()? {
+            None => return Ok(true),
+            Some(Item::Skipped) => {
+                report.skipped += 1;
+                continue;
+            }
+            Some(Item::TooLarge) => {
+                report.too_large += 1;
+                continue;
+            }
+            Some(Item::Message(m)) if m.raw.is_empty() => {
+                report.skipped += 1;
+                continue;
+            }
+            Some(Item::Message(m)) => m,
+        };
+        let hash = Sha256::digest(&m.raw);
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM imported WHERE sha256 = ?1",
+                [&hash[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            report.duplicates += 1;
+            continue;
+        }
+        let target = folder.or(m.folder.as_deref()).unwrap_or(INBOX);
+        let date = m
+            .internal_date
+            .or_else(|| header_date(&m.raw))
+            .unwrap_or(default_date);
+        let Some(stored) = insert_message(tx, &m.raw, target, date)? else {
+            return Err(BatchError::Other(
+                MailboxError::UidsExhausted {
+                    folder: target.to_owned(),
+                }
+                .into(),
+            ));
+        };
+        let id: i64 = tx.query_row(
+            "SELECT m.id FROM messages m JOIN folders f ON f.id = m.folder_id
+             WHERE f.name = ?1 AND m.uid = ?2",
+            params![stored.folder, stored.uid],
+            |r| r.get(0),
+        )?;
+        if m.flags != Flags::default() {
+            tx.execute(
+                "UPDATE messages SET flags = ?2 WHERE id = ?1",
+                params![id, m.flags.0],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO imported (sha256, message) VALUES (?1, ?2)",
+            params![&hash[..], id],
+        )?;
+        report.imported += 1;
+        report.truncated += u64::from(m.truncated);
+        n += 1;
+        bytes += m.raw.len();
+    }
+    Ok(false)
+}
+
+/// The Date field of a message, as Unix seconds.
+fn header_date(raw: &[u8]) -> Option<i64> {
+    use mailparse::MailHeaderMap;
+    let (headers, _) = mailparse::parse_headers(raw).ok()?;
+    mailparse::dateparse(&headers.get_first_value("Date")?).ok()
+}
+
+struct MboxSource {
+    path: PathBuf,
+    reader: MboxReader<BufReader<File>>,
+}
+
+impl Source for MboxSource {
+    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
+        match self.reader.next_message() {
+            Ok(None) => Ok(None),
+            Ok(Some(m)) if m.oversized => Ok(Some(Item::TooLarge)),
+            Ok(Some(m)) => Ok(Some(Item::Message(Incoming {
+                raw: m.raw,
+                flags: m.flags,
+                internal_date: m.date,
+                folder: None,
+                truncated: m.truncated,
+            }))),
+            Err(MboxError::NotMbox) => Err(ExchangeError::bad(
+                &self.path,
+                "not an mbox, Maildir, directory of .eml files or SQLite mailbox (the first \
+                 line does not start with \"From \")",
+            )),
+            Err(MboxError::Io(e)) => Err(ExchangeError::io(&self.path, "read", e)),
+        }
+    }
+}
+
+/// Files that are each one message: a Maildir, a directory of `.eml`
+/// files, or one `.eml` file.
+struct FileSource {
+    /// The file, and its flags; an empty path stands for a skipped entry.
+    files: VecDeque<(PathBuf, Flags)>,
+    limit: u64,
+}
+
+impl FileSource {
+    fn eml_directory(dir: &Path, limit: u64) -> Result<FileSource, ExchangeError> {
+        let mut files = VecDeque::new();
+        for (path, is_file) in sorted_entries(dir)? {
+            if is_file && has_eml_extension(&path) {
+                files.push_back((path, Flags::default()));
+            } else {
+                files.push_back((PathBuf::new(), Flags::default()));
+            }
+        }
+        Ok(FileSource { files, limit })
+    }
+
+    /// `new/` (not yet seen) then `cur/`; `tmp/` is never read.
+    fn maildir(dir: &Path, limit: u64) -> Result<FileSource, ExchangeError> {
+        let mut files = VecDeque::new();
+        for sub in ["new", "cur"] {
+            let d = dir.join(sub);
+            if !d.is_dir() {
+                continue;
+            }
+            for (path, is_file) in sorted_entries(&d)? {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !is_file || name.starts_with('.') {
+                    files.push_back((PathBuf::new(), Flags::default()));
+                    continue;
+                }
+                let flags = if sub == "cur" {
+                    maildir_flags(&name)
+                } else {
+                    Flags::default()
+                };
+                files.push_back((path, flags));
+            }
+        }
+        Ok(FileSource { files, limit })
+    }
+}
+
+/// The flags of a Maildir file name `unique:2,FLAGS` (D draft, F flagged,
+/// R replied, S seen, T trashed; P and anything unknown are ignored). A
+/// name without a `:2,` suffix has no flags.
+pub fn maildir_flags(name: &str) -> Flags {
+    let Some((_, info)) = name.rsplit_once(":2,") else {
+        return Flags::default();
+    };
+    info.chars()
+        .filter_map(|c| match c {
+            'D' => Some(Flags::DRAFT),
+            'F' => Some(Flags::FLAGGED),
+            'R' => Some(Flags::ANSWERED),
+            'S' => Some(Flags::SEEN),
+            'T' => Some(Flags::DELETED),
+            _ => None,
+        })
+        .fold(Flags::default(), Flags::union)
+}
+
+/// The entries of a directory, numbers in names sorted as numbers (so
+/// `2.eml` comes before `10.eml`), with whether each is a regular file.
+fn sorted_entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, ExchangeError> {
+    let rd = fs::read_dir(dir).map_err(|e| ExchangeError::io(dir, "read", e))?;
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| ExchangeError::io(dir, "read", e))?;
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        out.push((e.path(), is_file));
+    }
+    out.sort_by_cached_key(|(p, _)| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+        (
+            digits.len(),
+            digits.parse::<u128>().unwrap_or(u128::MAX),
+            name,
+        )
+    });
+    Ok(out)
+}
+
+impl Source for FileSource {
+    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
+        let Some((path, flags)) = self.files.pop_front() else {
+            return Ok(None);
+        };
+        if path.as_os_str().is_empty() {
+            return Ok(Some(Item::Skipped));
+        }
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            // Gone meanwhile (a Maildir in use): not a message any more.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Item::Skipped)),
+            Err(e) => return Err(ExchangeError::io(&path, "open", e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| ExchangeError::io(&path, "stat", e))?;
+        if meta.len() > self.limit {
+            return Ok(Some(Item::TooLarge));
+        }
+        let mut raw = Vec::with_capacity(meta.len() as usize);
+        file.take(self.limit + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| ExchangeError::io(&path, "read", e))?;
+        if raw.len() as u64 > self.limit {
+            return Ok(Some(Item::TooLarge));
+        }
+        let internal_date = meta.modified().ok().map(unix_seconds);
+        Ok(Some(Item::Message(Incoming {
+            raw,
+            flags,
+            internal_date,
+            folder: None,
+            truncated: false,
+        })))
+    }
+}
+
+/// An unencrypted postern mailbox, read one message at a time.
+struct SqliteSource {
+    path: PathBuf,
+    conn: Connection,
+    ids: VecDeque<(i64, i64)>,
+    limit: u64,
+}
+
+impl SqliteSource {
+    fn open(path: &Path, limit: u64) -> Result<SqliteSource, ExchangeError> {
+        let sql = |e| ExchangeError::Sqlite {
+            path: path.to_owned(),
+            source: e,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        let ids = (|| {
+            let mut stmt =
+                conn.prepare("SELECT m.id, length(m.raw) FROM messages m ORDER BY m.id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<VecDeque<_>, _>>()
+        })()
+        .map_err(|e| {
+            ExchangeError::bad(
+                path,
+                format!("not a postern mailbox (no readable messages table: {e})"),
+            )
+        })?;
+        Ok(SqliteSource {
+            path: path.to_owned(),
+            conn,
+            ids,
+            limit,
+        })
+    }
+}
+
+impl Source for SqliteSource {
+    fn folders(&mut self) -> Result<Vec<String>, ExchangeError> {
+        let result = (|| {
+            let mut stmt = self.conn.prepare(
+                "SELECT DISTINCT f.name FROM folders f JOIN messages m ON m.folder_id = f.id",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<Vec<String>, _>>()
+        })();
+        result.map_err(|e| ExchangeError::bad(&self.path, format!("not a postern mailbox: {e}")))
+    }
+
+    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
+        let Some((id, len)) = self.ids.pop_front() else {
+            return Ok(None);
+        };
+        if len < 0 || len as u64 > self.limit {
+            return Ok(Some(Item::TooLarge));
+        }
+        let row = self
+            .conn
+            .query_row(
+                "SELECT f.name, m.flags, m.internal_date, m.raw
+                 FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?1",
+                [id],
+                |r| {
+                    Ok(Incoming {
+                        folder: Some(r.get(0)?),
+                        flags: Flags(r.get::<_, i64>(1)?.clamp(0, 31) as u8),
+                        internal_date: Some(r.get(2)?),
+                        raw: r.get(3)?,
+                        truncated: false,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| ExchangeError::bad(&self.path, format!("not a postern mailbox: {e}")))?;
+        Ok(Some(row.map_or(Item::Skipped, Item::Message)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_names() {
+        assert_eq!(
+            maildir_flags("1700000000.M1P2.host:2,FRS"),
+            Flags::FLAGGED.union(Flags::ANSWERED).union(Flags::SEEN)
+        );
+        assert_eq!(maildir_flags("1700000000.M1P2.host:2,DT"), Flags(8 | 16));
+        assert_eq!(maildir_flags("no-info-suffix"), Flags::default());
+        assert_eq!(maildir_flags("bad:1,S"), Flags::default());
+        assert_eq!(maildir_flags("odd:2,xyzP"), Flags::default());
+    }
+}
