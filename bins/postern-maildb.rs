@@ -19,6 +19,9 @@ use postern::passphrase::{self, PassphraseError, Source};
 #[allow(dead_code)] // not every helper is needed here
 mod common;
 
+#[path = "maildb_exchange.rs"]
+mod exchange;
+
 const TOOL: &str = "postern-maildb";
 
 /// Per-user mailboxes in SQLite files encrypted with ChaCha20-Poly1305.
@@ -153,6 +156,8 @@ enum Command {
     },
     /// Check the encryption, the schema and the integrity of every page
     Check,
+    #[command(flatten)]
+    Exchange(exchange::ExchangeCommand),
 }
 
 fn parse_flag(s: &str) -> Result<Flags, String> {
@@ -179,6 +184,9 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     let now = SystemTime::now();
     if let Command::Deliver { user, folder } = &cli.command {
         return deliver(&cli, config, log, user, folder, now);
+    }
+    if let Command::Exchange(cmd) = &cli.command {
+        return exchange::run(cmd, &cli, config, log, now);
     }
     let path = mailbox_path(&cli.mailbox, config)?;
     let pw = read_passphrase(&cli.passphrase)?;
@@ -254,6 +262,7 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
             }
         }
         Command::Init | Command::Check | Command::Deliver { .. } => Ok(()),
+        Command::Exchange(_) => Ok(()),
     }
     .and_then(|()| out.flush())
     .or_else(ignore_broken_pipe)

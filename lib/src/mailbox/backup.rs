@@ -348,7 +348,12 @@ pub fn restore(
             )?;
         }
         // The guard, the log recovered, every page read and authenticated.
-        let mb = Mailbox::open_for_check(&stage, passphrase, timeout)?;
+        let mb = Mailbox::open_for_check(&stage, passphrase, timeout).map_err(|e| match e {
+            MailboxError::WrongPassphrase { .. } => MailboxError::WrongPassphrase {
+                path: src.to_owned(),
+            },
+            e => e,
+        })?;
         let report = super::check(&mb)?;
         if !report.problems.is_empty() {
             return Err(MailboxError::Damaged {
@@ -371,7 +376,11 @@ pub fn restore(
         if exists {
             // Only when no process has the old mailbox open: the lock
             // SQLite calls EXCLUSIVE.
-            let old = File::open(mailbox).map_err(|e| ExchangeError::io(mailbox, "open", e))?;
+            let old = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(mailbox)
+                .map_err(|e| ExchangeError::io(mailbox, "open", e))?;
             lock(
                 &old,
                 mailbox,
