@@ -105,7 +105,10 @@ trait Source {
 /// SQLite header is a plaintext mailbox, one named `*.eml` a message, any
 /// other file an mbox (an empty file is an mbox with no messages).
 pub fn detect(src: &Path) -> Result<SourceKind, ExchangeError> {
-    let meta = fs::metadata(src).map_err(|e| ExchangeError::io(src, "open", e))?;
+    let meta = fs::metadata(src).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ExchangeError::bad(src, "no such file or directory"),
+        _ => ExchangeError::io(src, "open", e),
+    })?;
     if meta.is_dir() {
         let maildir = ["cur", "new"].iter().any(|d| src.join(d).is_dir());
         return Ok(if maildir {
