@@ -94,7 +94,8 @@ pub fn run(
     let mut out = BufWriter::new(io::stdout().lock());
     match cmd {
         ExchangeCommand::Backup { dir, all: true } => {
-            let results = backup::backup_all(&config.maildb.directory, dir, timeout).map_err(fail)?;
+            let results =
+                backup::backup_all(&config.maildb.directory, dir, timeout).map_err(fail)?;
             let mut first_failure = None;
             for (mailbox, result) in results {
                 let name = file_name(&mailbox);

@@ -20,6 +20,7 @@
 //!   shared memory holds; it keeps a newcomer from resetting it) and write
 //!   locks on the WRITE and CHECKPOINT bytes, so no transaction can append
 //!   to the log and no checkpoint can write to the database.
+//!
 //! Readers go on meanwhile; writers wait (their busy timeout) for the few
 //! milliseconds per megabyte the copy takes. The database file and the log
 //! copied together are then one consistent state, which SQLite recovers
@@ -121,7 +122,14 @@ fn freeze(mailbox: &Path, timeout: Duration) -> Result<Frozen, ExchangeError> {
     let meta = db
         .metadata()
         .map_err(|e| ExchangeError::io(mailbox, "stat", e))?;
-    lock(&db, mailbox, libc::F_RDLCK, SHARED_FIRST, SHARED_SIZE, deadline)?;
+    lock(
+        &db,
+        mailbox,
+        libc::F_RDLCK,
+        SHARED_FIRST,
+        SHARED_SIZE,
+        deadline,
+    )?;
     let shm_path = side(mailbox, "-shm");
     let shm = match OpenOptions::new().read(true).write(true).open(&shm_path) {
         Ok(f) => f,
@@ -276,13 +284,16 @@ pub fn backup(
     result
 }
 
+/// One mailbox of [`backup_all`] and what became of it.
+pub type EachBackup = (PathBuf, Result<BackupReport, ExchangeError>);
+
 /// Backs up every mailbox (`*.sqlite`) of `dir` into `dest_dir`, each on
 /// its own: one failing does not stop the others.
 pub fn backup_all(
     dir: &Path,
     dest_dir: &Path,
     timeout: Duration,
-) -> Result<Vec<(PathBuf, Result<BackupReport, ExchangeError>)>, ExchangeError> {
+) -> Result<Vec<EachBackup>, ExchangeError> {
     let mut mailboxes: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| ExchangeError::io(dir, "read", e))?
         .filter_map(Result::ok)

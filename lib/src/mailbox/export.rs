@@ -146,7 +146,8 @@ pub fn export_mbox_file(
     let result = (|| {
         let mut out = BufWriter::with_capacity(256 * 1024, &file);
         let report = export_mbox(mb, &mut out, folder)?;
-        out.flush().map_err(|e| ExchangeError::io(&tmp, "write", e))?;
+        out.flush()
+            .map_err(|e| ExchangeError::io(&tmp, "write", e))?;
         drop(out);
         file.sync_all()
             .map_err(|e| ExchangeError::io(&tmp, "fsync", e))?;

@@ -177,9 +177,7 @@ pub fn import(
             }
         }
     }
-    mb.conn()
-        .execute_batch(HASH_TABLE)
-        .map_err(|e| mb.sql(e))?;
+    mb.conn().execute_batch(HASH_TABLE).map_err(|e| mb.sql(e))?;
     let mut report = ImportReport::default();
     let default_date = unix_seconds(now);
     loop {

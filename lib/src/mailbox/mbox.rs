@@ -297,10 +297,7 @@ impl<R: BufRead> MboxReader<R> {
         let mut by_length = false;
         let mut last_newline = true;
         let limit = self.limit;
-        loop {
-            let Some((piece, start)) = self.pieces.next_piece()? else {
-                break;
-            };
+        while let Some((piece, start)) = self.pieces.next_piece()? {
             last_newline = piece.ends_with(b"\n");
             if let Phase::Header = phase {
                 if start && is_blank(piece) {
@@ -412,8 +409,7 @@ fn trim_last_blank(raw: &mut Vec<u8>) {
     if raw.ends_with(b"\r\n\r\n") || raw == b"\r\n" {
         raw.truncate(raw.len() - 2);
     } else if raw.ends_with(b"\n\n") || raw == b"\n" {
-        raw.truncate(raw.len() - 1);
-    } else if raw.ends_with(b"\r\n\n") {
+        // LF, or CRLF then LF: the last LF is the empty line.
         raw.truncate(raw.len() - 1);
     }
 }
@@ -531,7 +527,11 @@ mod tests {
                      From z Tue Jan  2 10:00:00 2024\r\nSubject: two\r\n\r\nbody\r\n";
         let msgs = read_all(data, 1 << 20);
         assert_eq!(msgs.len(), 2, "{msgs:?}");
-        assert!(msgs[0].raw.ends_with(b"From y Mon Jan  1 00:00:00 2024\nstill one\n"));
+        assert!(
+            msgs[0]
+                .raw
+                .ends_with(b"From y Mon Jan  1 00:00:00 2024\nstill one\n")
+        );
         assert_eq!(msgs[1].raw, b"Subject: two\r\n\r\nbody\r\n");
     }
 

@@ -17,14 +17,14 @@
 
 pub mod backup;
 pub mod drop_area;
+pub mod envelope;
 pub mod exchange;
 pub mod export;
 pub mod import;
 pub mod mbox;
-pub mod envelope;
 pub mod name;
-pub mod purge;
 pub mod ops;
+pub mod purge;
 pub mod schema;
 
 #[cfg(test)]
