@@ -411,6 +411,16 @@ pub fn restore(
             fs::rename(&stage, mailbox).map_err(|e| ExchangeError::io(mailbox, "rename", e))?;
             drop(old);
         } else {
+            // A log or shared memory left from an earlier mailbox of that
+            // name would be read as this one's.
+            for suffix in ["-wal", "-shm"] {
+                match fs::remove_file(side(mailbox, suffix)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(ExchangeError::io(mailbox, "remove a stale log", e));
+                    }
+                    _ => {}
+                }
+            }
             fs::hard_link(&stage, mailbox).map_err(|e| match e.kind() {
                 io::ErrorKind::AlreadyExists => ExchangeError::Exists {
                     path: mailbox.to_owned(),
