@@ -927,6 +927,47 @@ fn backup_all_for_cron() {
     assert_eq!(out.code, 78, "{}", out.stderr);
 }
 
+/// Two `deliver`s and an `export` at the same time on one mailbox: every
+/// command succeeds, each export is a whole snapshot, nothing is lost.
+#[test]
+fn two_delivers_and_an_export_at_the_same_time() {
+    let site = std::sync::Arc::new(MailSite::new());
+    init(&site, "bob");
+    let deliverers: Vec<_> = (0..2)
+        .map(|t| {
+            let site = site.clone();
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let m = message(&format!("t{t}-m{i}"), "concurrent");
+                    let out = site.run(&["deliver", "bob"], &m);
+                    assert_eq!(out.code, 0, "{}", out.stderr);
+                }
+            })
+        })
+        .collect();
+    let mut exports = Vec::new();
+    for i in 0..6 {
+        let dest = site.path().join(format!("snap{i}.mbox"));
+        let out = ok(site.owner("bob", &["export", "--format", "mbox", &s(&dest)]));
+        let n: usize = stdout(&out).split('\t').nth(1).unwrap().parse().unwrap();
+        let text = std::fs::read_to_string(&dest).unwrap();
+        assert_eq!(text.matches("From MAILER-DAEMON ").count(), n);
+        exports.push(n);
+    }
+    for d in deliverers {
+        d.join().unwrap();
+    }
+    assert!(exports.windows(2).all(|w| w[0] <= w[1]), "{exports:?}");
+    let out = ok(site.owner("bob", &["export", "--format", "mbox", "-"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("From MAILER-DAEMON ").count(), 30);
+    for t in 0..2 {
+        for i in 0..15 {
+            assert!(text.contains(&format!("Subject: t{t}-m{i}\n")), "t{t}-m{i} lost");
+        }
+    }
+}
+
 /// Runs a command and returns its exit code and peak RSS in kB (Python's
 /// `resource` reads it for the child).
 fn peak_rss(site: &MailSite, args: &[&str]) -> Option<(i32, u64)> {
