@@ -963,7 +963,10 @@ fn two_delivers_and_an_export_at_the_same_time() {
     assert_eq!(text.matches("From MAILER-DAEMON ").count(), 30);
     for t in 0..2 {
         for i in 0..15 {
-            assert!(text.contains(&format!("Subject: t{t}-m{i}\n")), "t{t}-m{i} lost");
+            assert!(
+                text.contains(&format!("Subject: t{t}-m{i}\n")),
+                "t{t}-m{i} lost"
+            );
         }
     }
 }

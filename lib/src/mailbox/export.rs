@@ -383,3 +383,84 @@ pub(crate) fn sync_parent(path: &Path) -> Result<(), ExchangeError> {
         .and_then(|d| d.sync_all())
         .map_err(|e| ExchangeError::io(parent, "fsync", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mailbox::{deliver, mbox};
+    use std::time::SystemTime;
+
+    const PW: &str = "correct horse battery staple";
+    const LOCK: Duration = Duration::from_secs(5);
+
+    fn mailbox_with(msgs: &[(&str, &[u8])]) -> (tempfile::TempDir, Mailbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_452_559);
+        let mut mb = Mailbox::create(&dir.path().join("bob.sqlite"), PW, LOCK, now).unwrap();
+        for (folder, raw) in msgs {
+            deliver(&mut mb, raw, folder, now).unwrap();
+        }
+        (dir, mb)
+    }
+
+    #[test]
+    fn folder_names_become_safe_file_names() {
+        assert_eq!(folder_file_name("INBOX"), "INBOX");
+        assert_eq!(folder_file_name("Sent Mail"), "Sent Mail");
+        assert_eq!(folder_file_name("a/b%c"), "a%2Fb%25c");
+        assert_eq!(folder_file_name(".hidden"), "%2Ehidden");
+        assert_eq!(folder_file_name("x\ny"), "x%0Ay");
+        assert_eq!(folder_file_name(".."), "%2E.");
+    }
+
+    #[test]
+    fn mbox_export_reads_back_message_for_message() {
+        let a: &[u8] = b"Subject: a\n\nFrom the top\n";
+        let b: &[u8] = b"Subject: b\n\n>From quoted\n";
+        let (_dir, mb) = mailbox_with(&[("INBOX", a), ("Archive", b), ("INBOX", a)]);
+        let mut out = Vec::new();
+        let report = export_mbox(&mb, &mut out, None).unwrap();
+        assert_eq!(report.messages, 3);
+        let mut reader = mbox::MboxReader::new(&out[..], 1 << 20);
+        let mut back = Vec::new();
+        while let Some(m) = reader.next_message().unwrap() {
+            back.push(m.raw);
+        }
+        // Standard folders in their order, then by UID.
+        assert_eq!(back, [a, a, b]);
+        let mut out = Vec::new();
+        assert_eq!(
+            export_mbox(&mb, &mut out, Some("archive"))
+                .unwrap_err()
+                .to_string(),
+            "no folder \"archive\""
+        );
+        let r = export_mbox(&mb, &mut out, Some("inbox")).unwrap();
+        assert_eq!(r.messages, 2);
+    }
+
+    #[test]
+    fn sqlite_export_under_a_new_passphrase() {
+        let (dir, mb) = mailbox_with(&[("INBOX", b"Subject: x\n\nsecret words\n")]);
+        let dest = dir.path().join("copy.sqlite");
+        let r = export_sqlite(&mb, &dest, "another one", None, LOCK).unwrap();
+        assert_eq!(r.messages, 1);
+        assert!(!starts_plaintext(&dest).unwrap());
+        assert!(matches!(
+            Mailbox::open_for_check(&dest, PW, LOCK),
+            Err(MailboxError::WrongPassphrase { .. })
+        ));
+        let copy = Mailbox::open_for_check(&dest, "another one", LOCK).unwrap();
+        assert_eq!(
+            crate::mailbox::search(&copy, "secret", None).unwrap().len(),
+            1
+        );
+        // Never over an existing file, which is left alone.
+        assert!(matches!(
+            export_sqlite(&mb, &dest, PW, None, LOCK),
+            Err(ExchangeError::Exists { .. })
+        ));
+        drop(copy);
+        assert!(Mailbox::open_for_check(&dest, "another one", LOCK).is_ok());
+    }
+}

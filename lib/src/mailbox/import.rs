@@ -560,4 +560,61 @@ mod tests {
         assert_eq!(maildir_flags("bad:1,S"), Flags::default());
         assert_eq!(maildir_flags("odd:2,xyzP"), Flags::default());
     }
+
+    #[test]
+    fn sources_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        std::fs::create_dir_all(p("md/cur")).unwrap();
+        std::fs::create_dir(p("emls")).unwrap();
+        std::fs::write(p("a.EML"), b"Subject: x\n\n").unwrap();
+        std::fs::write(p("mbox"), b"").unwrap();
+        let mut plain = b"SQLite format 3\0".to_vec();
+        plain.resize(100, 0);
+        std::fs::write(p("plain.db"), plain).unwrap();
+        assert_eq!(detect(&p("md")).unwrap(), SourceKind::Maildir);
+        assert_eq!(detect(&p("emls")).unwrap(), SourceKind::EmlDirectory);
+        assert_eq!(detect(&p("a.EML")).unwrap(), SourceKind::EmlFile);
+        assert_eq!(detect(&p("mbox")).unwrap(), SourceKind::Mbox);
+        assert_eq!(detect(&p("plain.db")).unwrap(), SourceKind::PlaintextSqlite);
+        assert!(matches!(
+            detect(&p("missing")),
+            Err(ExchangeError::BadSource { .. })
+        ));
+    }
+
+    #[test]
+    fn a_second_import_finds_every_message_by_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_452_559);
+        let lock = std::time::Duration::from_secs(5);
+        let mut mb = Mailbox::create(&dir.path().join("bob.sqlite"), "pw", lock, now).unwrap();
+        let src = dir.path().join("in.mbox");
+        let mut text = String::new();
+        for i in 0..(BATCH_MESSAGES + 5) {
+            text.push_str(&format!(
+                "From x Mon Jan  1 00:00:00 2024\nSubject: {i}\n\nbody {i}\n\n"
+            ));
+        }
+        std::fs::write(&src, text).unwrap();
+        let opts = ImportOptions {
+            size_limit: 1 << 20,
+            ..ImportOptions::default()
+        };
+        let first = import(&mut mb, &src, &opts, now).unwrap();
+        assert_eq!(first.imported, BATCH_MESSAGES as u64 + 5);
+        let again = import(&mut mb, &src, &opts, now).unwrap();
+        assert_eq!((again.imported, again.duplicates), (0, first.imported));
+        let hashes: i64 = mb
+            .conn()
+            .query_row("SELECT count(*) FROM imported", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hashes as u64, first.imported);
+        super::super::delete(&mut mb, INBOX, 1).unwrap();
+        let hashes: i64 = mb
+            .conn()
+            .query_row("SELECT count(*) FROM imported", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hashes as u64, first.imported - 1);
+    }
 }

@@ -48,3 +48,37 @@ pub fn purge(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoff_is_whole_days_back() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10 * 86_400 + 5);
+        assert_eq!(cutoff(now, 0), 10 * 86_400 + 5);
+        assert_eq!(cutoff(now, 3), 7 * 86_400 + 5);
+        assert_eq!(cutoff(now, 365), 0);
+    }
+
+    #[test]
+    fn purge_removes_old_messages_and_their_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = Duration::from_secs(5);
+        let day = |d: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(d * 86_400);
+        let mut mb = Mailbox::create(&dir.path().join("bob.sqlite"), "pw", lock, day(1)).unwrap();
+        for (d, word) in [(1, "ancient"), (5, "older"), (9, "recent")] {
+            let raw = format!("Subject: {word}\n\n{word}\n");
+            super::super::deliver(&mut mb, raw.as_bytes(), "INBOX", day(d)).unwrap();
+        }
+        assert_eq!(purge(&mut mb, 3, Some("Trash"), day(10)).unwrap(), 0);
+        assert_eq!(purge(&mut mb, 3, None, day(10)).unwrap(), 2);
+        assert!(
+            super::super::search(&mb, "ancient", None)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(super::super::search(&mb, "recent", None).unwrap().len(), 1);
+        assert!(purge(&mut mb, 3, Some("Nope"), day(10)).is_err());
+    }
+}
