@@ -15,10 +15,14 @@
 //! The operations ([`ops`]) are plain functions over an open [`Mailbox`],
 //! which can only be had through that guard.
 
+pub mod destroy;
 pub mod drop_area;
 pub mod envelope;
+pub mod lock;
 pub mod name;
 pub mod ops;
+pub mod quota;
+pub mod rekey;
 pub mod schema;
 
 #[cfg(test)]
@@ -157,6 +161,9 @@ impl MailboxError {
 pub struct Mailbox {
     conn: Connection,
     path: PathBuf,
+    /// Shared while open; see [`lock`]. Declared after `conn`, so it is
+    /// released only once the connection is closed.
+    lock: lock::MailboxLock,
     /// What [`Mailbox::open`] merged from the drop area.
     pub merged: drop_area::MergeReport,
 }
@@ -285,6 +292,7 @@ impl Mailbox {
                 path: path.to_owned(),
             });
         }
+        let lock = lock::MailboxLock::shared(path, lock_timeout)?;
         // No SQLITE_OPEN_CREATE (the file exists) and no URI names.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
@@ -295,6 +303,7 @@ impl Mailbox {
         let mb = Mailbox {
             conn,
             path: path.to_owned(),
+            lock,
             merged: drop_area::MergeReport::default(),
         };
         mb.key(passphrase)?;
