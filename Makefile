@@ -77,6 +77,13 @@ install: build
 	done
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' contrib/cron/postern > $(DESTDIR)$(DOCDIR)/cron/postern
 	chmod 644 $(DESTDIR)$(DOCDIR)/cron/postern
+	install -d $(DESTDIR)$(DOCDIR)/procmail $(DESTDIR)$(DOCDIR)/systemd
+	for f in procmail/postern-maildb.rc cron/postern-maildb-backup \
+	    systemd/postern-maildb-backup.service systemd/postern-maildb-backup.timer; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' \
+	      contrib/$$f > $(DESTDIR)$(DOCDIR)/$$f; \
+	  chmod 644 $(DESTDIR)$(DOCDIR)/$$f; \
+	done
 	@set -e; for page in $$(find man -type f -name '*.[1-8]' 2>/dev/null | sort); do \
 	  section=$${page##*.}; \
 	  install -d $(DESTDIR)$(MANDIR)/man$$section; \
