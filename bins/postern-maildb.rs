@@ -367,7 +367,21 @@ fn report_merge(mb: &Mailbox, log: &Log) {
 /// `check`: prints what it finds; exit 0 only for a sound mailbox.
 fn check(path: &std::path::Path, pw: &str, timeout: Duration) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    let mb = Mailbox::open_for_check(path, pw, timeout).map_err(|e| e.to_failure())?;
+    let mb = match Mailbox::open_for_check(path, pw, timeout) {
+        Ok(mb) => mb,
+        // Damage that stops even the opening is a finding, reported as such.
+        Err(e @ MailboxError::Damaged { .. }) => {
+            let detail = match &e {
+                MailboxError::Damaged { detail, .. } => detail.clone(),
+                _ => String::new(),
+            };
+            writeln!(out, "mailbox: {}", path.display())
+                .and_then(|()| writeln!(out, "problem: cannot open: {}", clean(&detail)))
+                .or_else(ignore_broken_pipe)?;
+            return Err(e.to_failure());
+        }
+        Err(e) => return Err(e.to_failure()),
+    };
     let report = mailbox::check(&mb).map_err(|e| e.to_failure())?;
     let lines = [
         format!("mailbox: {}", path.display()),
