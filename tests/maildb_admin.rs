@@ -237,8 +237,10 @@ fn kill_9_during_passwd_leaves_one_passphrase_and_every_message() {
     assert_eq!(open_count(&path, current.0).unwrap(), N);
 
     let mut changed = 0;
-    for k in 0..8u32 {
-        let delay = whole * k / 8;
+    // Before, in the middle of, near the end of, and after a whole run.
+    let points = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0, 1.05, 1.2];
+    for f in points {
+        let delay = whole.mul_f64(f);
         let mut child = spawn_passwd(&site, current.1, other.1);
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL; it may have finished already
@@ -265,7 +267,10 @@ fn kill_9_during_passwd_leaves_one_passphrase_and_every_message() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(open_count(&path, other.0).unwrap(), N);
     assert!(!site.path().join("mail/bob.sqlite-passwd").exists());
-    eprintln!("passwd of {N} x 64 KB took {whole:?}; {changed} of 8 killed runs had committed");
+    eprintln!(
+        "passwd of {N} x 64 KB took {whole:?}; {changed} of {} killed runs had committed",
+        points.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -627,13 +632,9 @@ fn kill_9_during_deliver_leaves_no_half_message_and_no_duplicate() {
     init(&site, "bob");
     let new_dir = site.path().join("mail/bob.sqlite-drop/new");
     // A large message, so that reading, sealing and writing take a while.
-    let body = "z".repeat(8 * 1024 * 1024);
-    let mut finished = 0;
-    let mut subjects_sent = Vec::new();
-    for k in 0..12u64 {
-        let subject = format!("kill-{k}");
-        let msg = message(&subject, &body);
-        subjects_sent.push(subject);
+    let body = "z".repeat(2 * 1024 * 1024);
+    let spawn = |subject: &str| {
+        let msg = message(subject, &body);
         let mut child = Command::new(MAILDB)
             .args(["deliver", "bob"])
             .env("POSTERN_CONFIG", &site.config)
@@ -646,7 +647,22 @@ fn kill_9_during_deliver_leaves_no_half_message_and_no_duplicate() {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&msg);
         });
-        std::thread::sleep(Duration::from_millis(k * 15));
+        (child, writer)
+    };
+    // How long one whole deliver takes here.
+    let started = Instant::now();
+    let (mut child, writer) = spawn("whole");
+    assert!(child.wait().unwrap().success());
+    writer.join().unwrap();
+    let whole = started.elapsed();
+    let mut subjects_sent = vec!["whole".to_string()];
+    let mut finished = 1;
+    let points = [0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1];
+    for (k, f) in points.iter().enumerate() {
+        let subject = format!("kill-{k}");
+        let (mut child, writer) = spawn(&subject);
+        subjects_sent.push(subject);
+        std::thread::sleep(whole.mul_f64(*f));
         let _ = child.kill();
         let status = child.wait().unwrap();
         let _ = writer.join();
@@ -671,7 +687,10 @@ fn kill_9_during_deliver_leaves_no_half_message_and_no_duplicate() {
     assert!(names_in(&new_dir).is_empty());
     let out = site.owner("bob", &["check"]);
     assert_eq!(out.code, 0, "{}{}", stdout(&out), out.stderr);
-    eprintln!("{finished} of 12 killed delivers had finished, {waiting} were in new/");
+    eprintln!(
+        "deliver of 2 MB took {whole:?}; {finished} of {} delivers finished, {waiting} were in new/",
+        points.len() + 1
+    );
 }
 
 #[test]
