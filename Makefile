@@ -5,6 +5,7 @@
 #   make test      deps + build + every test (a private Postfix included) + man page lint
 #   make demo      a private Postfix with postern as its filter; shows where mail goes
 #   make bench     throughput of Postfix alone, with postern, with a shell filter
+#   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
 #   make clean
 
@@ -27,7 +28,7 @@ RELEASE = target/release
 # hyperfine (start-up times), iproute2 (ss), procps, util-linux (runuser, flock).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux
 
-.PHONY: all deps build test demo bench install clean
+.PHONY: all deps build test demo bench bench-maildb install clean
 
 all: build
 
@@ -61,6 +62,9 @@ demo: deps build
 
 bench: deps build
 	timeout --kill-after=15 600 bash bench/run.sh
+
+bench-maildb: deps
+	timeout --kill-after=15 1800 bash bench/maildb.sh
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \

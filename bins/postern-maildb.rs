@@ -210,7 +210,11 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
         _ => {}
     }
     if let Command::Init = cli.command {
-        let pw = admin::read_new_passphrase(&cli.passphrase.passphrase_fd, &cli.passphrase.passphrase_file, &path)?;
+        let pw = admin::read_new_passphrase(
+            &cli.passphrase.passphrase_fd,
+            &cli.passphrase.passphrase_file,
+            &path,
+        )?;
         Mailbox::create(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
         return Ok(());
     }

@@ -107,13 +107,22 @@ fn passwd_changes_the_passphrase_and_keeps_the_mail() {
     let public = std::fs::read(site.path().join("mail/bob.sqlite-pub")).unwrap();
 
     let new_arg = new.display().to_string();
-    let out = with_pw(&site, "bob", &old, &["passwd", "--new-passphrase-file", &new_arg]);
+    let out = with_pw(
+        &site,
+        "bob",
+        &old,
+        &["passwd", "--new-passphrase-file", &new_arg],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.is_empty());
 
     let out = with_pw(&site, "bob", &old, &["list"]);
     assert_eq!(out.code, 77, "{}", out.stderr);
-    assert!(out.status_line().starts_with("5.7.0 wrong passphrase"), "{}", out.stderr);
+    assert!(
+        out.status_line().starts_with("5.7.0 wrong passphrase"),
+        "{}",
+        out.stderr
+    );
     let out = with_pw(&site, "bob", &new, &["list"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(stdout(&out).lines().count(), 3);
@@ -164,7 +173,12 @@ fn passwd_with_a_wrong_passphrase_is_77_and_changes_nothing() {
     let new = passphrase_file(&site, "new", "new passphrase");
     let before = snapshot(&site.path().join("mail"));
     let new_arg = new.display().to_string();
-    let out = with_pw(&site, "bob", &wrong, &["passwd", "--new-passphrase-file", &new_arg]);
+    let out = with_pw(
+        &site,
+        "bob",
+        &wrong,
+        &["passwd", "--new-passphrase-file", &new_arg],
+    );
     assert_eq!(out.code, 77, "{}", out.stderr);
     assert_eq!(snapshot(&site.path().join("mail")), before);
     // No new passphrase at all (and no terminal): 78, nothing changed.
@@ -230,8 +244,14 @@ fn kill_9_during_passwd_leaves_one_passphrase_and_every_message() {
 
     // How long one whole passwd takes here.
     let started = Instant::now();
-    let out = spawn_passwd(&site, &file_a, &file_b).wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = spawn_passwd(&site, &file_a, &file_b)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let whole = started.elapsed();
     let (mut current, mut other) = ((b, &file_b), (a, &file_a));
     assert_eq!(open_count(&path, current.0).unwrap(), N);
@@ -264,7 +284,11 @@ fn kill_9_during_passwd_leaves_one_passphrase_and_every_message() {
     let out = spawn_passwd(&site, current.1, other.1)
         .wait_with_output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(open_count(&path, other.0).unwrap(), N);
     assert!(!site.path().join("mail/bob.sqlite-passwd").exists());
     eprintln!(
@@ -321,7 +345,10 @@ fn destroy_needs_yes_and_leaves_nothing_behind() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let removed = stdout(&out);
     assert!(removed.starts_with("removed "), "{removed}");
-    assert!(removed.lines().next().unwrap().ends_with("/bob.sqlite"), "{removed}");
+    assert!(
+        removed.lines().next().unwrap().ends_with("/bob.sqlite"),
+        "{removed}"
+    );
     let left: BTreeSet<String> = names_in(&mail)
         .into_iter()
         .filter(|n| n.starts_with("bob"))
@@ -344,7 +371,10 @@ fn destroy_needs_yes_and_leaves_nothing_behind() {
     // With the right passphrase, and the side files of an open mailbox.
     let out = site.owner("alice", &["destroy", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(names_in(&mail), ["bob.sqlite-pub.notours".to_string()].into());
+    assert_eq!(
+        names_in(&mail),
+        ["bob.sqlite-pub.notours".to_string()].into()
+    );
 }
 
 #[test]
@@ -352,8 +382,13 @@ fn destroy_waits_for_an_open_mailbox() {
     let site = MailSite::new();
     init(&site, "bob");
     let path = site.mailbox("bob");
-    let mb = Mailbox::open(&path, MailSite::PASSPHRASE, Duration::from_secs(5), SystemTime::now())
-        .unwrap();
+    let mb = Mailbox::open(
+        &path,
+        MailSite::PASSPHRASE,
+        Duration::from_secs(5),
+        SystemTime::now(),
+    )
+    .unwrap();
     // lock_timeout is 5s in the site's config: make it short for this.
     let text = std::fs::read_to_string(&site.config)
         .unwrap()
@@ -402,7 +437,11 @@ fn quota_is_measured_without_the_passphrase_and_enforced_by_deliver() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let out = site.run(&["deliver", "bob"], &big);
     assert_eq!(out.code, 69, "{}", out.stderr);
-    assert!(out.status_line().starts_with("5.2.2 mailbox full"), "{}", out.stderr);
+    assert!(
+        out.status_line().starts_with("5.2.2 mailbox full"),
+        "{}",
+        out.stderr
+    );
     assert!(site.log().contains("5.2.2"), "{}", site.log());
     // Small mail still fits.
     let out = site.run(&["deliver", "bob"], &message("small", "hi"));
@@ -419,7 +458,11 @@ fn quota_is_measured_without_the_passphrase_and_enforced_by_deliver() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     set_quota(&site, "\"1K\"");
     let out = site.run(&["-u", "bob", "quota"], b"");
-    assert!(stdout(&out).contains("limit: 1024 bytes"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("limit: 1024 bytes"),
+        "{}",
+        stdout(&out)
+    );
     let out = site.run(&["-u", "nobody", "quota"], b"");
     assert_eq!(out.code, 67, "{}", out.stderr);
     assert_eq!(subjects(&site, "bob"), ["big", "small", "big"]);
@@ -435,10 +478,25 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Option<Tmux> {
-        let socket = format!("postern-test-{}-{:?}", std::process::id(), std::thread::current().id())
-            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
+        let socket = format!(
+            "postern-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
         let ok = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50"])
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+            ])
             .arg(command)
             .status()
             .ok()?
@@ -462,7 +520,10 @@ impl Tmux {
             if screen.matches(text).count() >= times {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "no {text:?} on the screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on the screen:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -513,7 +574,11 @@ fn exit_code(code: &Path) -> i32 {
         assert!(Instant::now() < deadline, "the command did not finish");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::fs::read_to_string(code).unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(code)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -547,7 +612,10 @@ fn passphrases_from_the_terminal_without_echo() {
     tmux.type_line(secret);
     assert_eq!(exit_code(&code), 0);
     let screen = tmux.wait_for("FINISHED", 1);
-    assert!(!screen.contains(secret), "the passphrase was echoed:\n{screen}");
+    assert!(
+        !screen.contains(secret),
+        "the passphrase was echoed:\n{screen}"
+    );
     drop(tmux);
     let typed = passphrase_file(&site, "typed", secret);
     assert_eq!(with_pw(&site, "bob", &typed, &["list"]).code, 0);
@@ -621,7 +689,11 @@ fn two_delivers_and_a_list_at_the_same_time() {
     let got = subjects(&site, "bob");
     let unique: BTreeSet<&String> = got.iter().collect();
     assert_eq!(got.len(), 2 * ROUNDS, "{got:?}");
-    assert_eq!(unique.len(), got.len(), "a message was stored twice: {got:?}");
+    assert_eq!(
+        unique.len(),
+        got.len(),
+        "a message was stored twice: {got:?}"
+    );
     let out = site.owner("bob", &["check"]);
     assert_eq!(out.code, 0, "{}{}", stdout(&out), out.stderr);
 }
@@ -673,11 +745,18 @@ fn kill_9_during_deliver_leaves_no_half_message_and_no_duplicate() {
         // merge below, which would move a damaged one to corrupt/).
     }
     let waiting = names_in(&new_dir).len();
-    assert!(waiting >= finished, "{waiting} waiting, {finished} finished");
+    assert!(
+        waiting >= finished,
+        "{waiting} waiting, {finished} finished"
+    );
     // The mailbox opens, merges every complete message once, none damaged.
     let out = site.owner("bob", &["list"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(!out.stderr.contains("could not be opened"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("could not be opened"),
+        "{}",
+        out.stderr
+    );
     assert!(names_in(&site.path().join("mail/bob.sqlite-drop/corrupt")).is_empty());
     let got = subjects(&site, "bob");
     assert_eq!(got.len(), waiting, "{got:?}");
@@ -700,7 +779,10 @@ fn a_truncated_mailbox_is_reported_and_others_are_unaffected() {
     init(&site, "alice");
     for i in 0..40 {
         for user in ["bob", "alice"] {
-            let out = site.run(&["deliver", user], &message(&format!("m{i}"), &"w ".repeat(3000)));
+            let out = site.run(
+                &["deliver", user],
+                &message(&format!("m{i}"), &"w ".repeat(3000)),
+            );
             assert_eq!(out.code, 0, "{}", out.stderr);
         }
     }

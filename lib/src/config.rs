@@ -380,9 +380,20 @@ mod tests {
         assert_eq!(q("\"4096\"").unwrap(), 4096);
         assert_eq!(q("123456").unwrap(), 123_456);
         assert_eq!(q("0").unwrap(), 0);
-        for bad in ["\"10GB\"", "\"G\"", "\"1.5G\"", "\"-1\"", "-1", "\"\"", "\"99999999999T\""] {
+        for bad in [
+            "\"10GB\"",
+            "\"G\"",
+            "\"1.5G\"",
+            "\"-1\"",
+            "-1",
+            "\"\"",
+            "\"99999999999T\"",
+        ] {
             let err = q(bad).unwrap_err().to_string();
-            assert!(err.contains("quota") || err.contains("size"), "{bad}: {err}");
+            assert!(
+                err.contains("quota") || err.contains("size"),
+                "{bad}: {err}"
+            );
         }
     }
 

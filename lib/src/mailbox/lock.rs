@@ -49,11 +49,7 @@ impl MailboxLock {
         MailboxLock::acquire(path, FlockArg::LockExclusiveNonblock, timeout)
     }
 
-    fn acquire(
-        path: &Path,
-        arg: FlockArg,
-        timeout: Duration,
-    ) -> Result<MailboxLock, MailboxError> {
+    fn acquire(path: &Path, arg: FlockArg, timeout: Duration) -> Result<MailboxLock, MailboxError> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut file = File::open(path).map_err(|e| not_found_or(path, "open", e))?;

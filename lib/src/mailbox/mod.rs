@@ -15,6 +15,8 @@
 //! The operations ([`ops`]) are plain functions over an open [`Mailbox`],
 //! which can only be had through that guard.
 
+#[doc(hidden)]
+pub mod bench;
 pub mod destroy;
 pub mod drop_area;
 pub mod envelope;

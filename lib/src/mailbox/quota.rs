@@ -73,9 +73,7 @@ pub fn usage(mailbox: &Path) -> io::Result<Usage> {
 
 /// A message that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "mailbox full: {used} bytes used, the message has {incoming}, the quota is {limit} bytes"
-)]
+#[error("mailbox full: {used} bytes used, the message has {incoming}, the quota is {limit} bytes")]
 pub struct OverQuota {
     pub used: u64,
     pub incoming: u64,
