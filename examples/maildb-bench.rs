@@ -62,7 +62,11 @@ fn message(words: &mut Words, i: usize, size: usize, vocab: u64) -> Vec<u8> {
     );
     while text.len() < size {
         text.push_str(&words.word(vocab));
-        text.push(if words.next() % 12 == 0 { '\n' } else { ' ' });
+        text.push(if words.next().is_multiple_of(12) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     text.truncate(size);
     text.push('\n');

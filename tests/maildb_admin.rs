@@ -210,7 +210,7 @@ fn big_mailbox(path: &Path, pw: &str, n: usize) {
             for k in 0..word_len {
                 body.push((b'a' + ((seed >> (k * 5)) % 26) as u8) as char);
             }
-            body.push(if seed % 13 == 0 { '\n' } else { ' ' });
+            body.push(if seed.is_multiple_of(13) { '\n' } else { ' ' });
         }
         mailbox::deliver(&mut mb, &message(&format!("big-{i}"), &body), "INBOX", now).unwrap();
     }

@@ -164,7 +164,10 @@ mod tests {
         fs::write(drop.join("new").join(&named), [0u8; 7]).unwrap();
         assert_eq!(size_from_name(named.as_ref()), Some(7));
         assert_eq!(size_from_name("ab.7".as_ref()), None);
-        assert_eq!(size_from_name(format!("{}.x", "ab".repeat(16)).as_ref()), None);
+        assert_eq!(
+            size_from_name(format!("{}.x", "ab".repeat(16)).as_ref()),
+            None
+        );
         let u = usage(&mb).unwrap();
         assert_eq!(
             u,
