@@ -5,6 +5,7 @@
 #   make test      deps + build + every test (a private Postfix included) + man page lint
 #   make demo      a private Postfix with postern as its filter; shows where mail goes
 #   make bench     throughput of Postfix alone, with postern, with a shell filter
+#   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
 #   make clean
 
@@ -25,9 +26,9 @@ RELEASE = target/release
 # Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP
 # client for the demo), mandoc (man page lint), time (/usr/bin/time -v),
 # hyperfine (start-up times), iproute2 (ss), procps, util-linux (runuser, flock).
-APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux
+APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail
 
-.PHONY: all deps build test demo bench install clean
+.PHONY: all deps build test demo bench bench-maildb install clean
 
 all: build
 
@@ -62,6 +63,9 @@ demo: deps build
 bench: deps build
 	timeout --kill-after=15 600 bash bench/run.sh
 
+bench-maildb: deps
+	timeout --kill-after=15 1800 bash bench/maildb.sh
+
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	  $(DESTDIR)$(DOCDIR)/postfix $(DESTDIR)$(DOCDIR)/cron
@@ -77,6 +81,13 @@ install: build
 	done
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' contrib/cron/postern > $(DESTDIR)$(DOCDIR)/cron/postern
 	chmod 644 $(DESTDIR)$(DOCDIR)/cron/postern
+	install -d $(DESTDIR)$(DOCDIR)/procmail $(DESTDIR)$(DOCDIR)/systemd
+	for f in procmail/postern-maildb.rc cron/postern-maildb-backup \
+	    systemd/postern-maildb-backup.service systemd/postern-maildb-backup.timer; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' \
+	      contrib/$$f > $(DESTDIR)$(DOCDIR)/$$f; \
+	  chmod 644 $(DESTDIR)$(DOCDIR)/$$f; \
+	done
 	@set -e; for page in $$(find man -type f -name '*.[1-8]' 2>/dev/null | sort); do \
 	  section=$${page##*.}; \
 	  install -d $(DESTDIR)$(MANDIR)/man$$section; \

@@ -13,13 +13,15 @@ use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
 use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
-use postern::passphrase::{self, PassphraseError, Source};
+use postern::passphrase::{self, PassphraseError, Source, prompt};
 
+#[path = "postern-maildb/admin.rs"]
+mod admin;
 #[path = "common.rs"]
 #[allow(dead_code)] // not every helper is needed here
 mod common;
 
-#[path = "maildb_exchange.rs"]
+#[path = "postern-maildb/exchange.rs"]
 mod exchange;
 
 const TOOL: &str = "postern-maildb";
@@ -156,6 +158,27 @@ enum Command {
     },
     /// Check the encryption, the schema and the integrity of every page
     Check,
+    /// Change the passphrase: re-encrypt a copy, then put it in place
+    Passwd {
+        /// Read the new passphrase from file descriptor N (to its end)
+        #[arg(long, value_name = "N", conflicts_with = "new_passphrase_file")]
+        new_passphrase_fd: Option<u32>,
+        /// Read the new passphrase from FILE (mode 0600 or stricter)
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Remove the mailbox, its side files and its drop area for good
+    Destroy {
+        /// Really destroy it (without this, nothing is removed)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show how much room the mailbox takes and its limit (no passphrase)
+    Quota {
+        /// One JSON object instead of lines
+        #[arg(long)]
+        json: bool,
+    },
     #[command(flatten)]
     Exchange(exchange::ExchangeCommand),
 }
@@ -189,10 +212,30 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
         return exchange::run(cmd, &cli, config, log, now);
     }
     let path = mailbox_path(&cli.mailbox, config)?;
-    let pw = read_passphrase(&cli.passphrase)?;
+    match &cli.command {
+        Command::Destroy { yes } => return admin::destroy(&cli, &path, *yes, timeout),
+        Command::Quota { json } => return admin::quota(&path, config.maildb.quota, *json),
+        _ => {}
+    }
     if let Command::Init = cli.command {
+        let pw = admin::read_new_passphrase(
+            &cli.passphrase.passphrase_fd,
+            &cli.passphrase.passphrase_file,
+            &path,
+        )?;
         Mailbox::create(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
         return Ok(());
+    }
+    let pw = read_passphrase(&cli.passphrase, &path)?;
+    if let Command::Passwd {
+        new_passphrase_fd,
+        new_passphrase_file,
+    } = &cli.command
+    {
+        let mb = Mailbox::open(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
+        report_merge(&mb, log);
+        let new = admin::read_new_passphrase(new_passphrase_fd, new_passphrase_file, &path)?;
+        return mailbox::rekey::passwd(mb, &pw, &new, timeout).map_err(|e| e.to_failure());
     }
     if let Command::Check = cli.command {
         return check(&path, &pw, timeout);
@@ -261,7 +304,12 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
                 })
             }
         }
-        Command::Init | Command::Check | Command::Deliver { .. } => Ok(()),
+        Command::Init
+        | Command::Check
+        | Command::Deliver { .. }
+        | Command::Passwd { .. }
+        | Command::Destroy { .. }
+        | Command::Quota { .. } => Ok(()),
         Command::Exchange(_) => Ok(()),
     }
     .and_then(|()| out.flush())
@@ -287,6 +335,10 @@ fn deliver(
     let path = mailbox::name::path(&config.maildb.directory, user)
         .map_err(|e| MailboxError::from(e).to_delivery_failure())?;
     let msg = read_message(config.message_size_limit)?;
+    mailbox::quota::check_delivery(&path, msg.len() as u64, config.maildb.quota).map_err(|e| {
+        log.warning(format_args!("deliver refused: 5.2.2 mailbox full"));
+        e.to_failure()
+    })?;
     let started = std::time::Instant::now();
     let receipt = drop_area::deliver_sealed(&path, &msg, folder, now).map_err(|e| {
         let f = e.to_delivery_failure();
@@ -328,7 +380,21 @@ fn report_merge(mb: &Mailbox, log: &Log) {
 /// `check`: prints what it finds; exit 0 only for a sound mailbox.
 fn check(path: &std::path::Path, pw: &str, timeout: Duration) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    let mb = Mailbox::open_for_check(path, pw, timeout).map_err(|e| e.to_failure())?;
+    let mb = match Mailbox::open_for_check(path, pw, timeout) {
+        Ok(mb) => mb,
+        // Damage that stops even the opening is a finding, reported as such.
+        Err(e @ MailboxError::Damaged { .. }) => {
+            let detail = match &e {
+                MailboxError::Damaged { detail, .. } => detail.clone(),
+                _ => String::new(),
+            };
+            writeln!(out, "mailbox: {}", path.display())
+                .and_then(|()| writeln!(out, "problem: cannot open: {}", clean(&detail)))
+                .or_else(ignore_broken_pipe)?;
+            return Err(e.to_failure());
+        }
+        Err(e) => return Err(e.to_failure()),
+    };
     let report = mailbox::check(&mb).map_err(|e| e.to_failure())?;
     let lines = [
         format!("mailbox: {}", path.display()),
@@ -379,10 +445,19 @@ fn mailbox_path(args: &MailboxArgs, config: &Config) -> Result<PathBuf, Failure>
     }
 }
 
-fn read_passphrase(args: &PassphraseArgs) -> Result<passphrase::Passphrase, Failure> {
+/// The passphrase from --passphrase-fd or --passphrase-file, else from the
+/// terminal if standard input is one.
+fn read_passphrase(
+    args: &PassphraseArgs,
+    path: &std::path::Path,
+) -> Result<passphrase::Passphrase, Failure> {
     let source = match (&args.passphrase_fd, &args.passphrase_file) {
         (Some(fd), _) => Source::Fd(*fd),
         (None, Some(file)) => Source::File(file.clone()),
+        (None, None) if prompt::available() => {
+            return prompt::ask(&format!("Passphrase for {}: ", path.display()))
+                .map_err(|e| e.to_failure());
+        }
         (None, None) => return Err(PassphraseError::Missing.to_failure()),
     };
     passphrase::read(&source).map_err(|e| e.to_failure())

@@ -107,6 +107,9 @@ pub struct MaildbConfig {
     /// How long to wait for another process's lock on a mailbox.
     #[serde(with = "human_duration")]
     pub lock_timeout: Duration,
+    /// Most bytes a mailbox may take on disk (0: no limit).
+    #[serde(with = "byte_size")]
+    pub quota: u64,
 }
 
 impl Default for MaildbConfig {
@@ -114,6 +117,7 @@ impl Default for MaildbConfig {
         MaildbConfig {
             directory: PathBuf::from("/var/lib/postern/mail"),
             lock_timeout: Duration::from_secs(30),
+            quota: 10 << 30,
         }
     }
 }
@@ -286,6 +290,59 @@ mod human_duration {
     }
 }
 
+/// Sizes written as a number of bytes or as a string with a suffix K, M,
+/// G or T (powers of 1024): `10737418240`, `"10G"`, `"512M"`.
+mod byte_size {
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
+
+    struct Size;
+
+    impl Visitor<'_> for Size {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a size like 10737418240, \"10G\" or \"512M\"")
+        }
+
+        fn visit_u64<E: Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+
+        fn visit_i64<E: Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::custom(format!("size {n} is negative")))
+        }
+
+        fn visit_str<E: Error>(self, s: &str) -> Result<u64, E> {
+            parse(s).ok_or_else(|| {
+                E::custom(format!(
+                    "{s:?} is not a size like 10737418240, \"10G\" or \"512M\""
+                ))
+            })
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(Size)
+    }
+
+    /// `"10G"` -> 10 * 2^30; a bare number is bytes.
+    pub fn parse(s: &str) -> Option<u64> {
+        let s = s.trim();
+        let (digits, shift) = match s.as_bytes().last()?.to_ascii_uppercase() {
+            b'K' => (&s[..s.len() - 1], 10),
+            b'M' => (&s[..s.len() - 1], 20),
+            b'G' => (&s[..s.len() - 1], 30),
+            b'T' => (&s[..s.len() - 1], 40),
+            _ => (s, 0),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u64>().ok()?.checked_mul(1u64 << shift)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +371,33 @@ mod tests {
     }
 
     #[test]
+    fn maildb_quota() {
+        let q = |text: &str| parse(&format!("[maildb]\nquota = {text}\n")).map(|c| c.maildb.quota);
+        assert_eq!(parse("").unwrap().maildb.quota, 10_737_418_240);
+        assert_eq!(q("\"10G\"").unwrap(), 10_737_418_240);
+        assert_eq!(q("\"512m\"").unwrap(), 512 << 20);
+        assert_eq!(q("\"1T\"").unwrap(), 1 << 40);
+        assert_eq!(q("\"4096\"").unwrap(), 4096);
+        assert_eq!(q("123456").unwrap(), 123_456);
+        assert_eq!(q("0").unwrap(), 0);
+        for bad in [
+            "\"10GB\"",
+            "\"G\"",
+            "\"1.5G\"",
+            "\"-1\"",
+            "-1",
+            "\"\"",
+            "\"99999999999T\"",
+        ] {
+            let err = q(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("quota") || err.contains("size"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn maildb_table() {
         let c = parse("").unwrap();
         assert_eq!(c.maildb.directory, Path::new("/var/lib/postern/mail"));
@@ -322,6 +406,7 @@ mod tests {
         assert_eq!(c.maildb.directory, Path::new("/srv/mail"));
         assert_eq!(c.maildb.lock_timeout, Duration::from_secs(2));
         assert!(parse("[maildb]\ndirectory = \"\"\n").is_err());
+        assert_eq!(c.maildb.quota, 10 * 1024 * 1024 * 1024);
         assert!(parse("[maildb]\ndirectry = \"/x\"\n").is_err());
     }
 

@@ -2,6 +2,8 @@
 //! descriptor or from a file only its owner can read, never from the
 //! command line (where `ps` shows it), and wiped from memory when dropped.
 
+pub mod prompt;
+
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;

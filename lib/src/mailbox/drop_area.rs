@@ -222,7 +222,10 @@ pub fn deliver_sealed(
     for sub in ["", "tmp", "new"] {
         make_dir(&dir.join(sub)).map_err(|e| io_err("create the drop area", e))?;
     }
+    // The size in the name (the file system shows it anyway) lets a quota
+    // check add up the drop area without a stat of every file.
     let name = random_name().map_err(|e| io_err("random file name", e))?;
+    let name = format!("{name}.{}", sealed.len());
     let tmp = dir.join("tmp").join(&name);
     let written = write_durably(&tmp, &sealed)
         .and_then(|()| fs::rename(&tmp, dir.join("new").join(&name)))

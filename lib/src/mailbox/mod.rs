@@ -16,15 +16,21 @@
 //! which can only be had through that guard.
 
 pub mod backup;
+#[doc(hidden)]
+pub mod bench;
+pub mod destroy;
 pub mod drop_area;
 pub mod envelope;
 pub mod exchange;
 pub mod export;
 pub mod import;
+pub mod lock;
 pub mod mbox;
 pub mod name;
 pub mod ops;
 pub mod purge;
+pub mod quota;
+pub mod rekey;
 pub mod schema;
 
 #[cfg(test)]
@@ -163,6 +169,9 @@ impl MailboxError {
 pub struct Mailbox {
     conn: Connection,
     path: PathBuf,
+    /// Shared while open; see [`lock`]. Declared after `conn`, so it is
+    /// released only once the connection is closed.
+    lock: lock::MailboxLock,
     /// What [`Mailbox::open`] merged from the drop area.
     pub merged: drop_area::MergeReport,
 }
@@ -291,6 +300,7 @@ impl Mailbox {
                 path: path.to_owned(),
             });
         }
+        let lock = lock::MailboxLock::shared(path, lock_timeout)?;
         // No SQLITE_OPEN_CREATE (the file exists) and no URI names.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
@@ -301,6 +311,7 @@ impl Mailbox {
         let mb = Mailbox {
             conn,
             path: path.to_owned(),
+            lock,
             merged: drop_area::MergeReport::default(),
         };
         mb.key(passphrase)?;

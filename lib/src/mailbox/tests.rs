@@ -481,8 +481,10 @@ mod sealed_delivery {
             let bytes = std::fs::read(&f).unwrap();
             assert!(!contains(&bytes, b"first body") && !contains(&bytes, b"alice"));
             let name = f.file_name().unwrap().to_str().unwrap().to_owned();
-            assert_eq!(name.len(), 32);
-            assert!(name.bytes().all(|b| b.is_ascii_hexdigit()));
+            let (random, size) = name.split_once('.').unwrap();
+            assert_eq!(random.len(), 32);
+            assert!(random.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!(size, std::fs::metadata(&f).unwrap().len().to_string());
         }
         let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
         assert_eq!(mb.merged.merged, 3);

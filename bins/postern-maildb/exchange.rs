@@ -125,7 +125,7 @@ pub fn run(
         _ => {}
     }
     let path = super::mailbox_path(&cli.mailbox, config)?;
-    let pw = super::read_passphrase(&cli.passphrase)?;
+    let pw = super::read_passphrase(&cli.passphrase, &path)?;
     if let ExchangeCommand::Restore { src, force } = cmd {
         let mb = backup::restore(src, &path, &pw, *force, timeout, now).map_err(fail)?;
         drop(pw);
