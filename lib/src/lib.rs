@@ -6,6 +6,7 @@
 pub mod address;
 pub mod config;
 pub mod deliver;
+pub mod durable;
 pub mod exit;
 pub mod job;
 pub mod log;

@@ -10,11 +10,12 @@
 //! `QUEUEID-RANDOM`: random, so they reveal nothing either.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use crate::durable;
 use crate::exit::{Failure, ToFailure};
 use crate::job::{Job, JobError, JobReader};
 use crate::seal::{self, SealError, SealKey};
@@ -138,12 +139,12 @@ impl Spool {
     /// `deferred/`, the time of the next attempt). Returns only after the
     /// file and the queue directory are fsync'ed.
     pub fn enqueue(&self, queue: Queue, job: &Job, mtime: SystemTime) -> Result<Entry, SpoolError> {
-        let mut suffix = [0u8; 4];
         let mut nonce = [0u8; 24];
-        fill_random(&mut suffix)
-            .and_then(|_| fill_random(&mut nonce))
+        getrandom::fill(&mut nonce)
+            .map_err(|e| io::Error::other(e.to_string()))
             .map_err(io_err("get random bytes", &self.dir))?;
-        let name = format!("{}-{}", job.envelope.queue_id, hex(&suffix));
+        let suffix = durable::random_hex(4).map_err(io_err("get random bytes", &self.dir))?;
+        let name = format!("{}-{}", job.envelope.queue_id, suffix);
         let sealed = seal::seal(&self.key, nonce, &job.to_bytes())?;
         let tmp = self.dir.join("tmp").join(&name);
         let result = write_durably(&tmp, &sealed, mtime);
@@ -279,50 +280,18 @@ impl Spool {
             }
         }
         let tmp = self.dir.join("tmp");
-        for entry in fs::read_dir(&tmp)
-            .map_err(io_err("read directory", &tmp))?
-            .flatten()
-        {
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age.as_secs() > STALE_TMP_SECS);
-            if stale {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
+        durable::remove_stale(&tmp, now, Duration::from_secs(STALE_TMP_SECS))
+            .map_err(io_err("clean up", &tmp))?;
         Ok(moved)
     }
 }
 
 fn write_durably(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<(), SpoolError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err("create spool file", path))?;
-    file.write_all(bytes)
-        .map_err(io_err("write spool file", path))?;
-    file.set_modified(mtime)
-        .map_err(io_err("set time of spool file", path))?;
-    file.sync_all().map_err(io_err("fsync spool file", path))
+    durable::write_new(path, bytes, Some(mtime)).map_err(io_err("write spool file", path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
-}
-
-fn fill_random(buf: &mut [u8]) -> io::Result<()> {
-    getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    durable::sync_dir(dir).map_err(io_err("fsync directory", dir))
 }
 
 #[cfg(test)]

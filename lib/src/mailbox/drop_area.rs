@@ -22,9 +22,9 @@
 //! The payload is the internal date (8 bytes, big-endian Unix seconds), the
 //! folder name's length (2 bytes) and name, and the message.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -37,6 +37,7 @@ use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
 use super::{Mailbox, MailboxError};
+use crate::durable;
 use crate::seal::padded_len;
 
 const MAGIC: &[u8; 5] = b"PMDR\x01";
@@ -224,10 +225,10 @@ pub fn deliver_sealed(
     }
     // The size in the name (the file system shows it anyway) lets a quota
     // check add up the drop area without a stat of every file.
-    let name = random_name().map_err(|e| io_err("random file name", e))?;
+    let name = durable::random_hex(16).map_err(|e| io_err("random file name", e))?;
     let name = format!("{name}.{}", sealed.len());
     let tmp = dir.join("tmp").join(&name);
-    let written = write_durably(&tmp, &sealed)
+    let written = durable::write_new(&tmp, &sealed, None)
         .and_then(|()| fs::rename(&tmp, dir.join("new").join(&name)))
         .and_then(|()| File::open(dir.join("new"))?.sync_all());
     if let Err(e) = written {
@@ -276,16 +277,13 @@ pub fn write_public_key(mailbox: &Path, public: &[u8; KEY_LEN]) -> io::Result<()
     if fs::read(&path).ok().as_deref() == Some(&want[..]) {
         return Ok(());
     }
-    let tmp = side_path(mailbox, &format!("-pub.{}", random_name()?));
-    let result = write_durably(&tmp, &want).and_then(|()| fs::rename(&tmp, &path));
+    let tmp = side_path(mailbox, &format!("-pub.{}", durable::random_hex(16)?));
+    let result = durable::write_new(&tmp, &want, None).and_then(|()| fs::rename(&tmp, &path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
-        _ => File::open(".")?.sync_all(),
-    }
+    durable::sync_parent(&path)
 }
 
 /// What a merge did.
@@ -305,9 +303,17 @@ pub fn waiting(mailbox: &Path) -> io::Result<usize> {
     }
 }
 
+/// A `tmp/` file this old was left by a `deliver` killed before its
+/// rename (qmail's rule for Maildir tmp/).
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(36 * 3600);
+
 /// Stores every sealed message of the drop area in the mailbox (one
-/// transaction), then removes the files.
+/// transaction), then removes the files, and what killed deliveries left
+/// in `tmp/`.
 pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
+    let tmp = drop_dir(mb.path()).join("tmp");
+    durable::remove_stale(&tmp, SystemTime::now(), STALE_TMP)
+        .map_err(|e| mb.io("clean up the drop area's tmp/", e))?;
     let new = drop_dir(mb.path()).join("new");
     let mut files: Vec<(SystemTime, String)> = match fs::read_dir(&new) {
         Ok(rd) => rd
@@ -469,20 +475,4 @@ fn make_dir(dir: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         other => other,
     }
-}
-
-fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-fn random_name() -> io::Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -375,13 +375,8 @@ pub(crate) fn temp_beside(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn sync_parent(path: &Path) -> Result<(), ExchangeError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| ExchangeError::io(parent, "fsync", e))
+    crate::durable::sync_parent(path)
+        .map_err(|e| ExchangeError::io(path, "fsync the directory of", e))
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub fn passwd(
         .and_then(|()| clear_side_files(&path));
     let committed = closed.and_then(|()| {
         fs::rename(&staging, &path)
-            .and_then(|()| sync_parent(&path))
+            .and_then(|()| crate::durable::sync_parent(&path))
             .map_err(|e| io_error(&path, "put the re-encrypted copy in place", e))
     });
     if committed.is_err() {
@@ -184,14 +184,6 @@ pub(crate) fn remove_if_there(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
-    }
-}
-
-/// Fsyncs the directory a file is in, so a rename or unlink in it lasts.
-pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
-        _ => File::open(".")?.sync_all(),
     }
 }
 
