@@ -121,6 +121,22 @@ impl Postfix {
     }
 
     /// The lines in which pipe(8) reports what the postern filter did.
+    /// Sends a message from SENDER into the filtered listener and waits
+    /// until the postern service has a result for it; returns the results.
+    fn send_through_filter(&self, to: &[&str], data: &[u8]) -> Vec<String> {
+        smtp_send(
+            self.port("FILTERED_PORT"),
+            "client.example.org",
+            SENDER,
+            to,
+            data,
+        );
+        self.wait_for("the postern service to finish", 30, || {
+            !self.filter_results().is_empty()
+        });
+        self.filter_results()
+    }
+
     fn filter_results(&self) -> Vec<String> {
         self.maillog()
             .lines()
@@ -607,18 +623,7 @@ fn filter_exit_75_keeps_the_message_in_postfix() {
     };
     pf.fixture(&["filter", "stub", "75", "4.3.0 test stub: try again later"]);
     let sent = tricky_message("m-tempfail-41d2");
-    smtp_send(
-        pf.port("FILTERED_PORT"),
-        "client.example.org",
-        SENDER,
-        &[RECIPIENT],
-        &sent,
-    );
-
-    pf.wait_for("the postern service to defer the message", 30, || {
-        !pf.filter_results().is_empty()
-    });
-    let results = pf.filter_results();
+    let results = pf.send_through_filter(&[RECIPIENT], &sent);
     assert!(
         results[0].contains("dsn=4.3.0, status=deferred"),
         "{results:#?}"
@@ -656,18 +661,7 @@ fn relay_down_spools_and_run_queue_delivers_later() {
     pf.fixture(&["relay-down"]);
     let marker = "m-spooled-93ab";
     let sent = tricky_message(marker);
-    smtp_send(
-        pf.port("FILTERED_PORT"),
-        "client.example.org",
-        SENDER,
-        &[RECIPIENT],
-        &sent,
-    );
-
-    pf.wait_for("the postern service to finish", 30, || {
-        !pf.filter_results().is_empty()
-    });
-    let results = pf.filter_results();
+    let results = pf.send_through_filter(&[RECIPIENT], &sent);
     assert!(
         results[0].contains("status=sent"),
         "postern must take the message into its spool: {results:#?}"
@@ -717,18 +711,7 @@ fn message_over_postern_size_limit_is_bounced_with_5_3_4() {
         big.extend_from_slice(format!("{}\r\n", "y".repeat(76)).as_bytes());
     }
     assert!(big.len() > 150_000);
-    smtp_send(
-        pf.port("FILTERED_PORT"),
-        "client.example.org",
-        SENDER,
-        &[RECIPIENT],
-        &big,
-    );
-
-    pf.wait_for("the postern service to bounce the message", 30, || {
-        !pf.filter_results().is_empty()
-    });
-    let results = pf.filter_results();
+    let results = pf.send_through_filter(&[RECIPIENT], &big);
     let line = &results[0];
     assert!(line.contains("dsn=5.3.4, status=bounced ("), "{line}");
     let text = line.split("status=bounced (").nth(1).unwrap_or("");
