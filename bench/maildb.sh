@@ -5,7 +5,12 @@
 #            transaction (unseal + insert + index), encrypted (SQLite3MC
 #            chacha20) against its unencrypted twin: the same schema,
 #            pragmas and merge code with no page cipher
-#            (examples/maildb-bench.rs). Target: within 2x.
+#            (examples/maildb-bench.rs). Target: within 2x. And against
+#            Forward Email's stack, better-sqlite3-multiple-ciphers from
+#            Node (bench/maildb-node.js, from tests/interop/node_modules),
+#            doing the same inserts (row, FTS5 words, next UID) into an
+#            empty mailbox made by postern, same cipher and pragmas, one
+#            transaction. Target: postern at least as fast.
 #   deliver  `postern-maildb deliver` as one process per 10 KB message
 #            against procmail delivering the same messages into a Maildir,
 #            both from the same shell loop; both fsync the message file,
@@ -45,16 +50,31 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", n/s}'; }
 now() { date +%s.%N; }
 
 echo "== merge: $n_merge sealed messages of $size bytes, one transaction ($runs runs)"
+node_ok=
+if [ -f tests/interop/node_modules/better-sqlite3-multiple-ciphers/build/Release/better_sqlite3.node ]; then
+  node_ok=1
+else
+  echo "(no Node comparison: run tests/interop/install.sh for better-sqlite3-multiple-ciphers)"
+fi
 : > "$work/merge.txt"
 for r in $(seq "$runs"); do
   d=$work/merge-$r; mkdir -p "$d"
-  "$tool" merge "$n_merge" "$size" "$d" >> "$work/merge.txt"
+  "$tool" prepare "$n_merge" "$size" "$d"
+  sync
+  "$tool" merge-prepared encrypted "$d" >> "$work/merge.txt"
+  "$tool" merge-prepared plain "$d" >> "$work/merge.txt"
+  [ -z "$node_ok" ] || node bench/maildb-node.js "$d/node.sqlite" "$d/messages.bin" "$d/pass" >> "$work/merge.txt"
   rm -rf "$d"
 done
 enc=$(awk '$2=="encrypted" {print $4}' "$work/merge.txt" | median)
 plain=$(awk '$2=="plain" {print $4}' "$work/merge.txt" | median)
 echo "encrypted: ${enc}s ($(rate "$n_merge" "$enc")/s)   unencrypted: ${plain}s ($(rate "$n_merge" "$plain")/s)"
 echo "ratio encrypted/unencrypted: $(ratio "$enc" "$plain") (target <= 2)"
+if [ -n "$node_ok" ]; then
+  nd=$(awk '$1=="node" {print $3}' "$work/merge.txt" | median)
+  echo "better-sqlite3-multiple-ciphers (Node $(node --version)), same inserts, cipher and pragmas: ${nd}s ($(rate "$n_merge" "$nd")/s)"
+  echo "ratio Node time/postern time: $(ratio "$nd" "$enc") (target >= 1)"
+fi
 
 echo "== deliver: $n_deliver messages of $size bytes, one process each ($runs runs)"
 msg=$work/msg.eml

@@ -4,6 +4,10 @@
 //!       drop area of a new mailbox, then time the merge (one transaction);
 //!       the same into an unencrypted twin (same schema, pragmas and code).
 //!       Prints `merge <encrypted|plain> N SECONDS`.
+//!   maildb-bench prepare N SIZE DIR  the preparation alone, plus an empty
+//!       mailbox and the messages for bench/maildb-node.js (see [`prepare`]).
+//!   maildb-bench merge-prepared KIND DIR  times the merge of a prepared
+//!       `encrypted` or `plain` mailbox; prints `merge KIND N SECONDS`.
 //!   maildb-bench search N QUERIES DIR  fill a new encrypted mailbox with N
 //!       messages (about 1.5 KB of words each), then time QUERIES searches.
 //!       Prints one `search MILLISECONDS HITS QUERY` line per search.
@@ -73,30 +77,68 @@ fn message(words: &mut Words, i: usize, size: usize, vocab: u64) -> Vec<u8> {
     text.into_bytes()
 }
 
-fn merge(n: usize, size: usize, dir: &Path) -> Result<(), String> {
+/// Makes, in DIR: `encrypted.sqlite` and `plain.sqlite`, each with N
+/// sealed messages waiting in its drop area; `node.sqlite`, an empty
+/// encrypted mailbox for bench/maildb-node.js to fill; `messages.bin`, the
+/// same N messages (each a 4-byte little-endian length, then the bytes);
+/// `pass`, the passphrase.
+fn prepare(n: usize, size: usize, dir: &Path) -> Result<(), String> {
     let now = SystemTime::now();
-    for kind in ["encrypted", "plain"] {
+    let mut all = Vec::with_capacity(n * (size + 8));
+    let mut words = Words(0x9e37_79b9_7f4a_7c15);
+    for i in 0..n {
+        let m = message(&mut words, i, size, 20_000);
+        all.extend_from_slice(&(m.len() as u32).to_le_bytes());
+        all.extend_from_slice(&m);
+    }
+    std::fs::write(dir.join("messages.bin"), &all).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("pass"), PASSPHRASE).map_err(|e| e.to_string())?;
+    for kind in ["encrypted", "plain", "node"] {
         let path = dir.join(format!("{kind}.sqlite"));
-        let mut mb = match kind {
-            "encrypted" => Mailbox::create(&path, PASSPHRASE, TIMEOUT, now),
-            _ => bench::create_unencrypted(&path, TIMEOUT, now),
+        let mb = match kind {
+            "plain" => bench::create_unencrypted(&path, TIMEOUT, now),
+            _ => Mailbox::create(&path, PASSPHRASE, TIMEOUT, now),
         }
         .map_err(|e| e.to_string())?;
         if mailbox::starts_plaintext(&path).map_err(|e| e.to_string())? != (kind == "plain") {
             return Err(format!("{kind}: the file is not what it should be"));
         }
-        let mut words = Words(0x9e37_79b9_7f4a_7c15);
-        let msgs = (0..n).map(|i| message(&mut words, i, size, 20_000));
-        bench::drop_sealed(&mb, msgs, now).map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        let report = drop_area::merge(&mut mb).map_err(|e| e.to_string())?;
-        let took = started.elapsed();
-        if report.merged != n {
-            return Err(format!("{kind}: merged {} of {n}", report.merged));
+        if kind != "node" {
+            let mut words = Words(0x9e37_79b9_7f4a_7c15);
+            let msgs = (0..n).map(|i| message(&mut words, i, size, 20_000));
+            bench::drop_sealed(&mb, msgs, now).map_err(|e| e.to_string())?;
         }
-        println!("merge {kind} {n} {:.3}", took.as_secs_f64());
     }
     Ok(())
+}
+
+/// Times the merge of what [`prepare`] left in `DIR/KIND.sqlite`.
+fn merge_prepared(kind: &str, dir: &Path) -> Result<(), String> {
+    let path = dir.join(format!("{kind}.sqlite"));
+    let mut mb = match kind {
+        "encrypted" => Mailbox::open_for_check(&path, PASSPHRASE, TIMEOUT),
+        "plain" => bench::open_unencrypted(&path, TIMEOUT),
+        _ => return Err(format!("no kind {kind}")),
+    }
+    .map_err(|e| e.to_string())?;
+    let n = drop_area::waiting(&path).map_err(|e| e.to_string())?;
+    if let Ok(sql) = std::env::var("MAILDB_BENCH_SQL") {
+        bench::execute_batch(&mb, &sql).map_err(|e| e.to_string())?;
+    }
+    let started = Instant::now();
+    let report = drop_area::merge(&mut mb).map_err(|e| e.to_string())?;
+    let took = started.elapsed();
+    if report.merged != n || n == 0 {
+        return Err(format!("{kind}: merged {} of {n}", report.merged));
+    }
+    println!("merge {kind} {n} {:.3}", took.as_secs_f64());
+    Ok(())
+}
+
+fn merge(n: usize, size: usize, dir: &Path) -> Result<(), String> {
+    prepare(n, size, dir)?;
+    merge_prepared("encrypted", dir)?;
+    merge_prepared("plain", dir)
 }
 
 fn search(n: usize, queries: usize, dir: &Path) -> Result<(), String> {
@@ -142,8 +184,16 @@ fn main() -> ExitCode {
     let num = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
     let result = match (args.get(1).map(String::as_str), num(2), num(3), args.get(4)) {
         (Some("merge"), Some(n), Some(size), Some(dir)) => merge(n, size, Path::new(dir)),
+        (Some("prepare"), Some(n), Some(size), Some(dir)) => prepare(n, size, Path::new(dir)),
+        (Some("merge-prepared"), _, _, _) if args.len() == 4 => {
+            merge_prepared(&args[2], Path::new(&args[3]))
+        }
         (Some("search"), Some(n), Some(q), Some(dir)) => search(n, q, Path::new(dir)),
-        _ => Err("usage: maildb-bench merge N SIZE DIR | search N QUERIES DIR".into()),
+        _ => Err(
+            "usage: maildb-bench merge N SIZE DIR | prepare N SIZE DIR | \
+                  merge-prepared encrypted|plain DIR | search N QUERIES DIR"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -51,6 +51,25 @@ pub fn create_unencrypted(
     Ok(mb)
 }
 
+/// Opens the unencrypted twin made by [`create_unencrypted`] again,
+/// without merging its drop area.
+pub fn open_unencrypted(path: &Path, lock_timeout: Duration) -> Result<Mailbox, MailboxError> {
+    let lock = MailboxLock::shared(path, lock_timeout)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| MailboxError::Sqlite {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mb = Mailbox {
+        conn,
+        path: path.to_owned(),
+        lock,
+        merged: drop_area::MergeReport::default(),
+    };
+    mb.configure(lock_timeout, false)?;
+    Ok(mb)
+}
+
 /// Seals `messages` into the drop area as `deliver` would, but without an
 /// fsync per file (this is the preparation, not what is measured); one
 /// fsync of the directory at the end. Returns how many.
@@ -93,4 +112,9 @@ pub fn insert_all(
         Ok(n)
     })();
     result.map_err(|e| mb.sql(e))
+}
+
+/// Runs `sql` on the mailbox's connection (benchmark experiments only).
+pub fn execute_batch(mb: &Mailbox, sql: &str) -> Result<(), MailboxError> {
+    mb.conn.execute_batch(sql).map_err(|e| mb.sql(e))
 }

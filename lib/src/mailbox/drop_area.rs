@@ -22,17 +22,19 @@
 //! The payload is the internal date (8 bytes, big-endian Unix seconds), the
 //! folder name's length (2 bytes) and name, and the message.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::SystemTime;
 
 use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
@@ -339,40 +341,73 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
             let tx = mb
                 .conn_mut()
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for (_, name) in &files {
-                let recorded: Option<i64> = tx
-                    .query_row("SELECT 1 FROM drop_merged WHERE name = ?1", [name], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if recorded.is_some() {
-                    done.push(name.clone());
-                    continue;
-                }
-                // Read under the write lock: another process may have
-                // merged and removed it meanwhile.
-                let sealed = match fs::read(new.join(name)) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Ok(Err(e)),
-                };
-                match unseal(&secret, &sealed) {
-                    Ok(d) => {
-                        // Only a folder out of UIDs refuses; the file then
-                        // stays for a later merge.
-                        if super::ops::insert_message(&tx, &d.raw, &d.folder, d.internal_date)?
-                            .is_some()
-                        {
-                            tx.execute("INSERT INTO drop_merged (name) VALUES (?1)", [name])?;
-                            done.push(name.clone());
-                            report.merged += 1;
+            super::schema::tune_fts(&tx)?;
+            // Names recorded by a merge that committed but was stopped
+            // before it removed its files.
+            let recorded: HashSet<String> = tx
+                .prepare("SELECT name FROM drop_merged")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let (old, todo): (Vec<&String>, Vec<&String>) = files
+                .iter()
+                .map(|(_, n)| n)
+                .partition(|n| recorded.contains(*n));
+            done.extend(old.into_iter().cloned());
+            // Reading, unsealing and parsing (a third of the work) on a
+            // second thread while this one stores; a few messages ahead,
+            // in order. The files are read under the write lock: another
+            // process may have merged and removed one meanwhile.
+            let outcome = std::thread::scope(|scope| -> rusqlite::Result<io::Result<()>> {
+                let (send, receive) = mpsc::sync_channel(16);
+                let secret = &secret;
+                let new = &new;
+                scope.spawn(move || {
+                    for name in todo {
+                        let opened = match fs::read(new.join(name)) {
+                            Ok(sealed) => Ok(Some(unseal(secret, &sealed).map(|d| {
+                                let env = super::envelope::parse(&d.raw);
+                                (d, env)
+                            }))),
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                            Err(e) => Err(e),
+                        };
+                        let stop = opened.is_err();
+                        if send.send((name, opened)).is_err() || stop {
+                            break;
                         }
                     }
-                    Err(_) => corrupt.push(name.clone()),
+                });
+                for (name, opened) in receive {
+                    match opened {
+                        Err(e) => return Ok(Err(e)),
+                        Ok(None) => {}
+                        Ok(Some(Ok((d, env)))) => {
+                            // Only a folder out of UIDs refuses; the file
+                            // then stays for a later merge.
+                            if super::ops::insert_parsed(
+                                &tx,
+                                &d.raw,
+                                &env,
+                                &d.folder,
+                                d.internal_date,
+                            )?
+                            .is_some()
+                            {
+                                tx.prepare_cached("INSERT INTO drop_merged (name) VALUES (?1)")?
+                                    .execute([name])?;
+                                done.push(name.clone());
+                                report.merged += 1;
+                            }
+                        }
+                        Ok(Some(Err(_))) => corrupt.push(name.clone()),
+                    }
                 }
+                Ok(Ok(()))
+            })?;
+            if outcome.is_ok() {
+                tx.commit()?;
             }
-            tx.commit()?;
-            Ok(Ok(()))
+            Ok(outcome)
         })();
         match result {
             Ok(Ok(())) => {}
@@ -409,13 +444,18 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
             .map_err(|e| mb.io("fsync the drop area", e))?;
     }
     if !done.is_empty() {
-        let conn = mb.conn();
+        // One transaction, not one per name.
         let result = (|| {
-            let mut stmt = conn.prepare("DELETE FROM drop_merged WHERE name = ?1")?;
-            for name in &done {
-                stmt.execute([name])?;
+            let tx = mb
+                .conn_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare("DELETE FROM drop_merged WHERE name = ?1")?;
+                for name in &done {
+                    stmt.execute([name])?;
+                }
             }
-            Ok(())
+            tx.commit()
         })();
         result.map_err(|e| mb.sql(e))?;
     }

@@ -186,6 +186,7 @@ pub fn import(
                 .conn_mut()
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(BatchError::Sql)?;
+            super::schema::tune_fts(&tx).map_err(BatchError::Sql)?;
             let done = store_batch(
                 &tx,
                 source.as_mut(),

@@ -161,7 +161,19 @@ pub(crate) fn insert_message(
     folder: &str,
     internal_date: i64,
 ) -> rusqlite::Result<Option<Delivered>> {
-    let env = envelope::parse(raw);
+    insert_parsed(tx, raw, &envelope::parse(raw), folder, internal_date)
+}
+
+/// [`insert_message`] with the envelope already read (a merge reads it on
+/// another thread). The statements are cached on the connection, so a
+/// transaction storing thousands of messages compiles them once.
+pub(crate) fn insert_parsed(
+    tx: &rusqlite::Transaction<'_>,
+    raw: &[u8],
+    env: &envelope::Envelope,
+    folder: &str,
+    internal_date: i64,
+) -> rusqlite::Result<Option<Delivered>> {
     let (folder_id, name, uidnext) = match find_folder(tx, folder)? {
         Some(found) => found,
         None => find_folder(tx, INBOX)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?,
@@ -169,33 +181,31 @@ pub(crate) fn insert_message(
     let Ok(uid) = u32::try_from(uidnext) else {
         return Ok(None);
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO messages (folder_id, uid, flags, internal_date, size, date,
                                from_addr, to_addr, subject, message_id, raw)
          VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            folder_id,
-            uid,
-            internal_date,
-            raw.len() as i64,
-            env.date,
-            env.from,
-            env.to,
-            env.subject,
-            env.message_id,
-            raw,
-        ],
-    )?;
+    )?
+    .execute(params![
+        folder_id,
+        uid,
+        internal_date,
+        raw.len() as i64,
+        env.date,
+        env.from,
+        env.to,
+        env.subject,
+        env.message_id,
+        raw,
+    ])?;
     let id = tx.last_insert_rowid();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO messages_fts (rowid, from_addr, to_addr, subject, body)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, env.from, env.to, env.subject, env.body_text],
-    )?;
-    tx.execute(
-        "UPDATE folders SET uidnext = uidnext + 1 WHERE id = ?1",
-        [folder_id],
-    )?;
+    )?
+    .execute(params![id, env.from, env.to, env.subject, env.body_text])?;
+    tx.prepare_cached("UPDATE folders SET uidnext = uidnext + 1 WHERE id = ?1")?
+        .execute([folder_id])?;
     Ok(Some(Delivered { folder: name, uid }))
 }
 
@@ -603,12 +613,9 @@ fn find_folder(
     } else {
         name
     };
-    conn.query_row(
-        "SELECT id, name, uidnext FROM folders WHERE name = ?1",
-        [name],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .optional()
+    conn.prepare_cached("SELECT id, name, uidnext FROM folders WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
 }
 
 fn require_folder(mb: &Mailbox, name: &str) -> Result<(i64, String, i64), MailboxError> {

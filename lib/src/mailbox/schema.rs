@@ -11,7 +11,7 @@
 
 use std::time::SystemTime;
 
-use rusqlite::TransactionBehavior;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::{Mailbox, MailboxError};
 
@@ -30,7 +30,12 @@ pub const STANDARD_FOLDERS: &[(&str, Option<&str>)] = &[
 
 /// Version 1. The full-text index is contentless (the text lives only in
 /// the index, not twice) with `contentless_delete` and FTS5 `secure-delete`,
-/// so a deleted message's words leave the index at once.
+/// so a deleted message's words leave the index at once. Its `hashsize`
+/// (pending words held in memory before they are written out as a new
+/// segment, 1 MB by default) is 16 MB: a merge or import of thousands of
+/// messages in one transaction then writes a few large segments instead of
+/// many small ones that FTS5 must read back and merge, which took most of
+/// the time ([`FTS_HASHSIZE`]; set on older files by [`tune_fts`]).
 const V1: &str = "
 CREATE TABLE folders (
     id          INTEGER PRIMARY KEY,
@@ -65,6 +70,7 @@ CREATE VIRTUAL TABLE messages_fts USING fts5 (
     tokenize = 'unicode61 remove_diacritics 2'
 );
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 16777216);
 
 -- The X25519 key pair that sealed deliveries are made to (see drop_area).
 CREATE TABLE delivery_key (
@@ -81,6 +87,28 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     DELETE FROM messages_fts WHERE rowid = old.id;
 END;
 ";
+
+/// The FTS5 `hashsize` of a mailbox, in bytes.
+pub const FTS_HASHSIZE: i64 = 16 << 20;
+
+/// Sets the FTS5 `hashsize` of a mailbox made before it was part of the
+/// schema (inside the caller's write transaction; a no-op when set).
+pub(crate) fn tune_fts(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let set: Option<i64> = tx
+        .query_row(
+            "SELECT v FROM messages_fts_config WHERE k = 'hashsize'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if set != Some(FTS_HASHSIZE) {
+        tx.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', ?1)",
+            [FTS_HASHSIZE],
+        )?;
+    }
+    Ok(())
+}
 
 /// Brings the mailbox to [`SCHEMA_VERSION`]; refuses a newer one.
 pub fn migrate(mb: &mut Mailbox, now: SystemTime) -> Result<(), MailboxError> {
