@@ -70,7 +70,9 @@ fn bad_input_gets_the_right_code_and_one_line() {
         "message_size_limit = 100000\nhop_count_limit = 3",
     );
     let ok = message("x", "y");
-    let cases: Vec<(&str, Vec<&str>, Vec<u8>, i32, &str)> = vec![
+    // (name, arguments, message, exit code, status code)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<u8>, i32, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "empty stdin",
             vec!["-f", "a@b.org", "--", "c@d.org"],

@@ -145,9 +145,11 @@ mod tests {
     fn file_sink_writes_one_line_per_call() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("postern.log");
-        let mut config = Config::default();
-        config.log = LogTarget::File;
-        config.log_file = Some(path.clone());
+        let config = Config {
+            log: LogTarget::File,
+            log_file: Some(path.clone()),
+            ..Config::default()
+        };
         let log = Log::open("postern-test", &config);
         log.info(format_args!("ABC: status=sent\nforged line"));
         log.warning(format_args!("second"));
@@ -164,9 +166,11 @@ mod tests {
 
     #[test]
     fn unwritable_file_and_missing_syslog_do_not_fail() {
-        let mut config = Config::default();
-        config.log = LogTarget::File;
-        config.log_file = Some("/nonexistent/dir/postern.log".into());
+        let mut config = Config {
+            log: LogTarget::File,
+            log_file: Some("/nonexistent/dir/postern.log".into()),
+            ..Config::default()
+        };
         Log::open("t", &config).info(format_args!("lost, harmlessly"));
         config.log = LogTarget::Syslog;
         Log::open("t", &config).info(format_args!("lost or sent, harmlessly"));

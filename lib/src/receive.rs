@@ -248,8 +248,10 @@ mod tests {
 
     #[test]
     fn own_trace_header_counts_as_a_hop() {
-        let mut config = Config::default();
-        config.hop_count_limit = 2;
+        let config = Config {
+            hop_count_limit: 2,
+            ..Config::default()
+        };
         let now = SystemTime::now();
         let two = b"Received: a\nReceived: b\n\nx\n";
         let f = accept(&config, "t", &arrival(&["b@x.org"]), two, now, qid())
