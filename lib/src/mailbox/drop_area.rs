@@ -225,10 +225,16 @@ pub fn deliver_sealed(
     for sub in ["", "tmp", "new"] {
         make_dir(&dir.join(sub)).map_err(|e| io_err("create the drop area", e))?;
     }
-    // The size in the name (the file system shows it anyway) lets a quota
-    // check add up the drop area without a stat of every file.
-    let name = durable::random_hex(16).map_err(|e| io_err("random file name", e))?;
-    let name = format!("{name}.{}", sealed.len());
+    // The name is the arrival time in nanoseconds and random digits (32
+    // hex digits in all), then the size: the merge keeps arrival order even
+    // where the file system's mtimes are too coarse to tell two files
+    // apart, and a quota check adds up the drop area without a stat of
+    // every file. Time and size are what the file system shows anyway.
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let random = durable::random_hex(8).map_err(|e| io_err("random file name", e))?;
+    let name = format!("{nanos:016x}{random}.{}", sealed.len());
     let tmp = dir.join("tmp").join(&name);
     let written = durable::write_new(&tmp, &sealed, None)
         .and_then(|()| fs::rename(&tmp, dir.join("new").join(&name)))
@@ -317,19 +323,15 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
     durable::remove_stale(&tmp, SystemTime::now(), STALE_TMP)
         .map_err(|e| mb.io("clean up the drop area's tmp/", e))?;
     let new = drop_dir(mb.path()).join("new");
-    let mut files: Vec<(SystemTime, String)> = match fs::read_dir(&new) {
+    let mut files: Vec<String> = match fs::read_dir(&new) {
         Ok(rd) => rd
             .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let mtime = e.metadata().ok()?.modified().ok()?;
-                Some((mtime, name))
-            })
+            .filter_map(|e| e.file_name().into_string().ok())
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(MergeReport::default()),
         Err(e) => return Err(mb.io("read the drop area", e)),
     };
-    // Arrival order, so UIDs follow it.
+    // Names start with the arrival time: arrival order, so UIDs follow it.
     files.sort();
     let mut report = MergeReport::default();
     let mut done: Vec<String> = Vec::new();
@@ -348,10 +350,8 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
                 .prepare("SELECT name FROM drop_merged")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            let (old, todo): (Vec<&String>, Vec<&String>) = files
-                .iter()
-                .map(|(_, n)| n)
-                .partition(|n| recorded.contains(*n));
+            let (old, todo): (Vec<&String>, Vec<&String>) =
+                files.iter().partition(|n| recorded.contains(*n));
             done.extend(old.into_iter().cloned());
             // Reading, unsealing and parsing (a third of the work) on a
             // second thread while this one stores; a few messages ahead,
