@@ -13,8 +13,12 @@
 #            transaction. Target: postern at least as fast.
 #   deliver  `postern-maildb deliver` as one process per 10 KB message
 #            against procmail delivering the same messages into a Maildir,
-#            both from the same shell loop; both fsync the message file,
-#            postern also its directory. Target: at least as fast.
+#            both from the same shell loop, both fsyncing each message:
+#            procmail fsyncs its file in tmp/ and links it into new/;
+#            postern links its unnamed file into new/ and then fsyncs it,
+#            which on ext4 commits the name too (directory_fsync = "auto";
+#            BENCH_DIRECTORY_FSYNC=always adds the directory's fsync).
+#            Target: at least as fast.
 #   search   FTS5 search over 100,000 messages in an encrypted mailbox:
 #            single words, word pairs, from: plus a word, 4-letter
 #            prefixes (which return tens of thousands of hits). Target:
@@ -87,6 +91,7 @@ cat > "$work/postern.toml" <<TOML
 log = "none"
 [maildb]
 directory = "$work/mail"
+directory_fsync = "${BENCH_DIRECTORY_FSYNC:-auto}"
 TOML
 export POSTERN_CONFIG=$work/postern.toml
 printf 'benchmark passphrase\n' > "$work/pass"; chmod 600 "$work/pass"

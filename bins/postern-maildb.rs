@@ -340,11 +340,13 @@ fn deliver(
         e.to_failure()
     })?;
     let started = std::time::Instant::now();
-    let receipt = drop_area::deliver_sealed(&path, &msg, folder, now).map_err(|e| {
-        let f = e.to_delivery_failure();
-        log.warning(format_args!("deliver failed: {}", f.status));
-        f
-    })?;
+    let receipt =
+        drop_area::deliver_sealed(&path, &msg, folder, now, config.maildb.directory_fsync)
+            .map_err(|e| {
+                let f = e.to_delivery_failure();
+                log.warning(format_args!("deliver failed: {}", f.status));
+                f
+            })?;
     let who = if log.shows_addresses() {
         format!(" user={user}")
     } else {

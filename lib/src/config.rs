@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::durable::DirectoryFsync;
 use crate::exit::{Failure, ToFailure};
 
 pub const DEFAULT_PATH: &str = "/etc/postern/postern.toml";
@@ -110,6 +111,8 @@ pub struct MaildbConfig {
     /// Most bytes a mailbox may take on disk (0: no limit).
     #[serde(with = "byte_size")]
     pub quota: u64,
+    /// When `deliver` fsyncs the drop area's directory after the file.
+    pub directory_fsync: DirectoryFsync,
 }
 
 impl Default for MaildbConfig {
@@ -118,6 +121,7 @@ impl Default for MaildbConfig {
             directory: PathBuf::from("/var/lib/postern/mail"),
             lock_timeout: Duration::from_secs(30),
             quota: 10 << 30,
+            directory_fsync: DirectoryFsync::Auto,
         }
     }
 }

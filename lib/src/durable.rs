@@ -5,9 +5,121 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
+use nix::sys::statfs::{self, FsType};
+use nix::unistd::linkat;
+use serde::Deserialize;
+
+/// When [`commit_new`] fsyncs the directory after the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryFsync {
+    /// Not where fsync of the linked file also commits its name: on ext4,
+    /// XFS and btrfs, whose journal or log commits the new directory
+    /// entry with the file (ext2 and ext4 without a journal look like
+    /// ext4 here: use `always` on those).
+    #[default]
+    Auto,
+    /// Always, as POSIX alone promises nothing less.
+    Always,
+}
+
+/// File systems whose fsync of a file commits the directory entries made
+/// for it before the fsync: the journal (ext4) or log (XFS, btrfs) holds
+/// both in the same or an earlier transaction.
+fn fsync_commits_names(file: &File) -> bool {
+    const KNOWN: [FsType; 3] = [
+        statfs::EXT4_SUPER_MAGIC,
+        statfs::XFS_SUPER_MAGIC,
+        statfs::BTRFS_SUPER_MAGIC,
+    ];
+    statfs::fstatfs(file).is_ok_and(|s| KNOWN.contains(&s.filesystem_type()))
+}
+
+/// Creates `dir/name` (mode 0600) holding `bytes`, such that the name
+/// never shows a partial file, and returns once file and name are on disk.
+///
+/// On Linux the file is written unnamed (`O_TMPFILE`), then linked under
+/// its name, then fsynced: on ext4, XFS and btrfs that one fsync commits
+/// the name too, and the directory is fsynced only under
+/// [`DirectoryFsync::Always`]. Elsewhere (no `O_TMPFILE`, no `/proc`) it
+/// is written into `tmp_dir`, fsynced, renamed into `dir`, and `dir` is
+/// fsynced. Either way a crash before the return leaves no partial file
+/// under `name` (at worst a leftover in `tmp_dir`, see [`remove_stale`]).
+pub fn commit_new(
+    dir: &Path,
+    tmp_dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    dir_fsync: DirectoryFsync,
+) -> io::Result<()> {
+    let target = dir.join(name);
+    let unnamed = OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(OFlag::O_TMPFILE.bits())
+        .open(dir);
+    let mut file = match unnamed {
+        Ok(f) => f,
+        // No O_TMPFILE in this kernel (EISDIR) or file system (EOPNOTSUPP).
+        Err(e) if unsupported(&e) => return commit_by_link(dir, tmp_dir, name, bytes),
+        Err(e) => return Err(e),
+    };
+    file.write_all(bytes)?;
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match linkat(
+        AT_FDCWD,
+        proc_path.as_str(),
+        AT_FDCWD,
+        &target,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    ) {
+        Ok(()) => {}
+        // No /proc: the unnamed file cannot be named.
+        Err(Errno::ENOENT) if !Path::new("/proc/self/fd").is_dir() => {
+            return commit_by_link(dir, tmp_dir, name, bytes);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let synced = file.sync_all().and_then(|()| {
+        if dir_fsync == DirectoryFsync::Always || !fsync_commits_names(&file) {
+            sync_dir(dir)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = synced {
+        // Not on disk: take the name back, so that nothing the caller
+        // reports as failed is found later.
+        let _ = fs::remove_file(&target);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(Errno::from_raw),
+        Some(Errno::EISDIR | Errno::EOPNOTSUPP | Errno::EINVAL)
+    )
+}
+
+/// The Maildir way: `tmp_dir/name`, fsync, link as `dir/name` (which, unlike
+/// a rename, never replaces a file), unlink the first name, fsync `dir`.
+fn commit_by_link(dir: &Path, tmp_dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = tmp_dir.join(name);
+    let result = write_new(&tmp, bytes, None)
+        .and_then(|()| fs::hard_link(&tmp, dir.join(name)))
+        .and_then(|()| sync_dir(dir));
+    let _ = fs::remove_file(&tmp);
+    result
+}
 
 /// Creates `path` (which must not exist) with mode 0600, writes `bytes`,
 /// sets the mtime if asked, and fsyncs it.
@@ -83,6 +195,45 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"x");
         sync_parent(&p).unwrap();
         sync_parent(Path::new("relative-name")).unwrap();
+    }
+
+    #[test]
+    fn commit_new_names_a_whole_file_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (new, tmp) = (dir.path().join("new"), dir.path().join("tmp"));
+        fs::create_dir(&new).unwrap();
+        fs::create_dir(&tmp).unwrap();
+        for mode in [DirectoryFsync::Auto, DirectoryFsync::Always] {
+            let name = format!("{mode:?}");
+            commit_new(&new, &tmp, &name, b"whole", mode).unwrap();
+            assert_eq!(fs::read(new.join(&name)).unwrap(), b"whole");
+            let meta = fs::metadata(new.join(&name)).unwrap();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+                0o600
+            );
+            let again = commit_new(&new, &tmp, &name, b"other", mode).unwrap_err();
+            assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+            assert_eq!(fs::read(new.join(&name)).unwrap(), b"whole");
+        }
+        // Nothing left behind, whichever way it went.
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&new).unwrap().count(), 2);
+        commit_by_link(&new, &tmp, "linked", b"l").unwrap();
+        assert_eq!(fs::read(new.join("linked")).unwrap(), b"l");
+        assert!(commit_by_link(&new, &tmp, "linked", b"m").is_err());
+        assert_eq!(fs::read(new.join("linked")).unwrap(), b"l");
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+        assert!(
+            commit_new(
+                &dir.path().join("missing"),
+                &tmp,
+                "x",
+                b"",
+                DirectoryFsync::Auto
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! the encrypted database; the public key is in `<mailbox>-pub`. `deliver`
 //! seals each message to the public key with HPKE (RFC 9180, base mode,
 //! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305) and writes it
-//! into `<mailbox>-drop/` the Maildir way: into `tmp/`, fsync, rename into
-//! `new/`, fsync the directory — the rename is the commit point. File names
-//! are random; nothing in a name or in a file tells who wrote to whom.
+//! into `<mailbox>-drop/new/` such that a name never shows a partial file
+//! ([`durable::commit_new`]: an unnamed file linked once written, or the
+//! Maildir way through `tmp/`) — the name is the commit point. File names
+//! are the arrival time, random digits and the size; nothing in a name or
+//! in a file tells who wrote to whom.
 //!
 //! The next time the owner opens the mailbox (any command with the
 //! passphrase), the sealed messages are opened and stored in the database
@@ -39,7 +41,7 @@ use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
 use super::{Mailbox, MailboxError};
-use crate::durable;
+use crate::durable::{self, DirectoryFsync};
 use crate::seal::padded_len;
 
 const MAGIC: &[u8; 5] = b"PMDR\x01";
@@ -195,13 +197,14 @@ pub struct DropReceipt {
 }
 
 /// `deliver` without the passphrase: seals `raw` to the mailbox's public
-/// key and commits it into the drop area. Returns once the file and its
-/// directory are on disk.
+/// key and commits it into the drop area (see [`durable::commit_new`]).
+/// Returns once the file and its name are on disk.
 pub fn deliver_sealed(
     mailbox: &Path,
     raw: &[u8],
     folder: &str,
     now: SystemTime,
+    dir_fsync: DirectoryFsync,
 ) -> Result<DropReceipt, MailboxError> {
     if raw.is_empty() {
         return Err(MailboxError::EmptyMessage);
@@ -211,10 +214,11 @@ pub fn deliver_sealed(
         op,
         source,
     };
+    let missing = || MailboxError::NotFound {
+        path: mailbox.to_owned(),
+    };
     if !mailbox.is_file() {
-        return Err(MailboxError::NotFound {
-            path: mailbox.to_owned(),
-        });
+        return Err(missing());
     }
     let public = read_public_key(mailbox)?;
     let sealed = seal(&public, raw, folder, now).map_err(|e| MailboxError::DeliveryKey {
@@ -222,8 +226,15 @@ pub fn deliver_sealed(
         detail: e.to_string(),
     })?;
     let dir = drop_dir(mailbox);
+    let mut created = false;
     for sub in ["", "tmp", "new"] {
-        make_dir(&dir.join(sub)).map_err(|e| io_err("create the drop area", e))?;
+        created |= make_dir(&dir.join(sub)).map_err(|e| io_err("create the drop area", e))?;
+    }
+    if created {
+        // The first delivery: the directories' own names must last too.
+        durable::sync_parent(&dir)
+            .and_then(|()| durable::sync_dir(&dir))
+            .map_err(|e| io_err("create the drop area", e))?;
     }
     // The name is the arrival time in nanoseconds and random digits (32
     // hex digits in all), then the size: the merge keeps arrival order even
@@ -235,19 +246,26 @@ pub fn deliver_sealed(
         .map_or(0, |d| d.as_nanos() as u64);
     let random = durable::random_hex(8).map_err(|e| io_err("random file name", e))?;
     let name = format!("{nanos:016x}{random}.{}", sealed.len());
-    let tmp = dir.join("tmp").join(&name);
-    let written = durable::write_new(&tmp, &sealed, None)
-        .and_then(|()| fs::rename(&tmp, dir.join("new").join(&name)))
-        .and_then(|()| File::open(dir.join("new"))?.sync_all());
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(match e.kind() {
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => MailboxError::Full {
-                path: mailbox.to_owned(),
-            },
-            _ => io_err("write a sealed message", e),
-        });
+    let new = dir.join("new");
+    durable::commit_new(&new, &dir.join("tmp"), &name, &sealed, dir_fsync).map_err(|e| match e
+        .kind()
+    {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => MailboxError::Full {
+            path: mailbox.to_owned(),
+        },
+        _ => io_err("write a sealed message", e),
+    })?;
+    if !mailbox.is_file() {
+        // `destroy` ran meanwhile (it removes the database first): take the
+        // message back, and the directories if they are now empty, so that
+        // nothing outlives the mailbox.
+        let _ = fs::remove_file(new.join(&name));
+        for sub in ["new", "tmp", ""] {
+            let _ = fs::remove_dir(dir.join(sub));
+        }
+        return Err(missing());
     }
+    super::quota::record_delivery(mailbox, sealed.len() as u64);
     Ok(DropReceipt {
         name,
         size: sealed.len() as u64,
@@ -431,12 +449,22 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
         }
     }
     if !corrupt.is_empty() {
-        make_dir(&dir.join("corrupt")).map_err(|e| mb.io("create corrupt/", e))?;
+        if make_dir(&dir.join("corrupt")).map_err(|e| mb.io("create corrupt/", e))? {
+            durable::sync_dir(&dir).map_err(|e| mb.io("create corrupt/", e))?;
+        }
         for name in &corrupt {
             fs::rename(new.join(name), dir.join("corrupt").join(name))
                 .map_err(|e| mb.io("move a damaged sealed message to corrupt/", e))?;
         }
         report.corrupt = corrupt.len();
+    }
+    if !done.is_empty() {
+        // The running total counted these files; the next check recounts.
+        match fs::remove_file(super::quota::size_file(mb.path())) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(mb.io("remove the drop area's size file", e)),
+        }
     }
     if !done.is_empty() || !corrupt.is_empty() {
         File::open(&new)
@@ -510,9 +538,11 @@ pub(crate) fn store_new_key_pair(
     Ok(())
 }
 
-fn make_dir(dir: &Path) -> io::Result<()> {
+/// Creates `dir` (mode 0700) unless it exists; whether it did.
+fn make_dir(dir: &Path) -> io::Result<bool> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }

@@ -11,10 +11,19 @@
 //! (EX_UNAVAILABLE), so that Postfix bounces it and the sender knows at
 //! once; this is also what Postfix's local(8) does when a mailbox reaches
 //! `mailbox_size_limit`.
+//!
+//! So that a delivery does not read a directory that grows with every
+//! message waiting, the drop area's total is kept in `<mailbox>-drop/size`
+//! the Maildir++ way: each delivery appends its sealed size as a line; a
+//! check adds the lines up, and counts the directory again (writing the
+//! total as the file's one line) when the file is missing, damaged or has
+//! grown past [`SIZE_FILE_MAX`] bytes. A merge removes it. It is a cache,
+//! not a record: never fsynced, and a delivery that appends while another
+//! process recounts may be missed (or counted twice) until the next count.
 
-use std::fs;
-use std::io;
-use std::path::Path;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -41,14 +50,10 @@ impl Usage {
 
 /// Measures the mailbox at `mailbox`; needs no passphrase.
 pub fn usage(mailbox: &Path) -> io::Result<Usage> {
-    let mut u = Usage::default();
-    for p in [mailbox.to_owned(), side_path(mailbox, "-wal")] {
-        match fs::metadata(&p) {
-            Ok(m) => u.database = u.database.saturating_add(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound && p != mailbox => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let mut u = Usage {
+        database: database_size(mailbox)?,
+        ..Usage::default()
+    };
     let drop = drop_dir(mailbox);
     for sub in ["new", "tmp", "corrupt"] {
         let rd = match fs::read_dir(drop.join(sub)) {
@@ -74,6 +79,75 @@ pub fn usage(mailbox: &Path) -> io::Result<Usage> {
         }
     }
     Ok(u)
+}
+
+/// The database file and its write-ahead log, in bytes.
+fn database_size(mailbox: &Path) -> io::Result<u64> {
+    let mut size = fs::metadata(mailbox)?.len();
+    match fs::metadata(side_path(mailbox, "-wal")) {
+        Ok(m) => size = size.saturating_add(m.len()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(size)
+}
+
+/// The running total of the drop area: `<mailbox>-drop/size`.
+pub fn size_file(mailbox: &Path) -> PathBuf {
+    drop_dir(mailbox).join("size")
+}
+
+/// Past this many bytes (some 800 deliveries) the size file is recounted.
+pub const SIZE_FILE_MAX: u64 = 8192;
+
+/// Adds a delivered sealed file's size to the running total. Best effort:
+/// a total that cannot be kept is recounted by the next check.
+pub fn record_delivery(mailbox: &Path, sealed_size: u64) {
+    let path = size_file(mailbox);
+    // Only onto a total someone counted: appended to a missing file, the
+    // line would stand for the whole drop area.
+    let appended = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{sealed_size}\n").as_bytes()));
+    if appended.is_err() {
+        let _ = fs::remove_file(&path);
+    }
+}
+
+/// The drop area's size from the size file; `None` when it must be
+/// counted again (missing, too long, or not lines of decimal numbers).
+fn cached_drop_area(mailbox: &Path) -> Option<u64> {
+    let mut text = String::new();
+    fs::File::open(size_file(mailbox))
+        .ok()?
+        .take(SIZE_FILE_MAX + 1)
+        .read_to_string(&mut text)
+        .ok()?;
+    if text.len() as u64 > SIZE_FILE_MAX || !text.ends_with('\n') {
+        return None;
+    }
+    text.lines().try_fold(0u64, |sum, line| {
+        if line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        sum.checked_add(line.parse().ok()?)
+    })
+}
+
+/// Counts the drop area and writes the total as the size file's one line
+/// (a temporary file renamed over it, so a reader never sees half a line).
+fn recount_drop_area(mailbox: &Path) -> io::Result<u64> {
+    let total = usage(mailbox)?.drop_area;
+    let path = size_file(mailbox);
+    if path.parent().is_some_and(Path::is_dir) {
+        let tmp = drop_dir(mailbox).join(format!("size.{}", crate::durable::random_hex(8)?));
+        let written = fs::write(&tmp, format!("{total}\n")).and_then(|()| fs::rename(&tmp, &path));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+    Ok(total)
 }
 
 /// The size `deliver` put in a sealed file's name: `<32 hex digits>.<size>`.
@@ -123,8 +197,15 @@ pub fn check_delivery(mailbox: &Path, incoming: u64, limit: u64) -> Result<(), O
     if limit == 0 {
         return Ok(());
     }
-    match usage(mailbox) {
-        Ok(u) => admits(u.total(), incoming, limit),
+    let measured = database_size(mailbox).and_then(|db| {
+        let drop = match cached_drop_area(mailbox) {
+            Some(bytes) => bytes,
+            None => recount_drop_area(mailbox)?,
+        };
+        Ok(db.saturating_add(drop))
+    });
+    match measured {
+        Ok(used) => admits(used, incoming, limit),
         Err(_) => Ok(()),
     }
 }
@@ -180,7 +261,56 @@ mod tests {
         assert_eq!(u.total(), 4239);
         assert!(check_delivery(&mb, 1000, 5239).is_ok());
         assert!(check_delivery(&mb, 1001, 5239).is_err());
+        // That check counted the drop area into the size file.
+        assert_eq!(fs::read_to_string(size_file(&mb)).unwrap(), "43\n");
         // Unmeasurable: the delivery itself will say what is wrong.
         assert!(check_delivery(&dir.path().join("none"), 1, 1).is_ok());
+    }
+
+    #[test]
+    fn the_size_file_is_appended_to_and_recounted_when_damaged_or_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let mb = dir.path().join("bob.sqlite");
+        fs::write(&mb, [0u8; 100]).unwrap();
+        let new = drop_dir(&mb).join("new");
+        fs::create_dir_all(&new).unwrap();
+        let sealed = |i: u32, size: usize| {
+            let name = format!("{:032x}.{size}", i);
+            fs::write(new.join(name), vec![0u8; size]).unwrap();
+        };
+        sealed(1, 10);
+        // No size file yet: recorded deliveries do not start one.
+        record_delivery(&mb, 10);
+        assert!(!size_file(&mb).exists());
+        assert!(check_delivery(&mb, 0, 110).is_ok());
+        assert!(check_delivery(&mb, 1, 110).is_err());
+        assert_eq!(fs::read_to_string(size_file(&mb)).unwrap(), "10\n");
+        sealed(2, 20);
+        record_delivery(&mb, 20);
+        assert_eq!(cached_drop_area(&mb), Some(30));
+        assert!(check_delivery(&mb, 0, 130).is_ok() && check_delivery(&mb, 1, 130).is_err());
+        // What the cache says counts, until it is recounted.
+        fs::write(size_file(&mb), "5\n").unwrap();
+        assert!(check_delivery(&mb, 25, 130).is_ok());
+        for damaged in [
+            "",
+            "5",
+            "5\nx\n",
+            "-5\n",
+            "\n",
+            "99999999999999999999\n",
+            "1 2\n",
+        ] {
+            fs::write(size_file(&mb), damaged).unwrap();
+            assert_eq!(cached_drop_area(&mb), None, "{damaged:?}");
+            assert!(check_delivery(&mb, 1, 130).is_err(), "{damaged:?}");
+            assert_eq!(fs::read_to_string(size_file(&mb)).unwrap(), "30\n");
+        }
+        fs::write(size_file(&mb), "1\n".repeat(SIZE_FILE_MAX as usize / 2 + 1)).unwrap();
+        assert_eq!(cached_drop_area(&mb), None);
+        assert!(check_delivery(&mb, 1, 130).is_err());
+        assert_eq!(fs::read_to_string(size_file(&mb)).unwrap(), "30\n");
+        // Only the total is left behind, no temporary file.
+        assert_eq!(fs::read_dir(drop_dir(&mb)).unwrap().count(), 2);
     }
 }

@@ -416,6 +416,7 @@ fn a_locked_mailbox_is_a_temporary_failure() {
 
 mod sealed_delivery {
     use super::*;
+    use crate::durable::DirectoryFsync;
     use crate::mailbox::drop_area::{self, UnsealError};
 
     fn new_in(dir: &Path) -> PathBuf {
@@ -471,9 +472,30 @@ mod sealed_delivery {
         let dir = tempfile::tempdir().unwrap();
         let path = new_in(dir.path());
         let later = now() + Duration::from_secs(5);
-        drop_area::deliver_sealed(&path, &msg("one", "first body"), INBOX, now()).unwrap();
-        drop_area::deliver_sealed(&path, &msg("two", "second body"), "Archive", later).unwrap();
-        drop_area::deliver_sealed(&path, &msg("three", "x"), "No Such", later).unwrap();
+        drop_area::deliver_sealed(
+            &path,
+            &msg("one", "first body"),
+            INBOX,
+            now(),
+            DirectoryFsync::Auto,
+        )
+        .unwrap();
+        drop_area::deliver_sealed(
+            &path,
+            &msg("two", "second body"),
+            "Archive",
+            later,
+            DirectoryFsync::Auto,
+        )
+        .unwrap();
+        drop_area::deliver_sealed(
+            &path,
+            &msg("three", "x"),
+            "No Such",
+            later,
+            DirectoryFsync::Auto,
+        )
+        .unwrap();
         assert_eq!(drop_area::waiting(&path).unwrap(), 3);
         assert!(sealed_files(&path, "tmp").is_empty());
         // Nothing in the drop area or its names is readable.
@@ -507,7 +529,9 @@ mod sealed_delivery {
     fn a_crash_after_the_commit_stores_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let path = new_in(dir.path());
-        let receipt = drop_area::deliver_sealed(&path, &msg("once", "x"), INBOX, now()).unwrap();
+        let receipt =
+            drop_area::deliver_sealed(&path, &msg("once", "x"), INBOX, now(), DirectoryFsync::Auto)
+                .unwrap();
         let file = drop_area::drop_dir(&path).join("new").join(&receipt.name);
         let copy = std::fs::read(&file).unwrap();
         let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
@@ -531,8 +555,11 @@ mod sealed_delivery {
     fn a_damaged_sealed_file_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = new_in(dir.path());
-        let bad = drop_area::deliver_sealed(&path, &msg("bad", "x"), INBOX, now()).unwrap();
-        drop_area::deliver_sealed(&path, &msg("good", "x"), INBOX, now()).unwrap();
+        let bad =
+            drop_area::deliver_sealed(&path, &msg("bad", "x"), INBOX, now(), DirectoryFsync::Auto)
+                .unwrap();
+        drop_area::deliver_sealed(&path, &msg("good", "x"), INBOX, now(), DirectoryFsync::Auto)
+            .unwrap();
         let file = drop_area::drop_dir(&path).join("new").join(&bad.name);
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[60] ^= 1;
@@ -556,7 +583,7 @@ mod sealed_delivery {
         let path = new_in(dir.path());
         for i in 0..40 {
             let m = msg(&format!("m{i}"), "x");
-            drop_area::deliver_sealed(&path, &m, INBOX, now()).unwrap();
+            drop_area::deliver_sealed(&path, &m, INBOX, now(), DirectoryFsync::Auto).unwrap();
         }
         let merged: Vec<usize> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..3)
@@ -564,7 +591,8 @@ mod sealed_delivery {
                     s.spawn(|| {
                         // Deliveries keep arriving while the owner opens.
                         let m = msg("late", "x");
-                        drop_area::deliver_sealed(&path, &m, INBOX, now()).unwrap();
+                        drop_area::deliver_sealed(&path, &m, INBOX, now(), DirectoryFsync::Auto)
+                            .unwrap();
                         Mailbox::open(&path, PW, LOCK, now()).unwrap().merged.merged
                     })
                 })
@@ -584,19 +612,92 @@ mod sealed_delivery {
     #[test]
     fn missing_mailbox_or_key() {
         let dir = tempfile::tempdir().unwrap();
-        let err = drop_area::deliver_sealed(&dir.path().join("x.sqlite"), b"m", INBOX, now())
-            .unwrap_err();
+        let err = drop_area::deliver_sealed(
+            &dir.path().join("x.sqlite"),
+            b"m",
+            INBOX,
+            now(),
+            DirectoryFsync::Auto,
+        )
+        .unwrap_err();
         assert_eq!(err.to_delivery_failure().status, "5.1.1");
         let path = new_in(dir.path());
         let key = drop_area::public_key_path(&path);
         let before = std::fs::read(&key).unwrap();
         std::fs::remove_file(&key).unwrap();
-        let err = drop_area::deliver_sealed(&path, b"m", INBOX, now()).unwrap_err();
+        let err =
+            drop_area::deliver_sealed(&path, b"m", INBOX, now(), DirectoryFsync::Auto).unwrap_err();
         assert!(matches!(err, MailboxError::DeliveryKey { .. }), "{err}");
         assert_eq!(err.to_delivery_failure().exit, Sysexit::TempFail);
         // Opening with the passphrase writes it again, the same.
         Mailbox::open(&path, PW, LOCK, now()).unwrap();
         assert_eq!(std::fs::read(&key).unwrap(), before);
-        drop_area::deliver_sealed(&path, b"Subject: m\n\nx\n", INBOX, now()).unwrap();
+        drop_area::deliver_sealed(
+            &path,
+            b"Subject: m\n\nx\n",
+            INBOX,
+            now(),
+            DirectoryFsync::Auto,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_running_total_follows_deliveries_and_a_merge_clears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        let size_file = crate::mailbox::quota::size_file(&path);
+        let first =
+            drop_area::deliver_sealed(&path, &msg("a", "x"), INBOX, now(), DirectoryFsync::Always)
+                .unwrap();
+        // No total yet: the first check counts the directory.
+        assert!(!size_file.exists());
+        crate::mailbox::quota::check_delivery(&path, 1, u64::MAX).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&size_file).unwrap(),
+            format!("{}\n", first.size)
+        );
+        let second =
+            drop_area::deliver_sealed(&path, &msg("b", "x"), INBOX, now(), DirectoryFsync::Auto)
+                .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&size_file).unwrap(),
+            format!("{}\n{}\n", first.size, second.size)
+        );
+        let mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        assert_eq!(mb.merged.merged, 2);
+        assert!(!size_file.exists());
+    }
+
+    #[test]
+    fn a_delivery_racing_destroy_takes_its_message_back() {
+        // The public key is a FIFO, so that the delivery waits in the
+        // middle (after its check that the mailbox exists) until the
+        // mailbox and its drop area have been removed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        let key = drop_area::public_key_path(&path);
+        let key_bytes = std::fs::read(&key).unwrap();
+        std::fs::remove_file(&key).unwrap();
+        nix::unistd::mkfifo(&key, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let delivery = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                drop_area::deliver_sealed(
+                    &path,
+                    &msg("late", "x"),
+                    INBOX,
+                    now(),
+                    DirectoryFsync::Auto,
+                )
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::remove_file(&path).unwrap();
+        let _ = std::fs::remove_dir_all(drop_area::drop_dir(&path));
+        std::fs::write(&key, &key_bytes).unwrap();
+        let err = delivery.join().unwrap().unwrap_err();
+        assert_eq!(err.to_delivery_failure().status, "5.1.1", "{err}");
+        assert!(!drop_area::drop_dir(&path).exists());
     }
 }
