@@ -402,6 +402,27 @@ mod tests {
     }
 
     #[test]
+    fn maildb_directory_fsync() {
+        let d = |text: &str| {
+            parse(&format!("[maildb]\ndirectory_fsync = {text}\n"))
+                .map(|c| c.maildb.directory_fsync)
+        };
+        assert_eq!(
+            parse("").unwrap().maildb.directory_fsync,
+            DirectoryFsync::Auto
+        );
+        assert_eq!(d("\"auto\"").unwrap(), DirectoryFsync::Auto);
+        assert_eq!(d("\"always\"").unwrap(), DirectoryFsync::Always);
+        for bad in ["\"never\"", "\"Always\"", "true", "1", "\"\""] {
+            let err = d(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("directory_fsync") || err.contains("variant"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn maildb_table() {
         let c = parse("").unwrap();
         assert_eq!(c.maildb.directory, Path::new("/var/lib/postern/mail"));
