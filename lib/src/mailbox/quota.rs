@@ -23,6 +23,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -142,7 +143,13 @@ fn recount_drop_area(mailbox: &Path) -> io::Result<u64> {
     let path = size_file(mailbox);
     if path.parent().is_some_and(Path::is_dir) {
         let tmp = drop_dir(mailbox).join(format!("size.{}", crate::durable::random_hex(8)?));
-        let written = fs::write(&tmp, format!("{total}\n")).and_then(|()| fs::rename(&tmp, &path));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(format!("{total}\n").as_bytes()))
+            .and_then(|()| fs::rename(&tmp, &path));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }
