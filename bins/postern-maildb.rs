@@ -335,16 +335,25 @@ fn deliver(
     let path = mailbox::name::path(&config.maildb.directory, user)
         .map_err(|e| MailboxError::from(e).to_delivery_failure())?;
     let msg = read_message(config.message_size_limit)?;
+    // The figures go to postern's log, not to the sender.
     mailbox::quota::check_delivery(&path, msg.len() as u64, config.maildb.quota).map_err(|e| {
-        log.warning(format_args!("deliver refused: 5.2.2 mailbox full"));
-        e.to_failure()
+        log.warning(format_args!("deliver refused: 5.2.2 {e}"));
+        Failure {
+            text: "mailbox full".into(),
+            ..e.to_failure()
+        }
     })?;
     let started = std::time::Instant::now();
     let receipt =
         drop_area::deliver_sealed(&path, &msg, folder, now, config.maildb.directory_fsync)
             .map_err(|e| {
                 let f = e.to_delivery_failure();
-                log.warning(format_args!("deliver failed: {}", f.status));
+                // The whole error names the mailbox file, so the address.
+                if log.shows_addresses() {
+                    log.warning(format_args!("deliver failed: {} {e}", f.status));
+                } else {
+                    log.warning(format_args!("deliver failed: {} {}", f.status, f.text));
+                }
                 f
             })?;
     let who = if log.shows_addresses() {

@@ -852,3 +852,148 @@ fn filter_script_passes_on_the_failing_stage_status() {
         "{err}"
     );
 }
+
+/// The pipe(8) lines for one recipient of the maildb transport.
+fn maildb_results(pf: &Postfix, rcpt: &str) -> Vec<String> {
+    let to = format!("to=<{rcpt}>");
+    pf.maillog()
+        .lines()
+        .filter(|l| l.contains(" relay=maildb,") && l.contains(&to))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn mailbox_domain_mail_is_sealed_into_encrypted_mailboxes() {
+    let Some(pf) = Postfix::start("maildb") else {
+        return;
+    };
+    let domain = pf.ports["MAILDB_DOMAIN"].clone();
+    let [bob, carol, nobody] = ["bob", "carol", "nobody"].map(|u| format!("{u}@{domain}"));
+    let pass = pf.dir.join("maildb.pass").display().to_string();
+    let owner = |user: &str, args: &[&str]| {
+        let mut all = vec!["maildb", "-u", user, "--passphrase-file", &pass];
+        all.extend_from_slice(args);
+        String::from_utf8_lossy(&pf.fixture(&all).stdout).into_owned()
+    };
+    for user in [&bob, &carol] {
+        owner(user, &["init"]);
+    }
+    // A fresh mailbox takes some 60 KB; room for small messages only.
+    pf.fixture(&["set-maildb", "quota = \"300K\""]);
+
+    // The whole chain: smtpd -> postern filter -> reinjection -> maildb,
+    // one pipe(8) run (and exit status) per recipient.
+    let sent = tricky_message("m-maildb-5e1c");
+    let results = pf.send_through_filter(&[&bob, &carol], &sent);
+    assert!(results[0].contains("status=sent"), "{results:#?}");
+    pf.wait_for("both mailboxes", 30, || {
+        [&bob, &carol].iter().all(|r| {
+            maildb_results(&pf, r)
+                .iter()
+                .any(|l| l.contains("status=sent"))
+        })
+    });
+    for user in [&bob, &carol] {
+        let list = owner(user, &["list"]);
+        assert!(list.contains("m-maildb-5e1c"), "{user}: {list}");
+        let shown = owner(user, &["show", "1"]);
+        assert!(shown.contains(&format!("Delivered-To: {user}")), "{shown}");
+        assert!(
+            shown.contains(&format!("Return-Path: <{SENDER}>")),
+            "{shown}"
+        );
+        assert!(shown.contains("Grüße"), "{shown}");
+    }
+    // Nothing readable was left on disk by the delivery.
+    let mut files = Vec::new();
+    collect_files(&pf.dir.join("mail"), &mut files);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !contains(&bytes, b"m-maildb-5e1c"),
+            "{} shows the message",
+            f.display()
+        );
+    }
+
+    // No mailbox file for a listed user: 5.1.1, bounced to the sender.
+    smtp_send(
+        pf.port("BASELINE_PORT"),
+        "client.example.org",
+        SENDER,
+        &[&nobody],
+        &sent,
+    );
+    pf.wait_for("the bounce for nobody", 30, || {
+        maildb_results(&pf, &nobody)
+            .iter()
+            .any(|l| l.contains("dsn=5.1.1, status=bounced"))
+    });
+    let got = pf.wait_for_sink(1, 30);
+    assert_eq!(got[0].mail_from, "<>");
+    assert!(got[0].text().contains("5.1.1"), "{}", got[0].text());
+    // The bounce, for a stranger, shows no file names of this host.
+    let mail_dir = pf.dir.join("mail").display().to_string();
+    assert!(!got[0].text().contains(&mail_dir), "{}", got[0].text());
+
+    // Over quota: 5.2.2, bounced; bob's mailbox takes the next small one.
+    let mut big = tricky_message("m-maildb-big");
+    for _ in 0..5000 {
+        big.extend_from_slice(format!("{}\r\n", "q".repeat(76)).as_bytes());
+    }
+    smtp_send(
+        pf.port("BASELINE_PORT"),
+        "client.example.org",
+        SENDER,
+        &[&carol],
+        &big,
+    );
+    pf.wait_for("the bounce for carol", 30, || {
+        maildb_results(&pf, &carol)
+            .iter()
+            .any(|l| l.contains("dsn=5.2.2, status=bounced"))
+    });
+    let full = maildb_results(&pf, &carol)
+        .into_iter()
+        .find(|l| l.contains("dsn=5.2.2"));
+    assert!(
+        full.is_some_and(|l| l.contains("(mailbox full") && !l.contains("bytes")),
+        "{}",
+        pf.maillog()
+    );
+
+    // A mailbox that cannot be written to now (its delivery key gone):
+    // deferred (4.x.x, exit 75), kept by Postfix, delivered after a fix.
+    let key = pf.dir.join(format!("mail/{bob}.sqlite-pub"));
+    let aside = pf.dir.join("bob-key-aside");
+    std::fs::rename(&key, &aside).unwrap();
+    smtp_send(
+        pf.port("BASELINE_PORT"),
+        "client.example.org",
+        SENDER,
+        &[&bob],
+        &tricky_message("m-maildb-later"),
+    );
+    pf.wait_for("the deferral for bob", 30, || {
+        maildb_results(&pf, &bob)
+            .iter()
+            .any(|l| l.contains("status=deferred"))
+    });
+    let deferred = maildb_results(&pf, &bob)
+        .into_iter()
+        .find(|l| l.contains("status=deferred"));
+    assert!(deferred.is_some_and(|l| l.contains("dsn=4.")));
+    assert!(pf.queue().contains(&bob), "postqueue -p:\n{}", pf.queue());
+    std::fs::rename(&aside, &key).unwrap();
+    pf.fixture(&["flush"]);
+    pf.wait_for("bob's second message", 30, || {
+        maildb_results(&pf, &bob)
+            .iter()
+            .filter(|l| l.contains("status=sent"))
+            .count()
+            == 2
+    });
+    let list = owner(&bob, &["list"]);
+    assert!(list.contains("m-maildb-later"), "{list}");
+}

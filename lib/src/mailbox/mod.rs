@@ -155,12 +155,40 @@ impl MailboxError {
     /// The failure for `deliver`, which Postfix reads: only a missing
     /// mailbox (5.1.1) or a refused message bounces; a problem with the
     /// mailbox itself keeps the mail queued (4.x) until someone fixes it.
+    ///
+    /// Its text is what Postfix logs and puts in a bounce or a delay
+    /// warning, for a stranger to read: the cause without file names
+    /// (which hold the recipient's address and the server's layout). The
+    /// whole error is for postern's own log.
     pub fn to_delivery_failure(&self) -> Failure {
         let f = self.to_failure();
+        let text = self.public_text();
         match f.exit {
-            Sysexit::NoUser | Sysexit::Unavailable | Sysexit::TempFail => f,
-            Sysexit::DataErr if matches!(self, MailboxError::EmptyMessage) => f,
-            _ => Failure::tempfail(f.text),
+            Sysexit::NoUser | Sysexit::Unavailable | Sysexit::TempFail => Failure { text, ..f },
+            Sysexit::DataErr if matches!(self, MailboxError::EmptyMessage) => Failure { text, ..f },
+            _ => Failure::tempfail(text),
+        }
+    }
+
+    /// The cause, without paths: see [`Self::to_delivery_failure`].
+    fn public_text(&self) -> String {
+        use MailboxError::*;
+        match self {
+            NotFound { .. } => "no such mailbox".into(),
+            BadUser(e) => format!("this address cannot name a mailbox: {}", e.why),
+            Locked { .. } => "the mailbox is locked; try again later".into(),
+            Full { .. } => "no room for the mailbox on its disk; try again later".into(),
+            DeliveryKey { .. } => {
+                "the mailbox's delivery key cannot be read; try again later".into()
+            }
+            Io { op, source, .. } => {
+                format!(
+                    "mailbox unavailable: cannot {op}: {}; try again later",
+                    source.kind()
+                )
+            }
+            EmptyMessage | UidsExhausted { .. } => self.to_string(),
+            _ => "mailbox unavailable; try again later".into(),
         }
     }
 }

@@ -177,12 +177,30 @@ fn missing_and_empty_files() {
     assert!(matches!(err, MailboxError::NotFound { .. }), "{err}");
     let f = err.to_delivery_failure();
     assert_eq!((f.exit, f.status), (Sysexit::NoUser, "5.1.1"));
+    // What Postfix puts in the bounce names no file (nor so the address).
+    assert_eq!(f.text, "no such mailbox");
+    assert!(err.to_string().contains("nobody.sqlite"));
     std::fs::write(&path, b"").unwrap();
     let err = Mailbox::open(&path, PW, LOCK, now()).unwrap_err();
     assert!(matches!(err, MailboxError::Damaged { .. }), "{err}");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     // Delivery keeps mail queued when the mailbox itself is broken.
-    assert_eq!(err.to_delivery_failure().exit, Sysexit::TempFail);
+    let f = err.to_delivery_failure();
+    assert_eq!(f.exit, Sysexit::TempFail);
+    assert!(
+        !f.text.contains("nobody") && !f.text.contains('/'),
+        "{}",
+        f.text
+    );
+    let io = MailboxError::Io {
+        path: path.clone(),
+        op: "write a sealed message",
+        source: std::io::Error::from_raw_os_error(13),
+    };
+    assert_eq!(
+        io.to_delivery_failure().text,
+        "mailbox unavailable: cannot write a sealed message: permission denied; try again later"
+    );
 }
 
 #[test]
