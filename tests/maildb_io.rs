@@ -519,6 +519,103 @@ fn maildir_import_with_flags_and_bad_names() {
     );
 }
 
+/// The internal date of an imported message: a Maildir name's time, else
+/// the Date field, else the file's time; for an mbox, the From_ line's
+/// date, else the Date field. Absurd or malformed dates are passed over.
+#[test]
+fn imported_messages_keep_when_they_arrived() {
+    let site = MailSite::new();
+    init(&site, "bob");
+    let md = site.path().join("Maildir");
+    for d in ["cur", "new"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    let feb_2021 = "Sun, 14 Feb 2021 10:00:00 +0000"; // 1613296800
+    let put = |path: &Path, subject: &str, date: Option<&str>, mtime: u64| {
+        let date = date.map(|d| format!("Date: {d}\n")).unwrap_or_default();
+        std::fs::write(path, format!("Subject: {subject}\n{date}\nbody\n")).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime))
+            .unwrap();
+    };
+    put(
+        &md.join("new/1600000000.M1P1.host"),
+        "name",
+        Some(feb_2021),
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/from-an-mua:2,S"),
+        "date",
+        Some(feb_2021),
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/1700000000.M2P1.host:2,S"),
+        "name-no-date",
+        None,
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/other:2,"),
+        "bad-date",
+        Some("Mon, 32 Foo 2024 99:99:99"),
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/future:2,"),
+        "future-date",
+        Some("Fri, 1 Jan 2100 00:00:00 +0000"),
+        1_500_000_001,
+    );
+    import(&site, "bob", &["--folder", "Archive", &s(&md)]);
+    let eml = site.path().join("one.eml");
+    put(
+        &eml,
+        "eml",
+        Some("Sun, 14 Feb 2021 11:00:00 +0100"),
+        1_500_000_000,
+    );
+    import(&site, "bob", &["--folder", "Archive", &s(&eml)]);
+    let mbox = site.path().join("in.mbox");
+    std::fs::write(
+        &mbox,
+        "From a@b Tue Nov 14 22:13:20 2023\nSubject: from-line\nDate: Sun, 14 Feb 2021 10:00:00 +0000\n\nx\n\n\
+         From a@b 22:13:20 2023\nSubject: from-line-without-month\nDate: Sun, 14 Feb 2021 10:00:02 +0000\n\nx\n",
+    )
+    .unwrap();
+    import(&site, "bob", &["--folder", "Archive", &s(&mbox)]);
+
+    let out = ok(site.owner("bob", &["list", "--folder", "Archive", "--json"]));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, i64)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["subject"].as_str().unwrap().to_owned(),
+                m["internal_date"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("bad-date", 1_500_000_000),
+        ("date", 1_613_296_800),
+        ("eml", 1_613_296_800),
+        ("from-line", 1_700_000_000),
+        ("from-line-without-month", 1_613_296_802),
+        ("future-date", 1_500_000_001),
+        ("name", 1_600_000_000),
+        ("name-no-date", 1_700_000_000),
+    ];
+    assert_eq!(got, want.map(|(s, t)| (s.to_owned(), t)));
+}
+
 #[test]
 fn eml_directory_with_files_that_are_not_messages() {
     let site = MailSite::new();
