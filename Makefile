@@ -25,8 +25,11 @@ RELEASE = target/release
 
 # Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP
 # client for the demo), mandoc (man page lint), time (/usr/bin/time -v),
-# hyperfine (start-up times), iproute2 (ss), procps, util-linux (runuser, flock).
-APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail
+# hyperfine (start-up times), iproute2 (ss), procps, util-linux (runuser, flock),
+# mutt (reads the mbox export in tests/maildb_mutt.rs) and bsdutils (script(1),
+# the terminal mutt runs in there).
+APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
+	mutt bsdutils
 
 .PHONY: all deps build test demo bench bench-maildb install clean
 

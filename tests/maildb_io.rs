@@ -519,6 +519,103 @@ fn maildir_import_with_flags_and_bad_names() {
     );
 }
 
+/// The internal date of an imported message: a Maildir name's time, else
+/// the Date field, else the file's time; for an mbox, the From_ line's
+/// date, else the Date field. Absurd or malformed dates are passed over.
+#[test]
+fn imported_messages_keep_when_they_arrived() {
+    let site = MailSite::new();
+    init(&site, "bob");
+    let md = site.path().join("Maildir");
+    for d in ["cur", "new"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    let feb_2021 = "Sun, 14 Feb 2021 10:00:00 +0000"; // 1613296800
+    let put = |path: &Path, subject: &str, date: Option<&str>, mtime: u64| {
+        let date = date.map(|d| format!("Date: {d}\n")).unwrap_or_default();
+        std::fs::write(path, format!("Subject: {subject}\n{date}\nbody\n")).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime))
+            .unwrap();
+    };
+    put(
+        &md.join("new/1600000000.M1P1.host"),
+        "name",
+        Some(feb_2021),
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/from-an-mua:2,S"),
+        "date",
+        Some(feb_2021),
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/1700000000.M2P1.host:2,S"),
+        "name-no-date",
+        None,
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/other:2,"),
+        "bad-date",
+        Some("Mon, 32 Foo 2024 99:99:99"),
+        1_500_000_000,
+    );
+    put(
+        &md.join("cur/future:2,"),
+        "future-date",
+        Some("Fri, 1 Jan 2100 00:00:00 +0000"),
+        1_500_000_001,
+    );
+    import(&site, "bob", &["--folder", "Archive", &s(&md)]);
+    let eml = site.path().join("one.eml");
+    put(
+        &eml,
+        "eml",
+        Some("Sun, 14 Feb 2021 11:00:00 +0100"),
+        1_500_000_000,
+    );
+    import(&site, "bob", &["--folder", "Archive", &s(&eml)]);
+    let mbox = site.path().join("in.mbox");
+    std::fs::write(
+        &mbox,
+        "From a@b Tue Nov 14 22:13:20 2023\nSubject: from-line\nDate: Sun, 14 Feb 2021 10:00:00 +0000\n\nx\n\n\
+         From a@b 22:13:20 2023\nSubject: from-line-without-month\nDate: Sun, 14 Feb 2021 10:00:02 +0000\n\nx\n",
+    )
+    .unwrap();
+    import(&site, "bob", &["--folder", "Archive", &s(&mbox)]);
+
+    let out = ok(site.owner("bob", &["list", "--folder", "Archive", "--json"]));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, i64)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["subject"].as_str().unwrap().to_owned(),
+                m["internal_date"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("bad-date", 1_500_000_000),
+        ("date", 1_613_296_800),
+        ("eml", 1_613_296_800),
+        ("from-line", 1_700_000_000),
+        ("from-line-without-month", 1_613_296_802),
+        ("future-date", 1_500_000_001),
+        ("name", 1_600_000_000),
+        ("name-no-date", 1_700_000_000),
+    ];
+    assert_eq!(got, want.map(|(s, t)| (s.to_owned(), t)));
+}
+
 #[test]
 fn eml_directory_with_files_that_are_not_messages() {
     let site = MailSite::new();
@@ -925,6 +1022,211 @@ fn backup_all_for_cron() {
     // Without --all a mailbox must be named.
     let out = site.run(&["backup", &s(&dir)], b"");
     assert_eq!(out.code, 78, "{}", out.stderr);
+}
+
+/// A private (mode 0600) file in the site holding `text` and a newline.
+fn private_file(site: &MailSite, name: &str, text: &str) -> PathBuf {
+    let p = site.path().join(name);
+    std::fs::write(&p, format!("{text}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// The site's configuration with another `lock_timeout`.
+fn config_with_lock_timeout(site: &MailSite, timeout: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    assert!(text.contains("lock_timeout = \"5s\""), "{text}");
+    let p = site.path().join(format!("lock-{timeout}.toml"));
+    std::fs::write(
+        &p,
+        text.replace(
+            "lock_timeout = \"5s\"",
+            &format!("lock_timeout = \"{timeout}\""),
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `backup` while `passwd` re-encrypts the mailbox, started at different
+/// moments of it: both succeed, and every backup is whole and opens with
+/// exactly one of the two passphrases, never a file half replaced.
+#[test]
+fn a_backup_during_passwd_is_the_old_or_the_new_mailbox_whole() {
+    let site = MailSite::new();
+    init(&site, "bob");
+    let seed = site.path().join("seed.mbox");
+    write_mbox(&seed, 300, 8000, 1_600_000_000, 60);
+    assert_eq!(import(&site, "bob", &[&s(&seed)])[0], 300);
+    let pws = [
+        site.passphrase_file.clone(),
+        private_file(&site, "second", "a second passphrase"),
+    ];
+    for (round, delay) in [0u64, 10, 30, 80, 150, 300].into_iter().enumerate() {
+        let (cur, next) = (&pws[round % 2], &pws[(round + 1) % 2]);
+        let passwd = Command::new(util::MAILDB)
+            .env("POSTERN_CONFIG", &site.config)
+            .args(["-u", "bob", "--passphrase-file", &s(cur), "passwd"])
+            .args(["--new-passphrase-file", &s(next)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let dest = site.path().join(format!("backup-{round}"));
+        let out = site.run(&["-u", "bob", "backup", &s(&dest)], b"");
+        let passwd = passwd.wait_with_output().unwrap();
+        assert!(
+            passwd.status.success(),
+            "round {round}: passwd: {}",
+            String::from_utf8_lossy(&passwd.stderr)
+        );
+        assert_eq!(out.code, 0, "round {round}: backup: {}", out.stderr);
+        // restore checks every page (a wrong passphrase leaves nothing).
+        let copy = s(&dest.join("bob.sqlite"));
+        let opened: Vec<usize> = (0..2)
+            .filter(|&i| {
+                let target = site.path().join(format!("mail/r{round}-{i}.sqlite"));
+                let out = site.run(
+                    &["-m", &s(&target), "--passphrase-file", &s(&pws[i])]
+                        .into_iter()
+                        .chain(["restore", &copy])
+                        .collect::<Vec<_>>(),
+                    b"",
+                );
+                match out.code {
+                    0 => {
+                        let n = count_messages(
+                            &site,
+                            &["-m", &s(&target), "--passphrase-file", &s(&pws[i])],
+                        );
+                        assert_eq!(n, 300, "round {round}: the backup is not whole");
+                        true
+                    }
+                    77 => false,
+                    code => panic!("round {round}: restore exit {code}: {}", out.stderr),
+                }
+            })
+            .collect();
+        assert_eq!(opened.len(), 1, "round {round}: opened with {opened:?}");
+    }
+    // The mailbox itself went through every passwd whole.
+    let n = count_messages(&site, &["-u", "bob", "--passphrase-file", &s(&pws[0])]);
+    assert_eq!(n, 300);
+}
+
+/// `restore --force` over a mailbox another process has open: it waits up
+/// to `lock_timeout`, then gives up with 75 and leaves the mailbox as it
+/// was; once the other process lets go, it goes ahead.
+#[test]
+fn restore_over_an_open_mailbox_waits_then_gives_up() {
+    let site = MailSite::new();
+    init(&site, "bob");
+    init(&site, "carol");
+    ok(site.run(&["deliver", "carol"], &message("from-carol", "x")));
+    ok(site.owner("carol", &["list"]));
+    let bk = site.path().join("bk");
+    ok(site.run(&["-u", "carol", "backup", &s(&bk)], b""));
+    let from = s(&bk.join("carol.sqlite"));
+    let seed = site.path().join("seed.mbox");
+    write_mbox(&seed, 40, 4000, 1_600_000_000, 60);
+    import(&site, "bob", &[&s(&seed)]);
+    let bob = site.mailbox("bob");
+    let pw = s(&site.passphrase_file);
+    let short = s(&config_with_lock_timeout(&site, "1s"));
+    let restore = |config: &str| {
+        let started = std::time::Instant::now();
+        let out = site.run(
+            &["-c", config, "-u", "bob", "--passphrase-file", &pw]
+                .into_iter()
+                .chain(["restore", "--force", &from])
+                .collect::<Vec<_>>(),
+            b"",
+        );
+        (out, started.elapsed())
+    };
+    let untouched = |before: &(u64, Vec<u8>)| {
+        use std::os::unix::fs::MetadataExt;
+        let now = (
+            std::fs::metadata(&bob).unwrap().ino(),
+            std::fs::read(&bob).unwrap(),
+        );
+        assert!(now == *before, "the mailbox file was replaced or changed");
+        let stray: Vec<_> = std::fs::read_dir(site.path().join("mail"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    };
+    let snapshot = || {
+        use std::os::unix::fs::MetadataExt;
+        (
+            std::fs::metadata(&bob).unwrap().ino(),
+            std::fs::read(&bob).unwrap(),
+        )
+    };
+
+    // A reader that stops with the mailbox open: an export into a pipe
+    // that nobody reads (the mbox is larger than the pipe's buffer).
+    let mut reader = Command::new(util::MAILDB)
+        .env("POSTERN_CONFIG", &site.config)
+        .args([
+            "-u",
+            "bob",
+            "--passphrase-file",
+            &pw,
+            "export",
+            "--format",
+            "mbox",
+            "-",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while mailbox::lock::MailboxLock::exclusive(&bob, Duration::ZERO).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never opened the mailbox"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let before = snapshot();
+    let (out, took) = restore(&short);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(out.status_line().starts_with("4.2.0"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("bob.sqlite") && out.stderr.contains("locked"),
+        "{}",
+        out.stderr
+    );
+    assert!(took >= Duration::from_secs(1), "gave up after {took:?}");
+    untouched(&before);
+    reader.kill().unwrap();
+    reader.wait().unwrap();
+
+    // Only the flock of an open mailbox (a command between taking it and
+    // opening the file; SQLite holds no lock yet): the same.
+    let held = mailbox::lock::MailboxLock::shared(&bob, Duration::from_secs(5)).unwrap();
+    let before = snapshot();
+    let (out, _) = restore(&short);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    untouched(&before);
+
+    // Let go while the restore waits: it goes ahead.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(held);
+    });
+    let (out, took) = restore(&s(&site.config));
+    release.join().unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(took >= Duration::from_millis(500), "did not wait: {took:?}");
+    assert_eq!(subjects(&site, "bob", "INBOX"), ["from-carol"]);
 }
 
 /// Two `deliver`s and an `export` at the same time on one mailbox: every

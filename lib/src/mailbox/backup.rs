@@ -26,6 +26,14 @@
 //! copied together are then one consistent state, which SQLite recovers
 //! from the log the first time the copy is opened.
 //!
+//! SQLite's locks cover only the file a connection has open, and `passwd`
+//! renames a new file over the mailbox. So the copy is also made under the
+//! shared `flock` every open mailbox holds ([`super::lock`]): `passwd`,
+//! `destroy` and `restore`, which take the exclusive one, wait for the copy
+//! to finish, and a backup that waited for them copies the file the path
+//! names afterwards (or finds none), never one being replaced. The database
+//! is read through a descriptor checked to be the locked file.
+//!
 //! A backup of `bob.sqlite` into DIR is `DIR/bob.sqlite`, and beside it
 //! `bob.sqlite-wal` (when the log holds frames), `bob.sqlite-pub` and
 //! `bob.sqlite-drop/new/`. Every file is written under a temporary name and
@@ -37,7 +45,11 @@
 //! opens it with the passphrase through the usual guard (which also
 //! recovers its log), runs `check` on it and folds the log into it, and
 //! only then renames it into place — over an existing mailbox only when
-//! forced, and only when no process has that mailbox open.
+//! forced, and only when no process has that mailbox open: under the
+//! exclusive `flock` (as `passwd` and `destroy` replace or remove a
+//! mailbox) and SQLite's EXCLUSIVE lock (for a program that opens the file
+//! without knowing of the `flock`). Both are waited for up to the lock
+//! timeout.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek};
@@ -52,6 +64,7 @@ use nix::libc;
 use super::drop_area::{drop_dir, public_key_path};
 use super::exchange::ExchangeError;
 use super::export::{create_private, make_dir, sync_parent, temp_beside};
+use super::lock::MailboxLock;
 use super::{Mailbox, MailboxError, starts_plaintext};
 
 // SQLite's lock bytes (sqlite3.c: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE,
@@ -116,8 +129,7 @@ struct Frozen {
     _shm: File,
 }
 
-fn freeze(mailbox: &Path, timeout: Duration) -> Result<Frozen, ExchangeError> {
-    let deadline = Instant::now() + timeout;
+fn freeze(mailbox: &Path, deadline: Instant) -> Result<Frozen, ExchangeError> {
     let db = File::open(mailbox).map_err(|e| not_found_or(mailbox, e))?;
     let meta = db
         .metadata()
@@ -205,7 +217,20 @@ pub fn backup(
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
         let mut report = BackupReport::default();
-        let mut frozen = freeze(mailbox, timeout)?;
+        let deadline = Instant::now() + timeout;
+        // The shared flock first: no passwd, destroy or restore replaces
+        // or removes the file while it is copied. Declared before `frozen`,
+        // so it is released after it, on every path (closing its
+        // descriptor would also drop this process's POSIX locks).
+        let held = MailboxLock::shared(mailbox, timeout)?;
+        let mut frozen = freeze(mailbox, deadline)?;
+        if !held.is_on(&frozen.db)? {
+            // Only a program that ignores the flock can get here.
+            return Err(MailboxError::Locked {
+                path: mailbox.to_owned(),
+            }
+            .into());
+        }
         frozen
             .db
             .rewind()
@@ -260,6 +285,7 @@ pub fn backup(
                 .map_err(|e| ExchangeError::io(&tn, "fsync", e))?;
         }
         drop(frozen);
+        drop(held);
         // Everything beside the database first; the database last.
         for (from, to) in &staged {
             fs::rename(from, to).map_err(|e| ExchangeError::io(to, "rename", e))?;
@@ -384,21 +410,41 @@ pub fn restore(
         return Err(e);
     }
     let placed = (|| {
-        if exists {
-            // Only when no process has the old mailbox open: the lock
-            // SQLite calls EXCLUSIVE.
+        let deadline = Instant::now() + timeout;
+        // Only when no process has the old mailbox open: the exclusive
+        // flock (every open mailbox holds a shared one; a process that
+        // waited for it finds the restored file when it gets it) ...
+        let held = if exists {
+            match MailboxLock::exclusive(mailbox, timeout) {
+                Ok(held) => Some(held),
+                // Destroyed meanwhile: put the backup in place as new.
+                Err(MailboxError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        if let Some(held) = held {
+            // ... and the lock SQLite calls EXCLUSIVE, for a program that
+            // opens the file without taking the flock.
             let old = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(mailbox)
                 .map_err(|e| ExchangeError::io(mailbox, "open", e))?;
+            if !held.is_on(&old)? {
+                return Err(MailboxError::Locked {
+                    path: mailbox.to_owned(),
+                }
+                .into());
+            }
             lock(
                 &old,
                 mailbox,
                 libc::F_WRLCK,
                 SHARED_FIRST,
                 SHARED_SIZE,
-                Instant::now() + timeout,
+                deadline,
             )?;
             for suffix in ["-wal", "-shm"] {
                 match fs::remove_file(side(mailbox, suffix)) {
@@ -409,7 +455,10 @@ pub fn restore(
                 }
             }
             fs::rename(&stage, mailbox).map_err(|e| ExchangeError::io(mailbox, "rename", e))?;
+            sync_parent(mailbox)?;
             drop(old);
+            drop(held);
+            Ok(())
         } else {
             // A log or shared memory left from an earlier mailbox of that
             // name would be read as this one's.
@@ -427,8 +476,8 @@ pub fn restore(
                 },
                 _ => ExchangeError::io(mailbox, "create", e),
             })?;
+            sync_parent(mailbox)
         }
-        sync_parent(mailbox)
     })();
     cleanup(&stage);
     placed?;
@@ -454,4 +503,114 @@ pub fn restore(
     }
     // In place: the guard again, the public key written, the drop merged.
     Ok(Mailbox::open(mailbox, passphrase, timeout, now)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{Sysexit, ToFailure};
+    use crate::mailbox::{INBOX, check, deliver};
+
+    const SHORT: Duration = Duration::from_millis(150);
+    const LONG: Duration = Duration::from_secs(10);
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_452_559)
+    }
+
+    /// A closed mailbox at `path` under `passphrase` holding `n` messages.
+    fn mailbox_with(path: &Path, passphrase: &str, n: usize) {
+        let mut mb = Mailbox::create(path, passphrase, LONG, now()).unwrap();
+        for i in 0..n {
+            let raw = format!("Subject: {passphrase} {i}\n\nbody {i}\n");
+            deliver(&mut mb, raw.as_bytes(), INBOX, now()).unwrap();
+        }
+    }
+
+    fn messages(path: &Path, passphrase: &str) -> Result<u64, MailboxError> {
+        let mb = Mailbox::open_for_check(path, passphrase, LONG)?;
+        let report = check(&mb)?;
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        Ok(report.messages)
+    }
+
+    fn is_locked(e: &ExchangeError) -> bool {
+        matches!(e, ExchangeError::Mailbox(MailboxError::Locked { .. }))
+            && e.to_failure().exit == Sysexit::TempFail
+    }
+
+    /// What `passwd` does while it holds its exclusive lock: a backup
+    /// waits, and then copies the file that the path names afterwards.
+    #[test]
+    fn a_backup_waits_for_a_replacement_and_copies_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bob.sqlite");
+        mailbox_with(&path, "old", 3);
+        let replacement = dir.path().join("new.sqlite");
+        mailbox_with(&replacement, "new", 5);
+
+        let held = MailboxLock::exclusive(&path, LONG).unwrap();
+        let err = backup(&path, &dir.path().join("b0"), SHORT).unwrap_err();
+        assert!(is_locked(&err), "{err}");
+        assert!(!dir.path().join("b0/bob.sqlite").exists());
+
+        let dest = dir.path().join("b1");
+        let waiting = {
+            let (path, dest) = (path.clone(), dest.clone());
+            std::thread::spawn(move || backup(&path, &dest, LONG))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiting.is_finished(), "the backup did not wait");
+        fs::rename(&replacement, &path).unwrap();
+        drop(held);
+        let report = waiting.join().unwrap().unwrap();
+        assert!(report.files >= 1);
+        let copy = dest.join("bob.sqlite");
+        assert_eq!(messages(&copy, "new").unwrap(), 5);
+        assert!(matches!(
+            messages(&copy, "old"),
+            Err(MailboxError::WrongPassphrase { .. })
+        ));
+    }
+
+    /// A restore over a mailbox that someone holds open waits for it, up
+    /// to the timeout, and leaves it as it is when the time is up.
+    #[test]
+    fn a_restore_waits_for_an_open_mailbox_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("carol.sqlite");
+        mailbox_with(&source, "pw", 2);
+        let bk = dir.path().join("backup");
+        backup(&source, &bk, LONG).unwrap();
+        let from = bk.join("carol.sqlite");
+        let path = dir.path().join("bob.sqlite");
+        mailbox_with(&path, "pw", 4);
+        let before = fs::read(&path).unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+
+        let open = MailboxLock::shared(&path, LONG).unwrap();
+        let started = Instant::now();
+        let err = restore(&from, &path, "pw", true, SHORT, now()).unwrap_err();
+        assert!(started.elapsed() >= SHORT);
+        assert!(is_locked(&err), "{err}");
+        assert!(err.to_string().contains("bob.sqlite"), "{err}");
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+        assert_eq!(fs::read(&path).unwrap(), before);
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".tmp-")), "{names:?}");
+        assert_eq!(messages(&path, "pw").unwrap(), 4);
+
+        // Closed while the restore waits: it goes ahead.
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(open);
+        });
+        let mb = restore(&from, &path, "pw", true, LONG, now()).unwrap();
+        closer.join().unwrap();
+        assert_eq!(check(&mb).unwrap().messages, 2);
+        assert_ne!(fs::metadata(&path).unwrap().ino(), inode);
+    }
 }

@@ -4,6 +4,16 @@
 //! with `allow_plaintext` — an unencrypted postern mailbox, whose messages
 //! are copied into this encrypted one.
 //!
+//! The internal date (when the message arrived) is the first plausible one
+//! of: for a Maildir file, the Unix time its name starts with (the standard
+//! `time.unique.host` naming); for an mbox message, the date of its From_
+//! line; then the message's `Date:` field (RFC 5322 section 3.6.1); then,
+//! for a file, its modification time; else the time of the import. A date
+//! counts when it is after the first second of 1970 and at most a day after
+//! the import ([`plausible_date`]), so a malformed or absurd one falls
+//! through to the next. A postern mailbox's messages keep their internal
+//! dates.
+//!
 //! Streaming: one message is in memory at a time, and a message larger
 //! than the size limit is counted and skipped without being held.
 //!
@@ -81,9 +91,22 @@ pub enum SourceKind {
 struct Incoming {
     raw: Vec<u8>,
     flags: Flags,
-    internal_date: Option<i64>,
+    arrival: Arrival,
     folder: Option<String>,
     truncated: bool,
+}
+
+/// What a source knows of when a message arrived.
+enum Arrival {
+    /// The internal date a postern mailbox holds: kept as it is.
+    Recorded(i64),
+    /// What to try around the message's Date field (see [`arrival_date`]):
+    /// `before` it, a Maildir file name's time or a From_ line's date;
+    /// `after` it, a file's modification time.
+    Hints {
+        before: Option<i64>,
+        after: Option<i64>,
+    },
 }
 
 enum Item {
@@ -155,7 +178,7 @@ pub fn import(
             })
         }
         SourceKind::EmlFile => Box::new(FileSource {
-            files: VecDeque::from([(src.to_owned(), Flags::default())]),
+            files: VecDeque::from([QueuedFile::message(src.to_owned(), Flags::default(), None)]),
             limit: opts.size_limit,
         }),
         SourceKind::EmlDirectory => Box::new(FileSource::eml_directory(src, opts.size_limit)?),
@@ -263,10 +286,12 @@ fn store_batch(
             continue;
         }
         let target = folder.or(m.folder.as_deref()).unwrap_or(INBOX);
-        let date = m
-            .internal_date
-            .or_else(|| header_date(&m.raw))
-            .unwrap_or(default_date);
+        let date = match m.arrival {
+            Arrival::Recorded(date) => date,
+            Arrival::Hints { before, after } => {
+                arrival_date(before, || header_date(&m.raw), after, default_date)
+            }
+        };
         let Some(stored) = insert_message(tx, &m.raw, target, date)? else {
             return Err(BatchError::Other(
                 MailboxError::UidsExhausted {
@@ -299,11 +324,57 @@ fn store_batch(
     Ok(false)
 }
 
-/// The Date field of a message, as Unix seconds.
-fn header_date(raw: &[u8]) -> Option<i64> {
+/// The latest plausible arrival: a day after `now`, for clocks a little
+/// ahead and time zones.
+const FUTURE_SLACK: i64 = 86_400;
+
+/// Whether `t` (Unix seconds) can be when a message arrived: after the
+/// first second of 1970 (0 is what a clock or parser that knew nothing
+/// gives: mailparse's dateparse answers 0 for a Date field with no date in
+/// it), and not more than a day after `now`.
+pub fn plausible_date(t: i64, now: i64) -> bool {
+    (1..=now.saturating_add(FUTURE_SLACK)).contains(&t)
+}
+
+/// The internal date of an imported message: the first plausible one of
+/// `before` (a Maildir file name's time, a From_ line's date), the Date
+/// field (`date_field`, parsed only when needed) and `after` (a file's
+/// modification time); `now` when none is.
+pub fn arrival_date(
+    before: Option<i64>,
+    date_field: impl FnOnce() -> Option<i64>,
+    after: Option<i64>,
+    now: i64,
+) -> i64 {
+    let ok = |t: &i64| plausible_date(*t, now);
+    before
+        .filter(ok)
+        .or_else(|| date_field().filter(ok))
+        .or_else(|| after.filter(ok))
+        .unwrap_or(now)
+}
+
+/// The Date field of a message, as Unix seconds, if it parses.
+pub fn header_date(raw: &[u8]) -> Option<i64> {
     use mailparse::MailHeaderMap;
     let (headers, _) = mailparse::parse_headers(raw).ok()?;
-    mailparse::dateparse(&headers.get_first_value("Date")?).ok()
+    mailparse::dateparse(headers.get_first_value("Date")?.trim()).ok()
+}
+
+/// A file time as Unix seconds; none for a time before 1970.
+fn seconds_since_1970(t: SystemTime) -> Option<i64> {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_secs()).ok()
+}
+
+/// The Unix time a Maildir file name `time.unique.host[:2,flags]` starts
+/// with: the digits before the first dot.
+pub fn maildir_name_time(name: &str) -> Option<i64> {
+    let (time, rest) = name.split_once('.')?;
+    if time.is_empty() || !time.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() {
+        return None;
+    }
+    time.parse().ok()
 }
 
 struct MboxSource {
@@ -319,7 +390,10 @@ impl Source for MboxSource {
             Ok(Some(m)) => Ok(Some(Item::Message(Incoming {
                 raw: m.raw,
                 flags: m.flags,
-                internal_date: m.date,
+                arrival: Arrival::Hints {
+                    before: m.date,
+                    after: None,
+                },
                 folder: None,
                 truncated: m.truncated,
             }))),
@@ -336,9 +410,30 @@ impl Source for MboxSource {
 /// Files that are each one message: a Maildir, a directory of `.eml`
 /// files, or one `.eml` file.
 struct FileSource {
-    /// The file, and its flags; an empty path stands for a skipped entry.
-    files: VecDeque<(PathBuf, Flags)>,
+    files: VecDeque<QueuedFile>,
     limit: u64,
+}
+
+/// A file of a [`FileSource`]; an empty path stands for a skipped entry.
+struct QueuedFile {
+    path: PathBuf,
+    flags: Flags,
+    /// The time a Maildir file's name starts with.
+    name_time: Option<i64>,
+}
+
+impl QueuedFile {
+    fn message(path: PathBuf, flags: Flags, name_time: Option<i64>) -> QueuedFile {
+        QueuedFile {
+            path,
+            flags,
+            name_time,
+        }
+    }
+
+    fn skipped() -> QueuedFile {
+        QueuedFile::message(PathBuf::new(), Flags::default(), None)
+    }
 }
 
 impl FileSource {
@@ -346,9 +441,9 @@ impl FileSource {
         let mut files = VecDeque::new();
         for (path, is_file) in sorted_entries(dir)? {
             if is_file && has_eml_extension(&path) {
-                files.push_back((path, Flags::default()));
+                files.push_back(QueuedFile::message(path, Flags::default(), None));
             } else {
-                files.push_back((PathBuf::new(), Flags::default()));
+                files.push_back(QueuedFile::skipped());
             }
         }
         Ok(FileSource { files, limit })
@@ -368,7 +463,7 @@ impl FileSource {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 if !is_file || name.starts_with('.') {
-                    files.push_back((PathBuf::new(), Flags::default()));
+                    files.push_back(QueuedFile::skipped());
                     continue;
                 }
                 let flags = if sub == "cur" {
@@ -376,7 +471,7 @@ impl FileSource {
                 } else {
                     Flags::default()
                 };
-                files.push_back((path, flags));
+                files.push_back(QueuedFile::message(path, flags, maildir_name_time(&name)));
             }
         }
         Ok(FileSource { files, limit })
@@ -429,7 +524,12 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, ExchangeError> {
 
 impl Source for FileSource {
     fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
-        let Some((path, flags)) = self.files.pop_front() else {
+        let Some(QueuedFile {
+            path,
+            flags,
+            name_time,
+        }) = self.files.pop_front()
+        else {
             return Ok(None);
         };
         if path.as_os_str().is_empty() {
@@ -454,11 +554,13 @@ impl Source for FileSource {
         if raw.len() as u64 > self.limit {
             return Ok(Some(Item::TooLarge));
         }
-        let internal_date = meta.modified().ok().map(unix_seconds);
         Ok(Some(Item::Message(Incoming {
             raw,
             flags,
-            internal_date,
+            arrival: Arrival::Hints {
+                before: name_time,
+                after: meta.modified().ok().and_then(seconds_since_1970),
+            },
             folder: None,
             truncated: false,
         })))
@@ -534,7 +636,7 @@ impl Source for SqliteSource {
                     Ok(Incoming {
                         folder: Some(r.get(0)?),
                         flags: Flags(r.get::<_, i64>(1)?.clamp(0, 31) as u8),
-                        internal_date: Some(r.get(2)?),
+                        arrival: Arrival::Recorded(r.get(2)?),
                         raw: r.get(3)?,
                         truncated: false,
                     })
@@ -560,6 +662,252 @@ mod tests {
         assert_eq!(maildir_flags("no-info-suffix"), Flags::default());
         assert_eq!(maildir_flags("bad:1,S"), Flags::default());
         assert_eq!(maildir_flags("odd:2,xyzP"), Flags::default());
+    }
+
+    #[test]
+    fn maildir_name_times() {
+        assert_eq!(
+            maildir_name_time("1700000000.M1P2.host:2,S"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            maildir_name_time("1700000000.M1P2.host"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(maildir_name_time("12.x"), Some(12));
+        for name in [
+            "abc.host",
+            "1700000000",
+            "1700000000.",
+            "17a0.host",
+            ".1700000000.host",
+            "-5.host",
+            "99999999999999999999.host",
+        ] {
+            assert_eq!(maildir_name_time(name), None, "{name}");
+        }
+    }
+
+    const NOW: i64 = 1_795_452_559;
+
+    fn never() -> Option<i64> {
+        panic!("the Date field was parsed although an earlier date counts")
+    }
+
+    #[test]
+    fn dates_are_tried_in_order() {
+        // The first that counts wins; the Date field is not even parsed.
+        assert_eq!(arrival_date(Some(100), never, Some(300), NOW), 100);
+        assert_eq!(arrival_date(None, || Some(200), Some(300), NOW), 200);
+        assert_eq!(arrival_date(None, || None, Some(300), NOW), 300);
+        assert_eq!(arrival_date(None, || None, None, NOW), NOW);
+    }
+
+    #[test]
+    fn absurd_dates_fall_through_to_the_next() {
+        let day = 86_400;
+        // Before 1970, at its first second (a zero time), or more than a
+        // day after the import: skipped, each at each place.
+        for bad in [-1, 0, i64::MIN, NOW + day + 1, i64::MAX] {
+            assert_eq!(arrival_date(Some(bad), || Some(200), None, NOW), 200);
+            assert_eq!(arrival_date(None, || Some(bad), Some(300), NOW), 300);
+            assert_eq!(arrival_date(None, || None, Some(bad), NOW), NOW);
+        }
+        // The edges that still count.
+        assert_eq!(arrival_date(Some(1), never, None, NOW), 1);
+        assert_eq!(arrival_date(Some(NOW + day), never, None, NOW), NOW + day);
+    }
+
+    fn with_date(date: &str) -> Vec<u8> {
+        format!("From: a@example.org\nDate: {date}\nSubject: x\n\nbody\n").into_bytes()
+    }
+
+    #[test]
+    fn date_fields_good_and_malformed() {
+        let good = with_date("Mon, 23 Nov 2026 16:49:19 +0000");
+        assert_eq!(header_date(&good), Some(1_795_452_559));
+        // Obsolete forms that RFC 5322 section 4.3 still lets one read.
+        let zone = with_date("23 Nov 2026 17:49:19 +0100 (CET)");
+        assert_eq!(header_date(&zone), Some(1_795_452_559));
+        assert_eq!(
+            header_date(b"Date: Mon, 23 Nov 2026 16:49:19 GMT\n\n"),
+            Some(1_795_452_559)
+        );
+        assert_eq!(
+            arrival_date(None, || header_date(&good), Some(300), NOW),
+            1_795_452_559
+        );
+        // Each of these falls back to the file time.
+        for bad in [
+            "garbage",
+            "",
+            "12345",
+            "Mon, 32 Foo 2024 99:99:99 +0000",
+            "Mon, 23 Nov 2026 16:49:19 +9999",
+            "Wed, 31 Dec 1969 23:59:59 +0000",
+            "Thu, 01 Jan 1970 00:00:00 +0100",
+            "Thu, 01 Jan 1970 00:00:00 +0000",
+            "Fri, 1 Jan 2100 00:00:00 +0000",
+            "Mon, 23 Nov 99999999999999 16:49:19 +0000",
+        ] {
+            let raw = with_date(bad);
+            assert_eq!(
+                arrival_date(None, || header_date(&raw), Some(300), NOW),
+                300,
+                "Date: {bad}"
+            );
+        }
+        // No Date field at all, or no header.
+        assert_eq!(header_date(b"Subject: x\n\nbody\n"), None);
+        assert_eq!(header_date(b""), None);
+        assert_eq!(header_date(&[0xff, 0xfe, b'\n']), None);
+    }
+
+    fn internal_dates(mb: &Mailbox) -> Vec<(String, i64)> {
+        let mut stmt = mb
+            .conn()
+            .prepare("SELECT m.raw, m.internal_date FROM messages m ORDER BY m.internal_date, m.id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                let raw: Vec<u8> = r.get(0)?;
+                Ok((raw, r.get(1)?))
+            })
+            .unwrap();
+        rows.map(|r| {
+            let (raw, date) = r.unwrap();
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let subject = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or("")
+                .to_owned();
+            (subject, date)
+        })
+        .collect()
+    }
+
+    fn new_mailbox(dir: &Path) -> Mailbox {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(NOW as u64);
+        Mailbox::create(
+            &dir.join("bob.sqlite"),
+            "pw",
+            std::time::Duration::from_secs(5),
+            now,
+        )
+        .unwrap()
+    }
+
+    fn set_mtime(path: &Path, t: i64) {
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t as u64))
+            .unwrap();
+    }
+
+    #[test]
+    fn maildir_and_eml_dates_come_from_the_name_the_date_field_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(NOW as u64);
+        let mut mb = new_mailbox(dir.path());
+        let md = dir.path().join("md");
+        fs::create_dir_all(md.join("new")).unwrap();
+        fs::create_dir_all(md.join("cur")).unwrap();
+        let d2021 = "Sun, 14 Feb 2021 10:00:00 +0000"; // 1613296800
+        let files = [
+            // The name's time first, whatever the Date field says.
+            ("new/1600000000.M1P2.host", "by-name", d2021),
+            // A name without a time, or an absurd one: the Date field.
+            ("cur/other-name:2,S", "by-date", d2021),
+            ("cur/99999999999.M1.host:2,", "absurd-name", d2021),
+            // A malformed Date field: the file's time.
+            (
+                "cur/mua-name:2,",
+                "by-mtime",
+                "Mon, 32 Foo 2024 99:99:99 +0000",
+            ),
+        ];
+        for (name, subject, date) in files {
+            let p = md.join(name);
+            fs::write(&p, format!("Subject: {subject}\nDate: {date}\n\nx\n")).unwrap();
+            set_mtime(&p, 1_500_000_000);
+        }
+        let opts = ImportOptions {
+            size_limit: 1 << 20,
+            ..ImportOptions::default()
+        };
+        let report = import(&mut mb, &md, &opts, now).unwrap();
+        assert_eq!(report.imported, 4);
+        assert_eq!(
+            internal_dates(&mb),
+            [
+                ("by-mtime".to_owned(), 1_500_000_000),
+                ("by-name".to_owned(), 1_600_000_000),
+                ("by-date".to_owned(), 1_613_296_800),
+                ("absurd-name".to_owned(), 1_613_296_800),
+            ]
+        );
+
+        // .eml files: a leading number in the name is not a time.
+        let dir = tempfile::tempdir().unwrap();
+        let mut mb = new_mailbox(dir.path());
+        let emls = dir.path().join("emls");
+        fs::create_dir(&emls).unwrap();
+        for (name, subject, date) in [
+            ("1600000000.x.eml", "eml-date", d2021),
+            ("2.eml", "eml-mtime", "yesterday"),
+        ] {
+            let p = emls.join(name);
+            fs::write(&p, format!("Subject: {subject}\nDate: {date}\n\nx\n")).unwrap();
+            set_mtime(&p, 1_500_000_000);
+        }
+        let no_date = emls.join("3.eml");
+        fs::write(&no_date, "Subject: eml-future-mtime\n\nx\n").unwrap();
+        set_mtime(&no_date, NOW + 10 * 86_400);
+        import(&mut mb, &emls, &opts, now).unwrap();
+        assert_eq!(
+            internal_dates(&mb),
+            [
+                ("eml-mtime".to_owned(), 1_500_000_000),
+                ("eml-date".to_owned(), 1_613_296_800),
+                ("eml-future-mtime".to_owned(), NOW),
+            ]
+        );
+    }
+
+    #[test]
+    fn mbox_dates_come_from_the_from_line_else_the_date_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(NOW as u64);
+        let mut mb = new_mailbox(dir.path());
+        let src = dir.path().join("in.mbox");
+        fs::write(
+            &src,
+            concat!(
+                "From a@b Mon Nov 14 22:13:20 2023\nSubject: from-line\n",
+                "Date: Sun, 14 Feb 2021 10:00:00 +0000\n\nx\n\n",
+                "From a@b 22:13:20 2023\nSubject: no-month\n",
+                "Date: Sun, 14 Feb 2021 10:00:00 +0000\n\nx\n\n",
+                "From a@b Mon Jan  1 00:00:00 1900\nSubject: from-1900\n",
+                "Date: Sun, 14 Feb 2021 10:00:01 +0000\n\nx\n\n",
+                "From a@b Mon Jan  1 00:00:00 2999\nSubject: nothing\n",
+                "Date: not a date\n\nx\n",
+            ),
+        )
+        .unwrap();
+        let opts = ImportOptions {
+            size_limit: 1 << 20,
+            ..ImportOptions::default()
+        };
+        assert_eq!(import(&mut mb, &src, &opts, now).unwrap().imported, 4);
+        assert_eq!(
+            internal_dates(&mb),
+            [
+                ("no-month".to_owned(), 1_613_296_800),
+                ("from-1900".to_owned(), 1_613_296_801),
+                ("from-line".to_owned(), 1_700_000_000),
+                ("nothing".to_owned(), NOW),
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Who may have a mailbox open: every open [`Mailbox`](super::Mailbox)
 //! holds a shared `flock(2)` on the mailbox file; `passwd` and `destroy`,
-//! which replace or remove the file, hold an exclusive one.
+//! which replace or remove the file, hold an exclusive one; so do `backup`
+//! (shared, while it copies the file) and `restore` (exclusive, while it
+//! puts a backup in place of a mailbox).
 //!
 //! SQLite's own locks (POSIX record locks, which are independent of
 //! `flock` on Linux) only cover a transaction, and only the file a
@@ -89,6 +91,18 @@ impl MailboxLock {
             Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
             Err(e) => Err(not_found_or(&self.path, "stat", e)),
         }
+    }
+
+    /// Whether `file`, opened separately, is the file this lock is on.
+    pub fn is_on(&self, file: &File) -> Result<bool, MailboxError> {
+        let held = self
+            .file
+            .metadata()
+            .map_err(|e| io_error(&self.path, "stat", e))?;
+        let other = file
+            .metadata()
+            .map_err(|e| io_error(&self.path, "stat", e))?;
+        Ok(other.dev() == held.dev() && other.ino() == held.ino())
     }
 
     /// Turns a shared lock into an exclusive one, waiting up to `timeout`
