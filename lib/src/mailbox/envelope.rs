@@ -53,11 +53,15 @@ pub fn parse(raw: &[u8]) -> Envelope {
         to: clip(to.join(", ")),
         subject: clip(field("Subject").into_iter().next().unwrap_or_default()),
         message_id: clip(field("Message-ID").into_iter().next().unwrap_or_default()),
-        date: field("Date")
-            .first()
-            .and_then(|d| mailparse::dateparse(d).ok()),
+        date: field("Date").first().and_then(|d| parse_date(d)),
         body_text,
     }
+}
+
+/// A `Date:` field's value as Unix seconds. mailparse answers 0 for a
+/// value with no date in it ("garbage", empty): that is no date.
+pub fn parse_date(value: &str) -> Option<i64> {
+    mailparse::dateparse(value.trim()).ok().filter(|&t| t != 0)
 }
 
 /// When the MIME structure cannot be read, the header fields may still be.
@@ -71,9 +75,7 @@ fn headers_only(raw: &[u8]) -> Envelope {
         to: first("To"),
         subject: first("Subject"),
         message_id: first("Message-ID"),
-        date: headers
-            .get_first_value("Date")
-            .and_then(|d| mailparse::dateparse(&d).ok()),
+        date: headers.get_first_value("Date").and_then(|d| parse_date(&d)),
         body_text: String::new(),
     }
 }
@@ -203,6 +205,19 @@ mod tests {
         assert_eq!(e.message_id, "<1@x>");
         assert_eq!(e.date, Some(1_795_452_559));
         assert!(e.body_text.contains("see you."));
+    }
+
+    #[test]
+    fn a_date_field_without_a_date_is_no_date() {
+        for junk in ["garbage", "", "  ", "12345"] {
+            assert_eq!(parse_date(junk), None, "{junk:?}");
+            let e = parse(format!("Date: {junk}\nSubject: x\n\nbody\n").as_bytes());
+            assert_eq!(e.date, None, "{junk:?}");
+        }
+        assert_eq!(
+            parse_date(" Mon, 23 Nov 2026 16:49:19 +0000 "),
+            Some(1_795_452_559)
+        );
     }
 
     #[test]

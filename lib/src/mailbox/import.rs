@@ -358,7 +358,7 @@ pub fn arrival_date(
 pub fn header_date(raw: &[u8]) -> Option<i64> {
     use mailparse::MailHeaderMap;
     let (headers, _) = mailparse::parse_headers(raw).ok()?;
-    mailparse::dateparse(headers.get_first_value("Date")?.trim()).ok()
+    super::envelope::parse_date(&headers.get_first_value("Date")?)
 }
 
 /// A file time as Unix seconds; none for a time before 1970.
