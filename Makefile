@@ -29,7 +29,7 @@ RELEASE = target/release
 # mutt (reads the mbox export in tests/maildb_mutt.rs) and bsdutils (script(1),
 # the terminal mutt runs in there).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
-	mutt bsdutils
+	mutt bsdutils python3
 
 .PHONY: all deps build test demo bench bench-maildb install clean
 

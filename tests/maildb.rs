@@ -491,7 +491,7 @@ fn disk_full_during_deliver_is_75_and_leaves_no_half_file() {
 }
 
 /// Where `tests/interop/install.sh` put better-sqlite3-multiple-ciphers,
-/// or `$POSTERN_INTEROP_NODE_MODULES`; `None` (the test says it skipped)
+/// or `$POSTERN_INTEROP_NODE_MODULES`; `None` (the test fails, saying how)
 /// when it is not installed.
 fn node_modules() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("POSTERN_INTEROP_NODE_MODULES")
@@ -525,8 +525,10 @@ fn node(modules: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn interop_with_better_sqlite3_multiple_ciphers() {
     let Some(modules) = node_modules() else {
-        eprintln!("skipped: run tests/interop/install.sh first");
-        return;
+        panic!(
+            "better-sqlite3-multiple-ciphers is not installed: run tests/interop/install.sh \
+             (make test does)"
+        );
     };
     let site = MailSite::new();
     // Not ASCII, with spaces: the bytes must be the same on both sides.
