@@ -375,7 +375,7 @@ fn deliver(
 fn report_merge(mb: &Mailbox, log: &Log) {
     let m = &mb.merged;
     if m.merged > 0 {
-        log.info(format_args!("merged: {} sealed messages", m.merged));
+        log.info(format_args!("merged: sealed={}", m.merged));
     }
     if m.corrupt > 0 {
         let text = format!(
