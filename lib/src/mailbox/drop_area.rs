@@ -116,26 +116,35 @@ pub fn seal(
     let folder = &folder[..folder.len().min(u16::MAX as usize)];
     let payload_len = 8 + 2 + folder.len() + raw.len();
     let padded = padded_len(payload_len as u64) as usize;
-    let mut plain = Zeroizing::new(Vec::with_capacity(padded));
-    plain.extend_from_slice(&(payload_len as u64).to_be_bytes());
-    plain.extend_from_slice(&unix_seconds(internal_date).to_be_bytes());
-    plain.extend_from_slice(&(folder.len() as u16).to_be_bytes());
-    plain.extend_from_slice(folder);
-    plain.extend_from_slice(raw);
-    plain.resize(padded, 0);
-    let (enc, ciphertext) =
-        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+    let header = MAGIC.len() + ENC_LEN;
+    // One buffer, encrypted in place: the plaintext is never copied, and
+    // is overwritten by its ciphertext.
+    let mut out = Vec::with_capacity(header + padded + TAG_LEN);
+    out.resize(header, 0);
+    out.extend_from_slice(&(payload_len as u64).to_be_bytes());
+    out.extend_from_slice(&unix_seconds(internal_date).to_be_bytes());
+    out.extend_from_slice(&(folder.len() as u16).to_be_bytes());
+    out.extend_from_slice(folder);
+    out.extend_from_slice(raw);
+    out.resize(header + padded, 0);
+    let sealed =
+        hpke::single_shot_seal_inout_detached::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
             &OpModeS::Base,
             &pk,
             INFO,
-            &plain,
+            (&mut out[header..]).into(),
             MAGIC,
-        )
-        .map_err(|_| UnsealError::BadKey)?;
-    let mut out = Vec::with_capacity(MAGIC.len() + ENC_LEN + ciphertext.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&enc.to_bytes());
-    out.extend_from_slice(&ciphertext);
+        );
+    let (enc, tag) = match sealed {
+        Ok(sealed) => sealed,
+        Err(_) => {
+            drop(Zeroizing::new(out));
+            return Err(UnsealError::BadKey);
+        }
+    };
+    out[..MAGIC.len()].copy_from_slice(MAGIC);
+    out[MAGIC.len()..header].copy_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&tag.to_bytes());
     Ok(out)
 }
 
