@@ -5,7 +5,8 @@
 #   make test      deps + build + every test (a private Postfix included) + man page lint
 #   make demo      a private Postfix with postern as its filter; shows where mail goes
 #   make bench     throughput of Postfix alone, with postern, with a shell filter
-#   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search
+#   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search,
+#                  export and import of 1 GiB (BENCH_ONLY=exchange; bench/maildb.sh)
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
 #   make clean
 
