@@ -110,6 +110,9 @@ enum Command {
         /// Only in this folder (default: all)
         #[arg(long, value_name = "FOLDER")]
         folder: Option<String>,
+        /// Only the N best matches (default: all)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// One JSON array instead of lines of tab-separated fields
         #[arg(long)]
         json: bool,
@@ -257,9 +260,11 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
         Command::Search {
             query,
             folder,
+            limit,
             json,
         } => {
-            let items = mailbox::search(&mb, &query.join(" "), folder.as_deref()).map_err(fail)?;
+            let items =
+                mailbox::search(&mb, &query.join(" "), folder.as_deref(), limit).map_err(fail)?;
             print_summaries(&mut out, &items, json, true)
         }
         Command::Flag {

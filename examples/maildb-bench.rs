@@ -168,12 +168,21 @@ fn search(n: usize, queries: usize, dir: &Path) -> Result<(), String> {
             _ => format!("{}*", &words.word(vocab)[..4]),
         };
         let started = Instant::now();
-        let hits = mailbox::search(&mb, &query, None).map_err(|e| e.to_string())?;
+        let hits = mailbox::search(&mb, &query, None, None).map_err(|e| e.to_string())?;
         let took = started.elapsed();
         println!(
             "search {:.3} {} {query}",
             took.as_secs_f64() * 1000.0,
             hits.len()
+        );
+        // The same, the 50 best only (search --limit 50).
+        let started = Instant::now();
+        let best = mailbox::search(&mb, &query, None, Some(50)).map_err(|e| e.to_string())?;
+        let took = started.elapsed();
+        println!(
+            "limit50 {:.3} {} {query}",
+            took.as_secs_f64() * 1000.0,
+            best.len()
         );
     }
     Ok(())

@@ -447,7 +447,9 @@ mod tests {
         ));
         let copy = Mailbox::open_for_check(&dest, "another one", LOCK).unwrap();
         assert_eq!(
-            crate::mailbox::search(&copy, "secret", None).unwrap().len(),
+            crate::mailbox::search(&copy, "secret", None, None)
+                .unwrap()
+                .len(),
             1
         );
         // Never over an existing file, which is left alone.

@@ -74,11 +74,16 @@ mod tests {
         assert_eq!(purge(&mut mb, 3, Some("Trash"), day(10)).unwrap(), 0);
         assert_eq!(purge(&mut mb, 3, None, day(10)).unwrap(), 2);
         assert!(
-            super::super::search(&mb, "ancient", None)
+            super::super::search(&mb, "ancient", None, None)
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(super::super::search(&mb, "recent", None).unwrap().len(), 1);
+        assert_eq!(
+            super::super::search(&mb, "recent", None, None)
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(purge(&mut mb, 3, Some("Nope"), day(10)).is_err());
     }
 }

@@ -333,7 +333,7 @@ fn search_finds_words_and_forgets_deleted_mail() {
     )
     .unwrap();
     let hits = |mb: &Mailbox, q: &str| -> Vec<u32> {
-        search(mb, q, None)
+        search(mb, q, None, None)
             .unwrap()
             .into_iter()
             .map(|s| s.uid)
@@ -351,12 +351,35 @@ fn search_finds_words_and_forgets_deleted_mail() {
     assert_eq!(hits(&mb, "\"pay\" (soon) alice@example.org -x").len(), 0);
     assert_eq!(hits(&mb, "alice@example.org").len(), 2);
     assert!(matches!(
-        search(&mb, "   ", None),
+        search(&mb, "   ", None, None),
         Err(MailboxError::EmptyQuery { .. })
     ));
-    assert_eq!(search(&mb, "invoice", Some("Trash")).unwrap().len(), 0);
+    assert_eq!(
+        search(&mb, "invoice", Some("Trash"), None).unwrap().len(),
+        0
+    );
+    // --limit: the best N, in all folders or in one.
+    deliver(
+        &mut mb,
+        &msg("invoice invoice invoice", "invoice"),
+        INBOX,
+        now(),
+    )
+    .unwrap();
+    let best = |folder, n| -> Vec<u32> {
+        search(&mb, "invoice", folder, Some(n))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.uid)
+            .collect()
+    };
+    assert_eq!(best(None, 1), [3]);
+    assert_eq!(best(Some(INBOX), 1), [3]);
+    assert_eq!(best(None, 5), [3, 1]);
+    assert_eq!(best(Some(INBOX), 0), Vec::<u32>::new());
     delete(&mut mb, INBOX, 1).unwrap();
-    assert_eq!(hits(&mb, "invoice"), Vec::<u32>::new());
+    assert_eq!(hits(&mb, "invoice"), [3]);
+    assert_eq!(hits(&mb, "quarterly"), Vec::<u32>::new());
     assert!(check(&mb).unwrap().problems.is_empty());
     drop(mb);
     // The index survives a reopen.
@@ -534,7 +557,7 @@ mod sealed_delivery {
         assert_eq!(subjects, ["one", "three"]);
         assert_eq!(inbox[1].internal_date, 1_795_452_564);
         assert_eq!(list(&mb, "Archive").unwrap()[0].subject, "two");
-        assert_eq!(search(&mb, "second", None).unwrap().len(), 1);
+        assert_eq!(search(&mb, "second", None, None).unwrap().len(), 1);
         let n: i64 = mb
             .conn()
             .query_row("SELECT count(*) FROM drop_merged", [], |r| r.get(0))
