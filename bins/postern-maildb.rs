@@ -343,10 +343,7 @@ fn deliver(
     // The figures go to postern's log, not to the sender.
     mailbox::quota::check_delivery(&path, msg.len() as u64, config.maildb.quota).map_err(|e| {
         log.warning(format_args!("deliver refused: 5.2.2 {e}"));
-        Failure {
-            text: "mailbox full".into(),
-            ..e.to_failure()
-        }
+        e.to_failure()
     })?;
     let started = std::time::Instant::now();
     let receipt =

@@ -49,7 +49,7 @@ fn fsync_commits_names(file: &File) -> bool {
 /// its name, then fsynced: on ext4, XFS and btrfs that one fsync commits
 /// the name too, and the directory is fsynced only under
 /// [`DirectoryFsync::Always`]. Elsewhere (no `O_TMPFILE`, no `/proc`) it
-/// is written into `tmp_dir`, fsynced, renamed into `dir`, and `dir` is
+/// is written into `tmp_dir`, fsynced, linked into `dir`, and `dir` is
 /// fsynced. Either way a crash before the return leaves no partial file
 /// under `name` (at worst a leftover in `tmp_dir`, see [`remove_stale`]).
 pub fn commit_new(

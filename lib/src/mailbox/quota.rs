@@ -137,22 +137,23 @@ fn cached_drop_area(mailbox: &Path) -> Option<u64> {
 }
 
 /// Counts the drop area and writes the total as the size file's one line
-/// (a temporary file renamed over it, so a reader never sees half a line).
+/// (a file in the drop area's `tmp/` renamed over it, so a reader never
+/// sees half a line, and what a crash leaves is cleared with `tmp/`). Not
+/// written where there is no drop area yet.
 fn recount_drop_area(mailbox: &Path) -> io::Result<u64> {
     let total = usage(mailbox)?.drop_area;
-    let path = size_file(mailbox);
-    if path.parent().is_some_and(Path::is_dir) {
-        let tmp = drop_dir(mailbox).join(format!("size.{}", crate::durable::random_hex(8)?));
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(format!("{total}\n").as_bytes()))
-            .and_then(|()| fs::rename(&tmp, &path));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+    let tmp = drop_dir(mailbox)
+        .join("tmp")
+        .join(format!("size.{}", crate::durable::random_hex(8)?));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{total}\n").as_bytes()))
+        .and_then(|()| fs::rename(&tmp, size_file(mailbox)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
     Ok(total)
 }
@@ -178,9 +179,11 @@ pub struct OverQuota {
     pub limit: u64,
 }
 
+/// The failure text goes to the sender in Postfix's bounce: no figures
+/// (they are for postern's log, in the error itself).
 impl ToFailure for OverQuota {
     fn to_failure(&self) -> Failure {
-        Failure::new(Sysexit::Unavailable, "5.2.2", self.to_string())
+        Failure::new(Sysexit::Unavailable, "5.2.2", "mailbox full")
     }
 }
 
@@ -227,6 +230,8 @@ mod tests {
         let over = admits(91, 10, 100).unwrap_err();
         assert_eq!(over.to_failure().exit, Sysexit::Unavailable);
         assert_eq!(over.to_failure().status, "5.2.2");
+        assert_eq!(over.to_failure().text, "mailbox full");
+        assert!(over.to_string().contains("91 bytes used"));
         assert!(admits(u64::MAX, u64::MAX, 0).is_ok());
         assert!(admits(u64::MAX, 1, u64::MAX).is_ok());
     }
@@ -281,6 +286,7 @@ mod tests {
         fs::write(&mb, [0u8; 100]).unwrap();
         let new = drop_dir(&mb).join("new");
         fs::create_dir_all(&new).unwrap();
+        fs::create_dir_all(drop_dir(&mb).join("tmp")).unwrap();
         let sealed = |i: u32, size: usize| {
             let name = format!("{:032x}.{size}", i);
             fs::write(new.join(name), vec![0u8; size]).unwrap();
@@ -318,6 +324,7 @@ mod tests {
         assert!(check_delivery(&mb, 1, 130).is_err());
         assert_eq!(fs::read_to_string(size_file(&mb)).unwrap(), "30\n");
         // Only the total is left behind, no temporary file.
-        assert_eq!(fs::read_dir(drop_dir(&mb)).unwrap().count(), 2);
+        assert_eq!(fs::read_dir(drop_dir(&mb)).unwrap().count(), 3);
+        assert_eq!(fs::read_dir(drop_dir(&mb).join("tmp")).unwrap().count(), 0);
     }
 }
