@@ -259,21 +259,23 @@ pub fn search(
     };
     // SQLite reads a negative LIMIT as none.
     let limit = limit.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1);
-    // In one folder the limit can only come after the folder test.
-    let (inner, outer) = match folder_id {
-        None => (limit, -1),
-        Some(_) => (-1, limit),
+    // In all folders the best are taken from the index; in one folder the
+    // limit can only come after the folder test. Without a limit the
+    // index's hits are not sorted twice.
+    let (best_first, outer) = match folder_id {
+        None if limit >= 0 => ("ORDER BY rank LIMIT ?3", -1),
+        _ => ("", limit),
     };
     let result = (|| {
         let mut stmt = mb.conn().prepare(&format!(
             "WITH hits AS (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?1
-                           ORDER BY rank LIMIT ?3)
+                           {best_first})
              {SUMMARY_SELECT} JOIN hits ON hits.rowid = m.id
              WHERE ?2 IS NULL OR m.folder_id = ?2
              ORDER BY hits.rank, m.internal_date DESC
              LIMIT ?4"
         ))?;
-        let rows = stmt.query_map(params![fts, folder_id, inner, outer], summary_row)?;
+        let rows = stmt.query_map(params![fts, folder_id, limit, outer], summary_row)?;
         rows.collect::<Result<Vec<_>, _>>()
     })();
     result.map_err(|e| mb.sql(e))
