@@ -9,10 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 
 use super::drop_area::{self, drop_dir};
-use super::lock::MailboxLock;
 use super::schema::{self, unix_seconds};
 use super::{Mailbox, MailboxError};
 
@@ -33,18 +32,7 @@ pub fn create_unencrypted(
             op: "create",
             source: e,
         })?;
-    let lock = MailboxLock::shared(path, lock_timeout)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|source| MailboxError::Sqlite {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut mb = Mailbox {
-        conn,
-        path: path.to_owned(),
-        lock,
-        merged: drop_area::MergeReport::default(),
-    };
+    let mut mb = Mailbox::attach(path, lock_timeout)?;
     mb.configure(lock_timeout, true)?;
     schema::migrate(&mut mb, now)?;
     mb.checkpoint()?;
@@ -54,18 +42,7 @@ pub fn create_unencrypted(
 /// Opens the unencrypted twin made by [`create_unencrypted`] again,
 /// without merging its drop area.
 pub fn open_unencrypted(path: &Path, lock_timeout: Duration) -> Result<Mailbox, MailboxError> {
-    let lock = MailboxLock::shared(path, lock_timeout)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|source| MailboxError::Sqlite {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mb = Mailbox {
-        conn,
-        path: path.to_owned(),
-        lock,
-        merged: drop_area::MergeReport::default(),
-    };
+    let mb = Mailbox::attach(path, lock_timeout)?;
     mb.configure(lock_timeout, false)?;
     Ok(mb)
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::exchange::ExchangeError;
-use super::{CIPHER, INBOX, Mailbox, MailboxError, mbox, starts_plaintext};
+use super::{INBOX, Mailbox, MailboxError, mbox, starts_plaintext};
 
 /// What was exported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -318,25 +318,10 @@ pub(crate) fn keyed_connection(path: &Path, passphrase: &str) -> Result<Connecti
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sql)?;
-    let answer: String = conn
-        .query_row("PRAGMA cipher = 'chacha20'", [], |r| r.get(0))
-        .map_err(sql)?;
-    if !answer.eq_ignore_ascii_case(CIPHER) {
-        return Err(MailboxError::NotEncrypting {
-            path: path.to_owned(),
-            answer,
-        }
-        .into());
-    }
-    // SAFETY: the handle belongs to this open connection, used by this
-    // thread only; the passphrase slice outlives the call.
-    let rc = unsafe { postern_sqlite3mc::key(conn.handle().cast(), passphrase.as_bytes()) };
-    if rc != 0 {
-        return Err(sql(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rc),
-            Some("setting the key failed".into()),
-        )));
-    }
+    super::set_key(&conn, path, passphrase).map_err(|e| match e {
+        MailboxError::Sqlite { source, .. } => sql(source),
+        e => e.into(),
+    })?;
     Ok(conn)
 }
 

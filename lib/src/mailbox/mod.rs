@@ -210,6 +210,48 @@ impl std::fmt::Debug for Mailbox {
     }
 }
 
+/// Chooses the mailbox cipher on `conn` (the file at `path`), confirms
+/// that this SQLite has it, and sets the key — through the C interface, so
+/// the passphrase never becomes SQL text. Nothing is read: the first read
+/// proves the key.
+pub(crate) fn set_key(
+    conn: &Connection,
+    path: &Path,
+    passphrase: &str,
+) -> Result<(), MailboxError> {
+    let sql = |source| MailboxError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let answer: Option<String> = conn
+        .query_row("PRAGMA cipher = 'chacha20'", [], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(sql)?;
+    if !answer
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(CIPHER))
+    {
+        return Err(MailboxError::NotEncrypting {
+            path: path.to_owned(),
+            answer: answer.unwrap_or_default(),
+        });
+    }
+    // SAFETY: the handle belongs to this open connection, used by this
+    // thread only; the passphrase slice outlives the call.
+    let rc = unsafe { postern_sqlite3mc::key(conn.handle().cast(), passphrase.as_bytes()) };
+    if rc != 0 {
+        return Err(sql(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            Some("setting the key failed".into()),
+        )));
+    }
+    Ok(())
+}
+
 impl Mailbox {
     /// Creates a new mailbox file (mode 0600) under `passphrase`, with the
     /// standard folders. Refuses to touch an existing file.
@@ -328,55 +370,34 @@ impl Mailbox {
                 path: path.to_owned(),
             });
         }
+        let mb = Mailbox::attach(path, lock_timeout)?;
+        mb.key(passphrase)?;
+        mb.configure(lock_timeout, new)?;
+        Ok(mb)
+    }
+
+    /// The shared lock, then a connection to the existing file at `path`:
+    /// no key yet, nothing read. No SQLITE_OPEN_CREATE (the file exists)
+    /// and no URI names.
+    pub(crate) fn attach(path: &Path, lock_timeout: Duration) -> Result<Mailbox, MailboxError> {
         let lock = lock::MailboxLock::shared(path, lock_timeout)?;
-        // No SQLITE_OPEN_CREATE (the file exists) and no URI names.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(path, flags).map_err(|source| MailboxError::Sqlite {
                 path: path.to_owned(),
                 source,
             })?;
-        let mb = Mailbox {
+        Ok(Mailbox {
             conn,
             path: path.to_owned(),
             lock,
             merged: drop_area::MergeReport::default(),
-        };
-        mb.key(passphrase)?;
-        mb.configure(lock_timeout, new)?;
-        Ok(mb)
+        })
     }
 
     /// The guard: cipher chosen and confirmed, key set, key proven.
     fn key(&self, passphrase: &str) -> Result<(), MailboxError> {
-        let answer: Option<String> = self
-            .conn
-            .query_row("PRAGMA cipher = 'chacha20'", [], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(|e| self.sql(e))?;
-        if !answer
-            .as_deref()
-            .is_some_and(|a| a.eq_ignore_ascii_case(CIPHER))
-        {
-            return Err(MailboxError::NotEncrypting {
-                path: self.path.clone(),
-                answer: answer.unwrap_or_default(),
-            });
-        }
-        // SAFETY: the handle belongs to this open connection, used by this
-        // thread only; the passphrase slice outlives the call.
-        let rc =
-            unsafe { postern_sqlite3mc::key(self.conn.handle().cast(), passphrase.as_bytes()) };
-        if rc != 0 {
-            return Err(self.sql(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rc),
-                Some("setting the key failed".into()),
-            )));
-        }
+        set_key(&self.conn, &self.path, passphrase)?;
         self.conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
                 r.get::<_, i64>(0)
