@@ -102,6 +102,12 @@ fn init_deliver_and_read() {
     let out = site.owner("bob", &["search", "shall", "meet", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1);
+    let out = site.owner(
+        "bob",
+        &["search", "--limit", "1", "--folder", "Archive", "shall"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(stdout(&out).starts_with("Archive\t"), "{}", stdout(&out));
     assert_eq!(json[0]["folder"], "Archive");
 
     let out = site.owner("bob", &["flag", "1", "--set", "seen", "--set", "\\Flagged"]);
@@ -315,6 +321,12 @@ fn usage_mistakes() {
     assert_eq!(out.code, 65);
     let out = site.owner("bob", &["flag", "1", "--set", "shiny"]);
     assert_eq!(out.code, 78);
+    for bad in ["-1", "many", "", "99999999999999999999999"] {
+        let out = site.owner("bob", &["search", "--limit", bad, "x"]);
+        assert_eq!(out.code, 78, "--limit {bad:?}: {}", out.stderr);
+    }
+    let out = site.owner("bob", &["search", "--limit", "0", "x"]);
+    assert_eq!((out.code, stdout(&out).as_str()), (0, ""), "{}", out.stderr);
     let pw = site.passphrase_file.display().to_string();
     let out = site.run(&["--passphrase-file", &pw, "list"], b"");
     assert_eq!(out.code, 78);
