@@ -8,14 +8,13 @@ use std::time::SystemTime;
 
 use clap::Parser;
 use postern::config::Config;
-use postern::deliver::{Deliverer, job_size_limit};
+use postern::deliverer::{Deliverer, job_size_limit};
 use postern::exit::{Failure, ToFailure};
-use postern::job::{Job, JobReader};
 use postern::log::Log;
-use postern::receive::{self, Arrival};
+use postern::mail::job::{Job, JobReader};
+use postern::receiver::{self, Arrival};
 
-#[path = "common.rs"]
-mod common;
+use postern_cli as common;
 
 const TOOL: &str = "postern-deliverer";
 
@@ -86,7 +85,7 @@ fn bare_message(
         recipients,
         ..Arrival::default()
     };
-    let accepted = receive::accept(config, TOOL, &arrival, &msg, now, common::new_queue_id()?)
+    let accepted = receiver::accept(config, TOOL, &arrival, &msg, now, common::new_queue_id()?)
         .map_err(|e| e.to_failure())?;
     let message = accepted.parts(&msg).concat();
     Ok(Job {

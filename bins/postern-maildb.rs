@@ -12,14 +12,13 @@ use clap::{Args, Parser, Subcommand};
 use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
+use postern::mail::status;
+use postern::mailbox::passphrase::{self, PassphraseError, Source, prompt};
 use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
-use postern::passphrase::{self, PassphraseError, Source, prompt};
 
 #[path = "postern-maildb/admin.rs"]
 mod admin;
-#[path = "common.rs"]
-#[allow(dead_code)] // not every helper is needed here
-mod common;
+use postern_cli as common;
 
 #[path = "postern-maildb/exchange.rs"]
 mod exchange;
@@ -437,7 +436,7 @@ fn check(path: &std::path::Path, pw: &str, timeout: Duration) -> Result<(), Fail
     } else {
         Err(Failure::new(
             Sysexit::DataErr,
-            "4.3.0",
+            status::SYSTEM,
             format!(
                 "mailbox {} is damaged: {} problem(s)",
                 path.display(),

@@ -8,12 +8,11 @@ use std::time::SystemTime;
 
 use clap::Parser;
 use postern::exit::{Failure, ToFailure};
-use postern::job::write_job;
 use postern::log::Log;
-use postern::receive::{self, Arrival};
+use postern::mail::job::write_job;
+use postern::receiver::{self, Arrival};
 
-#[path = "common.rs"]
-mod common;
+use postern_cli as common;
 
 const TOOL: &str = "postern-receiver";
 
@@ -68,7 +67,7 @@ fn run(cli: Cli, config: &postern::config::Config, log: &Log) -> Result<(), Fail
     };
     let now = SystemTime::now();
     let qid = common::new_queue_id()?;
-    let accepted = receive::accept(config, TOOL, &arrival, &msg, now, qid).map_err(|e| {
+    let accepted = receiver::accept(config, TOOL, &arrival, &msg, now, qid).map_err(|e| {
         let f = e.to_failure();
         // Refusal texts name what was wrong, never an address.
         log.warning(format_args!("rejected: {f}"));

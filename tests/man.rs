@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use postern::config::Config;
-use postern::job::JobReader;
+use postern::mail::job::JobReader;
 
 const RECEIVER: &str = env!("CARGO_BIN_EXE_postern-receiver");
 const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");

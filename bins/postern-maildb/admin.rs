@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postern::exit::{Failure, ToFailure};
+use postern::mailbox::passphrase::{self, Source, prompt};
 use postern::mailbox::{self, Mailbox, destroy as destroy_op, quota as quota_op};
-use postern::passphrase::{self, Source, prompt};
 
 use super::{Cli, ignore_broken_pipe};
 

@@ -11,8 +11,8 @@ use postern::config::Config;
 use postern::exit::{Failure, ToFailure};
 use postern::log::Log;
 use postern::mailbox::exchange::ExchangeError;
+use postern::mailbox::passphrase::{self, Source};
 use postern::mailbox::{Mailbox, backup, export, import, purge};
-use postern::passphrase::{self, Source};
 
 #[derive(Subcommand)]
 pub enum ExchangeCommand {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::durable::DirectoryFsync;
 use crate::exit::{Failure, ToFailure};
+use crate::store::durable::DirectoryFsync;
 
 pub const DEFAULT_PATH: &str = "/etc/postern/postern.toml";
 pub const ENV_VAR: &str = "POSTERN_CONFIG";

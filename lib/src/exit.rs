@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::mail::status::{self, Status};
+
 /// A sysexits.h exit code that a postern tool can end with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sysexit {
@@ -44,12 +46,12 @@ impl Sysexit {
 pub struct Failure {
     pub exit: Sysexit,
     /// Enhanced status code such as `5.3.4` or `4.3.0`.
-    pub status: &'static str,
+    pub status: Status,
     pub text: String,
 }
 
 impl Failure {
-    pub fn new(exit: Sysexit, status: &'static str, text: impl Into<String>) -> Self {
+    pub fn new(exit: Sysexit, status: Status, text: impl Into<String>) -> Self {
         Failure {
             exit,
             status,
@@ -59,12 +61,12 @@ impl Failure {
 
     /// A temporary local problem: Postfix keeps the message and retries.
     pub fn tempfail(text: impl Into<String>) -> Self {
-        Failure::new(Sysexit::TempFail, "4.3.0", text)
+        Failure::new(Sysexit::TempFail, status::SYSTEM, text)
     }
 
     /// A configuration problem; the message stays queued (4.3.5).
     pub fn config(text: impl Into<String>) -> Self {
-        Failure::new(Sysexit::Config, "4.3.5", text)
+        Failure::new(Sysexit::Config, status::MISCONFIGURED, text)
     }
 }
 
@@ -92,7 +94,11 @@ mod tests {
 
     #[test]
     fn line_starts_with_status_and_has_no_newline() {
-        let f = Failure::new(Sysexit::Unavailable, "5.3.4", "too big\r\nInjected: yes");
+        let f = Failure::new(
+            Sysexit::Unavailable,
+            status::TOO_BIG,
+            "too big\r\nInjected: yes",
+        );
         let line = f.to_string();
         assert!(line.starts_with("5.3.4 too big"));
         assert!(!line.contains('\n') && !line.contains('\r'));

@@ -1,22 +1,26 @@
 //! postern: small mail tools behind Postfix.
 //!
-//! One module per concept; the binaries in `bins/` only parse arguments,
-//! call into these modules, and turn errors into exit codes.
+//! The folders follow the chain a message takes (postern(7)):
+//!
+//! - `mail/`: what every stage handles — envelope addresses, message
+//!   checks, the job stream (postern-job(5)), RFC 3463 status codes;
+//! - `store/`: durable file operations, sealing, the spool;
+//! - one folder per stage (`receiver/`, `deliverer/`): its operation, its
+//!   decisions apart from its I/O;
+//! - `mailbox/`: encrypted mailboxes (postern-maildb(8));
+//! - `exit`, `config`, `log`: the edges every tool shares.
+//!
+//! The binaries in `bins/` only parse arguments, call into these modules,
+//! and turn errors into exit codes.
 
-pub mod address;
 pub mod config;
-pub mod deliver;
-pub mod durable;
+pub mod deliverer;
 pub mod exit;
-pub mod job;
 pub mod log;
+pub mod mail;
 pub mod mailbox;
-pub mod message;
-pub mod passphrase;
-pub mod receive;
-pub mod seal;
-pub mod smtp;
-pub mod spool;
+pub mod receiver;
+pub mod store;
 
 #[cfg(test)]
 mod testing;

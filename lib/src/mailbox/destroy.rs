@@ -20,7 +20,7 @@ use super::drop_area::{drop_dir, public_key_path};
 use super::lock::MailboxLock;
 use super::rekey::{SQLITE_SIDE_FILES, remove_if_there, side_path, staging_path};
 use super::{Mailbox, MailboxError};
-use crate::durable::sync_parent;
+use crate::store::durable::sync_parent;
 
 /// Every file and directory that belongs to the mailbox at `mailbox` and
 /// exists now, the database first.

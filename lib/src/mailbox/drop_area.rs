@@ -20,7 +20,7 @@
 //!
 //! A sealed file is `PMDR` 0x01, the 32-byte HPKE encapsulated key, then
 //! the ciphertext (with its 16-byte tag) of: payload length (8 bytes,
-//! big-endian), payload, zero padding to the Padmé size of [`crate::seal`].
+//! big-endian), payload, zero padding to the Padmé size of [`crate::store::seal`].
 //! The payload is the internal date (8 bytes, big-endian Unix seconds), the
 //! folder name's length (2 bytes) and name, and the message.
 
@@ -41,8 +41,8 @@ use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
 use super::{Mailbox, MailboxError};
-use crate::durable::{self, DirectoryFsync};
-use crate::seal::padded_len;
+use crate::store::durable::{self, DirectoryFsync};
+use crate::store::seal::padded_len;
 
 const MAGIC: &[u8; 5] = b"PMDR\x01";
 const KEY_MAGIC: &[u8; 5] = b"PMDK\x01";

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::MailboxError;
 use crate::exit::{Failure, Sysexit, ToFailure};
+use crate::mail::status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
@@ -58,15 +59,23 @@ impl ToFailure for ExchangeError {
         let text = self.to_string();
         match self {
             ExchangeError::Mailbox(e) => e.to_failure(),
-            ExchangeError::Exists { .. } => Failure::new(Sysexit::CantCreat, "5.2.0", text),
-            ExchangeError::BadSource { .. } => Failure::new(Sysexit::DataErr, "5.6.0", text),
-            ExchangeError::PlaintextRefused { .. } => Failure::new(Sysexit::NoPerm, "5.7.0", text),
+            ExchangeError::Exists { .. } => {
+                Failure::new(Sysexit::CantCreat, status::MAILBOX_REFUSED, text)
+            }
+            ExchangeError::BadSource { .. } => {
+                Failure::new(Sysexit::DataErr, status::BAD_MESSAGE, text)
+            }
+            ExchangeError::PlaintextRefused { .. } => {
+                Failure::new(Sysexit::NoPerm, status::POLICY, text)
+            }
             ExchangeError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::StorageFull =>
             {
-                Failure::new(Sysexit::TempFail, "4.3.1", text)
+                Failure::new(Sysexit::TempFail, status::SYSTEM_FULL, text)
             }
-            ExchangeError::Busy { .. } => Failure::new(Sysexit::TempFail, "4.2.0", text),
+            ExchangeError::Busy { .. } => {
+                Failure::new(Sysexit::TempFail, status::MAILBOX_BUSY, text)
+            }
             ExchangeError::Io { .. } | ExchangeError::Sqlite { .. } => Failure::tempfail(text),
         }
     }

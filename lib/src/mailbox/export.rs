@@ -360,7 +360,7 @@ pub(crate) fn temp_beside(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn sync_parent(path: &Path) -> Result<(), ExchangeError> {
-    crate::durable::sync_parent(path)
+    crate::store::durable::sync_parent(path)
         .map_err(|e| ExchangeError::io(path, "fsync the directory of", e))
 }
 

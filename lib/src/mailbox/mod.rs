@@ -28,6 +28,7 @@ pub mod lock;
 pub mod mbox;
 pub mod name;
 pub mod ops;
+pub mod passphrase;
 pub mod purge;
 pub mod quota;
 pub mod rekey;
@@ -45,6 +46,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::exit::{Failure, Sysexit, ToFailure};
+use crate::mail::status;
 
 pub use ops::*;
 
@@ -126,22 +128,24 @@ impl ToFailure for MailboxError {
         use MailboxError::*;
         let text = self.to_string();
         match self {
-            NotFound { .. } => Failure::new(Sysexit::NoUser, "5.1.1", text),
-            BadUser(_) => Failure::new(Sysexit::NoUser, "5.1.3", text),
-            Exists { .. } => Failure::new(Sysexit::CantCreat, "5.2.0", text),
+            NotFound { .. } => Failure::new(Sysexit::NoUser, status::NO_SUCH_MAILBOX, text),
+            BadUser(_) => Failure::new(Sysexit::NoUser, status::BAD_RECIPIENT_SYNTAX, text),
+            Exists { .. } => Failure::new(Sysexit::CantCreat, status::MAILBOX_REFUSED, text),
             WrongPassphrase { .. } | Plaintext { .. } => {
-                Failure::new(Sysexit::NoPerm, "5.7.0", text)
+                Failure::new(Sysexit::NoPerm, status::POLICY, text)
             }
-            Locked { .. } => Failure::new(Sysexit::TempFail, "4.2.0", text),
-            Full { .. } => Failure::new(Sysexit::TempFail, "4.3.1", text),
-            Damaged { .. } => Failure::new(Sysexit::DataErr, "4.3.0", text),
+            Locked { .. } => Failure::new(Sysexit::TempFail, status::MAILBOX_BUSY, text),
+            Full { .. } => Failure::new(Sysexit::TempFail, status::SYSTEM_FULL, text),
+            Damaged { .. } => Failure::new(Sysexit::DataErr, status::SYSTEM, text),
             NoFolder { .. }
             | FolderExists { .. }
             | BadFolderName { .. }
             | NoMessage { .. }
-            | EmptyQuery { .. } => Failure::new(Sysexit::DataErr, "5.5.4", text),
-            EmptyMessage => Failure::new(Sysexit::DataErr, "5.6.0", text),
-            UidsExhausted { .. } => Failure::new(Sysexit::Unavailable, "5.2.0", text),
+            | EmptyQuery { .. } => Failure::new(Sysexit::DataErr, status::BAD_ARGUMENTS, text),
+            EmptyMessage => Failure::new(Sysexit::DataErr, status::BAD_MESSAGE, text),
+            UidsExhausted { .. } => {
+                Failure::new(Sysexit::Unavailable, status::MAILBOX_REFUSED, text)
+            }
             NotEncrypting { .. }
             | SchemaTooNew { .. }
             | DeliveryKey { .. }

@@ -31,6 +31,7 @@ use serde::Serialize;
 use super::drop_area::drop_dir;
 use super::rekey::side_path;
 use crate::exit::{Failure, Sysexit, ToFailure};
+use crate::mail::status;
 
 /// What a mailbox takes on disk, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -144,7 +145,7 @@ fn recount_drop_area(mailbox: &Path) -> io::Result<u64> {
     let total = usage(mailbox)?.drop_area;
     let tmp = drop_dir(mailbox)
         .join("tmp")
-        .join(format!("size.{}", crate::durable::random_hex(8)?));
+        .join(format!("size.{}", crate::store::durable::random_hex(8)?));
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -183,7 +184,7 @@ pub struct OverQuota {
 /// (they are for postern's log, in the error itself).
 impl ToFailure for OverQuota {
     fn to_failure(&self) -> Failure {
-        Failure::new(Sysexit::Unavailable, "5.2.2", "mailbox full")
+        Failure::new(Sysexit::Unavailable, status::MAILBOX_FULL, "mailbox full")
     }
 }
 
@@ -229,7 +230,7 @@ mod tests {
         assert!(admits(90, 10, 100).is_ok());
         let over = admits(91, 10, 100).unwrap_err();
         assert_eq!(over.to_failure().exit, Sysexit::Unavailable);
-        assert_eq!(over.to_failure().status, "5.2.2");
+        assert_eq!(over.to_failure().status, status::MAILBOX_FULL);
         assert_eq!(over.to_failure().text, "mailbox full");
         assert!(over.to_string().contains("91 bytes used"));
         assert!(admits(u64::MAX, u64::MAX, 0).is_ok());

@@ -74,7 +74,7 @@ pub fn passwd(
         .and_then(|()| clear_side_files(&path));
     let committed = closed.and_then(|()| {
         fs::rename(&staging, &path)
-            .and_then(|()| crate::durable::sync_parent(&path))
+            .and_then(|()| crate::store::durable::sync_parent(&path))
             .map_err(|e| io_error(&path, "put the re-encrypted copy in place", e))
     });
     if committed.is_err() {

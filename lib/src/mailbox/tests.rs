@@ -3,6 +3,7 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::exit::Sysexit;
+use crate::mail::status;
 
 const PW: &str = "correct horse battery staple";
 const LOCK: Duration = Duration::from_secs(5);
@@ -108,7 +109,7 @@ fn wrong_passphrase_is_refused_and_changes_nothing() {
     let err = Mailbox::open(&path, "Correct horse battery staple", LOCK, now()).unwrap_err();
     assert!(matches!(err, MailboxError::WrongPassphrase { .. }), "{err}");
     let f = err.to_failure();
-    assert_eq!((f.exit, f.status), (Sysexit::NoPerm, "5.7.0"));
+    assert_eq!((f.exit, f.status), (Sysexit::NoPerm, status::POLICY));
     assert!(!f.to_string().contains(PW));
     assert_eq!(
         all_bytes(&path),
@@ -176,7 +177,10 @@ fn missing_and_empty_files() {
     let err = Mailbox::open(&path, PW, LOCK, now()).unwrap_err();
     assert!(matches!(err, MailboxError::NotFound { .. }), "{err}");
     let f = err.to_delivery_failure();
-    assert_eq!((f.exit, f.status), (Sysexit::NoUser, "5.1.1"));
+    assert_eq!(
+        (f.exit, f.status),
+        (Sysexit::NoUser, status::NO_SUCH_MAILBOX)
+    );
     // What Postfix puts in the bounce names no file (nor so the address).
     assert_eq!(f.text, "no such mailbox");
     assert!(err.to_string().contains("nobody.sqlite"));
@@ -450,15 +454,18 @@ fn a_locked_mailbox_is_a_temporary_failure() {
     let err = deliver(&mut other, &msg("x", "y"), INBOX, now()).unwrap_err();
     assert!(matches!(err, MailboxError::Locked { .. }), "{err}");
     let f = err.to_delivery_failure();
-    assert_eq!((f.exit, f.status), (Sysexit::TempFail, "4.2.0"));
+    assert_eq!(
+        (f.exit, f.status),
+        (Sysexit::TempFail, status::MAILBOX_BUSY)
+    );
     mb.conn().execute_batch("COMMIT").unwrap();
     deliver(&mut other, &msg("x", "y"), INBOX, now()).unwrap();
 }
 
 mod sealed_delivery {
     use super::*;
-    use crate::durable::DirectoryFsync;
     use crate::mailbox::drop_area::{self, UnsealError};
+    use crate::store::durable::DirectoryFsync;
 
     fn new_in(dir: &Path) -> PathBuf {
         let path = dir.join("carol.sqlite");
@@ -661,7 +668,7 @@ mod sealed_delivery {
             DirectoryFsync::Auto,
         )
         .unwrap_err();
-        assert_eq!(err.to_delivery_failure().status, "5.1.1");
+        assert_eq!(err.to_delivery_failure().status, status::NO_SUCH_MAILBOX);
         let path = new_in(dir.path());
         let key = drop_area::public_key_path(&path);
         let before = std::fs::read(&key).unwrap();
@@ -738,7 +745,11 @@ mod sealed_delivery {
         let _ = std::fs::remove_dir_all(drop_area::drop_dir(&path));
         std::fs::write(&key, &key_bytes).unwrap();
         let err = delivery.join().unwrap().unwrap_err();
-        assert_eq!(err.to_delivery_failure().status, "5.1.1", "{err}");
+        assert_eq!(
+            err.to_delivery_failure().status,
+            status::NO_SUCH_MAILBOX,
+            "{err}"
+        );
         assert!(!drop_area::drop_dir(&path).exists());
     }
 }

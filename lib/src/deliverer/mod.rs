@@ -6,16 +6,19 @@
 //! fsync'ed. Deciding (`plan`) is kept apart from doing (`commit`), so the
 //! schedule can be tested without a spool or a network.
 
+pub mod smtp;
+
 use std::cell::OnceCell;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, QueueConfig};
 use crate::exit::{Failure, ToFailure};
-use crate::job::{Job, RcptStatus};
 use crate::log::Log;
-use crate::seal::SealKey;
-use crate::smtp::{self, Relay};
-use crate::spool::{Entry, Queue, Spool, SpoolError};
+use crate::mail::job::{Job, RcptStatus};
+use crate::mail::status;
+use crate::store::seal::SealKey;
+use crate::store::spool::{Entry, Queue, Spool, SpoolError};
+use smtp::Relay;
 
 /// A job read from a pipe may have grown past the message size limit in
 /// earlier stages (headers, encryption): allow for it.
@@ -53,7 +56,7 @@ pub fn plan(mut job: Job, now: SystemTime, q: &QueueConfig) -> Plan {
         for r in &mut job.envelope.recipients {
             if !r.status.is_done() {
                 r.status = RcptStatus::Failed {
-                    code: "5.4.7".into(),
+                    code: status::EXPIRED,
                 };
                 let last = r.diagnostic.take().unwrap_or_default();
                 r.diagnostic = Some(format!(
@@ -71,7 +74,7 @@ pub fn plan(mut job: Job, now: SystemTime, q: &QueueConfig) -> Plan {
         .recipients
         .iter()
         .any(|r| needs_bounce(&r.status, r.notify.success));
-    let split = |job: &Job, keep: &dyn Fn(&crate::job::Recipient) -> bool| {
+    let split = |job: &Job, keep: &dyn Fn(&crate::mail::job::Recipient) -> bool| {
         let mut part = job.clone();
         part.envelope.recipients.retain(|r| keep(r));
         part
@@ -279,8 +282,8 @@ impl<'a> Deliverer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::{Address, Sender};
-    use crate::job::{Envelope, Notify, QueueId, Recipient};
+    use crate::mail::address::{Address, Sender};
+    use crate::mail::job::{Envelope, Notify, QueueId, Recipient};
 
     fn job(statuses: &[RcptStatus]) -> Job {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
@@ -299,13 +302,13 @@ mod tests {
 
     fn deferred() -> RcptStatus {
         RcptStatus::Deferred {
-            code: "4.4.2".into(),
+            code: status::BAD_CONNECTION,
         }
     }
 
     fn failed() -> RcptStatus {
         RcptStatus::Failed {
-            code: "5.1.1".into(),
+            code: status::NO_SUCH_MAILBOX,
         }
     }
 
@@ -359,7 +362,7 @@ mod tests {
         assert_eq!(
             b.envelope.recipients[0].status,
             RcptStatus::Failed {
-                code: "5.4.7".into()
+                code: status::EXPIRED
             }
         );
     }

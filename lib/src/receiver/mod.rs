@@ -4,11 +4,12 @@
 
 use std::time::SystemTime;
 
-use crate::address::{Address, AddressError, Sender};
 use crate::config::Config;
 use crate::exit::{Failure, Sysexit, ToFailure};
-use crate::job::{Envelope, MAX_RECIPIENTS, QueueId, Recipient};
-use crate::message::{self, MessageError};
+use crate::mail::address::{Address, AddressError, Sender};
+use crate::mail::job::{Envelope, MAX_RECIPIENTS, QueueId, Recipient};
+use crate::mail::message::{self, MessageError};
+use crate::mail::status;
 
 /// Longest client name or HELO kept (a DNS name is at most 255 octets).
 const MAX_CLIENT_FIELD: usize = 255;
@@ -31,11 +32,17 @@ impl ToFailure for ReceiveError {
     fn to_failure(&self) -> Failure {
         let text = self.to_string();
         match self {
-            ReceiveError::Sender(_) => Failure::new(Sysexit::DataErr, "5.1.7", text),
-            ReceiveError::Recipient { .. } => Failure::new(Sysexit::NoUser, "5.1.3", text),
+            ReceiveError::Sender(_) => {
+                Failure::new(Sysexit::DataErr, status::BAD_SENDER_SYNTAX, text)
+            }
+            ReceiveError::Recipient { .. } => {
+                Failure::new(Sysexit::NoUser, status::BAD_RECIPIENT_SYNTAX, text)
+            }
             // A master.cf mistake: Postfix keeps the mail until it is fixed.
             ReceiveError::NoRecipients => Failure::config(text),
-            ReceiveError::TooManyRecipients(_) => Failure::new(Sysexit::Unavailable, "5.5.3", text),
+            ReceiveError::TooManyRecipients(_) => {
+                Failure::new(Sysexit::Unavailable, status::TOO_MANY_RECIPIENTS, text)
+            }
             ReceiveError::Message(e) => e.to_failure(),
         }
     }
@@ -161,7 +168,7 @@ fn client_field(value: &Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobReader, write_job};
+    use crate::mail::job::{JobReader, write_job};
 
     fn arrival(rcpts: &[&str]) -> Arrival {
         Arrival {
@@ -232,18 +239,24 @@ mod tests {
                 .to_failure()
         };
         let f = fail(&arrival(&[]));
-        assert_eq!((f.exit, f.status), (Sysexit::Config, "4.3.5"));
+        assert_eq!((f.exit, f.status), (Sysexit::Config, status::MISCONFIGURED));
         let f = fail(&arrival(&["ok@x.org", "bad\r\n@x.org"]));
-        assert_eq!((f.exit, f.status), (Sysexit::NoUser, "5.1.3"));
+        assert_eq!(
+            (f.exit, f.status),
+            (Sysexit::NoUser, status::BAD_RECIPIENT_SYNTAX)
+        );
         assert!(f.text.contains("#2"));
         let mut a = arrival(&["ok@x.org"]);
         a.sender = "a\0@x.org".into();
         let f = fail(&a);
-        assert_eq!((f.exit, f.status), (Sysexit::DataErr, "5.1.7"));
+        assert_eq!(
+            (f.exit, f.status),
+            (Sysexit::DataErr, status::BAD_SENDER_SYNTAX)
+        );
         let f = accept(&config, "t", &arrival(&["b@x.org"]), b"", now, qid())
             .unwrap_err()
             .to_failure();
-        assert_eq!((f.exit, f.status), (Sysexit::DataErr, "5.6.0"));
+        assert_eq!((f.exit, f.status), (Sysexit::DataErr, status::BAD_MESSAGE));
     }
 
     #[test]
@@ -257,7 +270,7 @@ mod tests {
         let f = accept(&config, "t", &arrival(&["b@x.org"]), two, now, qid())
             .unwrap_err()
             .to_failure();
-        assert_eq!(f.status, "5.4.6");
+        assert_eq!(f.status, status::LOOP);
         assert!(
             accept(
                 &config,

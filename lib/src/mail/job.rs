@@ -23,8 +23,9 @@
 use std::io::{self, BufRead, Read, Write};
 use std::time::SystemTime;
 
-use crate::address::{Address, AddressError, Sender};
 use crate::exit::{Failure, Sysexit, ToFailure};
+use crate::mail::address::{Address, AddressError, Sender};
+use crate::mail::status::{self, Status};
 
 /// The format version this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -62,9 +63,9 @@ impl ToFailure for JobError {
             // Nothing was lost: the caller (Postfix) still holds the message.
             JobError::Io(_) | JobError::Truncated(_) => Failure::tempfail(self.to_string()),
             JobError::MessageTooLarge { .. } => {
-                Failure::new(Sysexit::Unavailable, "5.3.4", self.to_string())
+                Failure::new(Sysexit::Unavailable, status::TOO_BIG, self.to_string())
             }
-            _ => Failure::new(Sysexit::DataErr, "5.6.0", self.to_string()),
+            _ => Failure::new(Sysexit::DataErr, status::BAD_MESSAGE, self.to_string()),
         }
     }
 }
@@ -149,11 +150,11 @@ pub enum RcptStatus {
     Delivered,
     /// Temporary failure: try again later. `code` is an enhanced status code.
     Deferred {
-        code: String,
+        code: Status,
     },
     /// Permanent failure: the bouncer will report it.
     Failed {
-        code: String,
+        code: Status,
     },
 }
 
@@ -163,11 +164,11 @@ impl RcptStatus {
         let status = match (words.next()?, words.next()) {
             ("pending", None) => RcptStatus::Pending,
             ("delivered", None) => RcptStatus::Delivered,
-            ("deferred", Some(code)) if is_enhanced_code(code, '4') => RcptStatus::Deferred {
-                code: code.to_owned(),
+            ("deferred", Some(code)) => RcptStatus::Deferred {
+                code: Status::parse_class(code, 4)?,
             },
-            ("failed", Some(code)) if is_enhanced_code(code, '5') => RcptStatus::Failed {
-                code: code.to_owned(),
+            ("failed", Some(code)) => RcptStatus::Failed {
+                code: Status::parse_class(code, 5)?,
             },
             _ => return None,
         };
@@ -188,19 +189,6 @@ impl std::fmt::Display for RcptStatus {
             RcptStatus::Failed { code } => write!(f, "failed {code}"),
         }
     }
-}
-
-/// `class.subject.detail` as in RFC 3463, with the class digit given.
-pub fn is_enhanced_code(s: &str, class: char) -> bool {
-    let mut parts = s.split('.');
-    let ok = |p: Option<&str>, max: usize| {
-        p.is_some_and(|p| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
-    };
-    s.starts_with(class)
-        && ok(parts.next(), 1)
-        && ok(parts.next(), 3)
-        && ok(parts.next(), 3)
-        && parts.next().is_none()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -717,7 +705,7 @@ mod tests {
         bob.orcpt = Some("rfc822;bob@example.net".into());
         let mut carol = Recipient::new(Address::parse("carol@example.net").unwrap());
         carol.status = RcptStatus::Failed {
-            code: "5.1.1".into(),
+            code: status::NO_SUCH_MAILBOX,
         };
         carol.diagnostic = Some("smtp; 550 5.1.1 no such user\r\nfake: field".into());
         env.recipients = vec![bob, carol];
@@ -929,15 +917,5 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
                 }
             }
         }
-    }
-
-    #[test]
-    fn enhanced_codes() {
-        assert!(is_enhanced_code("5.1.1", '5'));
-        assert!(is_enhanced_code("4.4.100", '4'));
-        assert!(!is_enhanced_code("5.1", '5'));
-        assert!(!is_enhanced_code("5.1.1.1", '5'));
-        assert!(!is_enhanced_code("4.1.1", '5'));
-        assert!(!is_enhanced_code("5.x.1", '5'));
     }
 }

@@ -15,10 +15,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::durable;
 use crate::exit::{Failure, ToFailure};
-use crate::job::{Job, JobError, JobReader};
-use crate::seal::{self, SealError, SealKey};
+use crate::mail::job::{Job, JobError, JobReader};
+use crate::store::durable;
+use crate::store::seal::{self, SealError, SealKey};
 
 /// Room for the envelope beside the message in a sealed file.
 const ENVELOPE_SLACK: u64 = 4 * 1024 * 1024 + 64 * 1024;
@@ -297,8 +297,8 @@ fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::{Address, Sender};
-    use crate::job::{Envelope, QueueId, Recipient};
+    use crate::mail::address::{Address, Sender};
+    use crate::mail::job::{Envelope, QueueId, Recipient};
     use std::time::Duration;
 
     fn job() -> Job {

@@ -18,7 +18,8 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::job::{Job, RcptStatus, is_enhanced_code};
+use crate::mail::job::{Job, RcptStatus};
+use crate::mail::status::{self, Status};
 
 /// RFC 5321 section 4.5.3.1.5 allows reply lines of 512 octets; be
 /// generous, but bounded.
@@ -117,7 +118,7 @@ fn truncate(s: &str, max: usize) -> &str {
 struct Reply {
     permanent: bool,
     /// Enhanced status code: from the reply text, else the class default.
-    code: String,
+    code: Status,
     /// `smtp; 550 5.1.1 ...` or a local reason.
     diagnostic: String,
     /// The server's reply code; 0 when there was no usable reply.
@@ -127,14 +128,10 @@ struct Reply {
 impl Reply {
     fn from_server(r: &ServerReply) -> Reply {
         let permanent = r.code >= 500;
-        let class = if permanent { '5' } else { '4' };
+        let class = if permanent { 5 } else { 4 };
         let text = r.lines.join(" ");
         let first = text.split_whitespace().next().unwrap_or("");
-        let code = if is_enhanced_code(first, class) {
-            first.to_owned()
-        } else {
-            format!("{class}.0.0")
-        };
+        let code = Status::parse_class(first, class).unwrap_or(Status::undefined(class));
         Reply {
             permanent,
             code,
@@ -147,7 +144,7 @@ impl Reply {
     fn local(reason: String) -> Reply {
         Reply {
             permanent: false,
-            code: "4.4.2".into(),
+            code: status::BAD_CONNECTION,
             diagnostic: format!("x-postern; {reason}"),
             basic: 0,
         }
@@ -162,7 +159,7 @@ pub struct Attempt {
     pub failed: usize,
     /// The reply or reason that ended the transaction early, if one did
     /// (for the log: only its code is shown unless addresses may be).
-    pub problem: Option<(String, String)>,
+    pub problem: Option<(Status, String)>,
 }
 
 /// Tries every undone recipient of `job` once and records the outcome in
@@ -194,7 +191,7 @@ pub fn deliver(relay: &Relay, job: &mut Job) -> Attempt {
                     set_failure(&mut recipients[i], &reply);
                 }
             }
-            attempt.problem = Some((reply.code.clone(), reply.diagnostic.clone()));
+            attempt.problem = Some((reply.code, reply.diagnostic.clone()));
         }
     }
     for &i in &undone {
@@ -207,15 +204,11 @@ pub fn deliver(relay: &Relay, job: &mut Job) -> Attempt {
     attempt
 }
 
-fn set_failure(r: &mut crate::job::Recipient, reply: &Reply) {
+fn set_failure(r: &mut crate::mail::job::Recipient, reply: &Reply) {
     r.status = if reply.permanent {
-        RcptStatus::Failed {
-            code: reply.code.clone(),
-        }
+        RcptStatus::Failed { code: reply.code }
     } else {
-        RcptStatus::Deferred {
-            code: reply.code.clone(),
-        }
+        RcptStatus::Deferred { code: reply.code }
     };
     r.diagnostic = Some(reply.diagnostic.clone());
 }
@@ -267,7 +260,7 @@ impl Session {
         let soft = |mut r: Reply| {
             if r.permanent {
                 r.permanent = false;
-                r.code = "4.4.2".into();
+                r.code = status::BAD_CONNECTION;
             }
             r
         };
@@ -444,14 +437,14 @@ mod tests {
         let ehlo = reply("250-mx\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").unwrap();
         assert_eq!(ehlo.lines, ["mx", "8BITMIME", "SMTPUTF8"]);
         let r = Reply::from_server(&reply("550 5.1.1 <b@x>: no such user\r\n").unwrap());
-        assert_eq!((r.permanent, r.code.as_str()), (true, "5.1.1"));
+        assert_eq!((r.permanent, r.code), (true, status::NO_SUCH_MAILBOX));
         assert_eq!(r.diagnostic, "smtp; 550 5.1.1 <b@x>: no such user");
         let r = Reply::from_server(&reply("451 try later\n").unwrap());
-        assert_eq!((r.permanent, r.code.as_str()), (false, "4.0.0"));
+        assert_eq!((r.permanent, r.code), (false, status::TRANSIENT));
         // An enhanced code of the wrong class is not believed.
         assert_eq!(
             Reply::from_server(&reply("550 4.1.1 odd\r\n").unwrap()).code,
-            "5.0.0"
+            status::PERMANENT
         );
     }
 

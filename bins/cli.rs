@@ -79,11 +79,11 @@ pub fn finish(result: Result<(), Failure>) -> ExitCode {
 }
 
 /// A fresh random queue id.
-pub fn new_queue_id() -> Result<postern::job::QueueId, Failure> {
+pub fn new_queue_id() -> Result<postern::mail::job::QueueId, Failure> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes)
         .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
-    Ok(postern::job::QueueId::from_random(bytes))
+    Ok(postern::mail::job::QueueId::from_random(bytes))
 }
 
 /// Reads a message from stdin up to `limit` bytes. An oversized message is
@@ -100,7 +100,7 @@ pub fn read_message(limit: u64) -> Result<Vec<u8>, Failure> {
     if msg.len() as u64 > limit {
         let rest = io::copy(&mut stdin, &mut io::sink()).map_err(read_err)?;
         let size = msg.len() as u64 + rest;
-        return Err(postern::message::MessageError::TooLarge { size, limit }.to_failure());
+        return Err(postern::mail::message::MessageError::TooLarge { size, limit }.to_failure());
     }
     Ok(msg)
 }

@@ -8,6 +8,7 @@
 use std::time::SystemTime;
 
 use crate::exit::{Failure, Sysexit, ToFailure};
+use crate::mail::status;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MessageError {
@@ -31,9 +32,11 @@ impl ToFailure for MessageError {
     fn to_failure(&self) -> Failure {
         let text = self.to_string();
         match self {
-            MessageError::TooLarge { .. } => Failure::new(Sysexit::Unavailable, "5.3.4", text),
-            MessageError::Loop { .. } => Failure::new(Sysexit::Unavailable, "5.4.6", text),
-            _ => Failure::new(Sysexit::DataErr, "5.6.0", text),
+            MessageError::TooLarge { .. } => {
+                Failure::new(Sysexit::Unavailable, status::TOO_BIG, text)
+            }
+            MessageError::Loop { .. } => Failure::new(Sysexit::Unavailable, status::LOOP, text),
+            _ => Failure::new(Sysexit::DataErr, status::BAD_MESSAGE, text),
         }
     }
 }
@@ -277,7 +280,7 @@ mod tests {
         );
         let hops = b"Received: 1\nReceived: 2\nDelivered-To: a\nReceived: 4\n\n";
         assert_eq!(check(hops), Err(MessageError::Loop { hops: 4, limit: 3 }));
-        assert_eq!(check(hops).unwrap_err().to_failure().status, "5.4.6");
+        assert_eq!(check(hops).unwrap_err().to_failure().status, status::LOOP);
         assert_eq!(
             check(&[b'x'; 1001]).unwrap_err().to_failure().exit,
             Sysexit::Unavailable
