@@ -46,12 +46,17 @@ pub fn bounded(value: &str, max: usize) -> String {
         return out;
     }
     const ELLIPSIS: &str = "...";
-    let mut cut = max.saturating_sub(ELLIPSIS.len());
+    let room = if max > ELLIPSIS.len() {
+        max - ELLIPSIS.len()
+    } else {
+        max
+    };
+    let mut cut = room;
     while !out.is_char_boundary(cut) {
         cut -= 1;
     }
     out.truncate(cut);
-    if max >= ELLIPSIS.len() {
+    if room < max {
         out.push_str(ELLIPSIS);
     }
     out
