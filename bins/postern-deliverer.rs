@@ -9,11 +9,11 @@ use std::time::SystemTime;
 use clap::Parser;
 use postern::config::Config;
 use postern::deliverer::{Deliverer, job_size_limit};
-use postern::exit::{Failure, ToFailure};
+use postern::exit::Failure;
 use postern::log::Log;
-use postern::mail::job::{Job, JobReader};
+use postern::mail::job::Job;
 use postern::receiver::{self, Arrival};
-
+use postern::stage::{Stage, run_stream};
 use postern_cli as common;
 
 const TOOL: &str = "postern-deliverer";
@@ -44,32 +44,29 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
-    let deliverer = Deliverer::new(config, log);
-    let now = SystemTime::now();
+    let mut deliverer = Deliverer::open(config, log)?;
     if cli.run_queue {
-        let tried = deliverer.run_queue(now, cli.flush)?;
-        log.info(format_args!("queue run: {tried} job(s) tried"));
+        let run = deliverer.run_queue(&SystemTime::now, cli.flush)?;
+        log.info(format_args!(
+            "queue run: {} job(s) tried, {} recovered, {} corrupt",
+            run.tried, run.recovered, run.corrupt
+        ));
         return Ok(());
     }
-    // Read every job before sending anything: a stream cut short is
-    // refused whole, never half-delivered.
-    let jobs = match cli.sender {
-        Some(sender) => vec![bare_message(config, sender, cli.recipients, now)?],
-        None => read_jobs(config)?,
-    };
-    for job in jobs {
-        deliverer.handle(job, now)?;
+    match cli.sender {
+        Some(sender) => {
+            let now = SystemTime::now();
+            let job = bare_message(config, sender, cli.recipients, now)?;
+            deliverer.process(job, now).map(drop)
+        }
+        None => run_stream(
+            &mut deliverer,
+            io::stdin().lock(),
+            io::sink(),
+            job_size_limit(config),
+            SystemTime::now,
+        ),
     }
-    Ok(())
-}
-
-fn read_jobs(config: &Config) -> Result<Vec<Job>, Failure> {
-    let mut reader = JobReader::new(io::stdin().lock(), job_size_limit(config));
-    let mut jobs = Vec::new();
-    while let Some(job) = reader.next_job().map_err(|e| e.to_failure())? {
-        jobs.push(job);
-    }
-    Ok(jobs)
 }
 
 /// A bare RFC 5322 message, checked as postern-receiver(1) checks it.
@@ -85,8 +82,7 @@ fn bare_message(
         recipients,
         ..Arrival::default()
     };
-    let accepted = receiver::accept(config, TOOL, &arrival, &msg, now, common::new_queue_id()?)
-        .map_err(|e| e.to_failure())?;
+    let accepted = receiver::accept(config, TOOL, &arrival, &msg, now, common::new_queue_id()?)?;
     let message = accepted.parts(&msg).concat();
     Ok(Job {
         envelope: accepted.envelope,

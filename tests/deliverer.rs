@@ -272,8 +272,12 @@ fn a_cut_job_stream_delivers_nothing() {
     assert_eq!(sink.received().len(), 2);
 }
 
+/// A job stream comes from postern's own receiver: one this deliverer
+/// cannot read (another version after a half-done upgrade, a wrong size,
+/// garbage) is a local problem, and Postfix keeps the message (75), never
+/// bounces it.
 #[test]
-fn garbage_and_wrong_lengths_are_data_errors() {
+fn unreadable_job_streams_are_local_problems() {
     let site = Site::new(util::closed_port());
     let good =
         String::from_utf8(job_for(&site, &["bob@example.net"], &message("len", "x"))).unwrap();
@@ -290,8 +294,11 @@ fn garbage_and_wrong_lengths_are_data_errors() {
         b"postern-job 9\n",
     ] {
         let d = site.run(DELIVERER, &[], bad);
-        assert_eq!(d.code, 65, "{}", d.stderr);
-        assert!(d.status_line().starts_with("5.6.0 "));
+        assert_eq!(d.code, 75, "{}", d.stderr);
+        assert!(d.status_line().starts_with("4.3.0 "), "{}", d.stderr);
+        assert_eq!(d.stderr.lines().count(), 1);
+        // Never the input's bytes: they may be anyone's mail.
+        assert!(!d.stderr.contains("Subject"), "{}", d.stderr);
     }
 }
 
@@ -314,11 +321,10 @@ fn a_flipped_bit_moves_that_file_to_corrupt_and_the_rest_goes_out() {
     assert_eq!(sink.received().len(), 1);
     assert_eq!(site.queue("corrupt").len(), 1);
     assert!(site.queue("deferred").is_empty());
+    let log = site.log();
     assert!(
-        site.log()
-            .contains("moved to corrupt/: sealed data failed authentication"),
-        "{}",
-        site.log()
+        log.contains("sealed data failed authentication") && log.contains("moved to corrupt/"),
+        "{log}"
     );
 }
 
@@ -373,4 +379,267 @@ fn bare_message_mode_and_usage_errors() {
     assert!(d.stderr.contains("-f <SENDER>"), "{}", d.stderr);
     // No input at all is not an error: an earlier stage refused the message.
     assert_eq!(site.run(DELIVERER, &[], b"").code, 0);
+}
+
+/// A relay answers RCPT with a 20-line 450 of 1,000 bytes a line. The
+/// diagnostic is bounded when recorded, so the spooled job reads back and
+/// goes out on the next run (before: the job was spooled, exit 0, and the
+/// next run moved it to corrupt/ — "line longer than 16384 bytes").
+#[test]
+fn a_huge_relay_reply_never_makes_a_spooled_job_unreadable() {
+    let port = util::closed_port();
+    let line = "x".repeat(1000);
+    let mut reply: Vec<String> = (0..19).map(|_| format!("450-4.2.0 {line}")).collect();
+    reply.push(format!("450 4.2.0 {line}"));
+    let mut replies = HashMap::new();
+    replies.insert("bob@example.net".to_string(), reply.join("\r\n"));
+    let site = Site::new(port);
+    let job = job_for(&site, &["bob@example.net"], &message("long", "x"));
+    {
+        let sink = Server::start_on(
+            port,
+            Script {
+                rcpt_replies: replies,
+                ..Script::default()
+            },
+        );
+        let d = site.run(DELIVERER, &[], &job);
+        assert_eq!(d.code, 0, "{}", d.stderr);
+        assert!(sink.received().is_empty());
+    }
+    assert_eq!(site.queue("deferred").len(), 1);
+    let sink = Server::start_on(port, Script::default());
+    let out = site.run(DELIVERER, &["--run-queue", "--flush"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(site.queue("corrupt").is_empty(), "{}", site.log());
+    assert_eq!(sink.received().len(), 1);
+    assert!(site.queue("deferred").is_empty());
+}
+
+/// Each command must get its own reply class: a relay that says 250 to
+/// DATA, or 354 after the final dot, or 3xx to MAIL or RCPT, has not taken
+/// the message (before: every recipient was marked delivered).
+#[test]
+fn a_reply_of_the_wrong_class_is_not_a_delivery() {
+    let cases: [(&str, Script); 4] = [
+        (
+            "250 to DATA",
+            Script {
+                data_start_reply: Some("250 2.0.0 fine, I guess".into()),
+                ..Script::default()
+            },
+        ),
+        (
+            "354 after the dot",
+            Script {
+                data_reply: Some("354 more please".into()),
+                ..Script::default()
+            },
+        ),
+        (
+            "354 to MAIL",
+            Script {
+                mail_reply: Some("354 huh".into()),
+                ..Script::default()
+            },
+        ),
+        (
+            "251 to MAIL is fine, 354 to RCPT is not",
+            Script {
+                rcpt_replies: HashMap::from([("bob@example.net".to_string(), "354 odd".into())]),
+                ..Script::default()
+            },
+        ),
+    ];
+    for (what, script) in cases {
+        let sink = Server::start(script);
+        let site = Site::new(sink.port);
+        let d = site.run(
+            DELIVERER,
+            &[],
+            &job_for(&site, &["bob@example.net"], &message("class", "x")),
+        );
+        assert_eq!(d.code, 0, "{what}: {}", d.stderr);
+        assert_eq!(site.queue("deferred").len(), 1, "{what}: {}", site.log());
+        assert!(site.queue("bounce").is_empty(), "{what}");
+        let log = site.log();
+        assert!(log.contains("delivered=0 deferred=1"), "{what}: {log}");
+        assert!(log.contains("dsn=4.5.0"), "{what}: {log}");
+    }
+}
+
+/// The runner is stopped after its attempt (here: bounce/ cannot be
+/// written, so the run fails half-way, as a kill would leave it). The
+/// next run must neither send the delivered recipient again nor queue a
+/// second bounce for the failed one.
+#[test]
+fn a_run_stopped_after_its_attempt_sends_nothing_twice() {
+    let port = util::closed_port();
+    let site = Site::new(port);
+    let job = job_for(
+        &site,
+        &["bob@example.net", "carol@example.net", "dave@example.net"],
+        &message("crash", "x"),
+    );
+    let d = site.run(DELIVERER, &[], &job);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert_eq!(site.queue("deferred").len(), 1);
+    let sink = Server::start_on(
+        port,
+        Script {
+            rcpt_replies: HashMap::from([
+                (
+                    "carol@example.net".to_string(),
+                    "550 5.1.1 no such user".to_string(),
+                ),
+                (
+                    "dave@example.net".to_string(),
+                    "450 4.2.1 try later".to_string(),
+                ),
+            ]),
+            ..Script::default()
+        },
+    );
+    // The bounce entry of this attempt (the job's second: the first was
+    // the pipe-mode one) cannot be written: a directory is in the way.
+    let name = site.queue("deferred")[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let in_the_way = site.path().join("spool/bounce").join(format!("{name}-b2"));
+    std::fs::create_dir_all(in_the_way.join("x")).unwrap();
+    let out = site.run(DELIVERER, &["--run-queue", "--flush"], b"");
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert_eq!(sink.received().len(), 1);
+    assert_eq!(sink.received()[0].rcpts, ["bob@example.net"]);
+    std::fs::remove_dir_all(&in_the_way).unwrap();
+    for run in 0..2 {
+        let out = site.run(DELIVERER, &["--run-queue"], b"");
+        assert_eq!(out.code, 0, "run {run}: {}", out.stderr);
+        assert_eq!(
+            sink.received().len(),
+            1,
+            "run {run}: bob must not get it twice"
+        );
+        assert_eq!(site.queue("bounce").len(), 1, "run {run}: one bounce entry");
+        assert_eq!(site.queue("deferred").len(), 1, "run {run}: dave waits");
+        assert!(site.queue("active").is_empty(), "run {run}");
+    }
+}
+
+/// The spool key is checked before the first attempt: a key that is not
+/// the spool's defers the message with nothing sent, and a queue run
+/// touches nothing (before: every spool file went to corrupt/).
+#[test]
+fn a_wrong_spool_key_defers_before_anything_is_sent() {
+    let port = util::closed_port();
+    let site = Site::new(port);
+    let job = job_for(&site, &["bob@example.net"], &message("wrongkey", "x"));
+    assert_eq!(site.run(DELIVERER, &[], &job).code, 0);
+    assert_eq!(site.queue("deferred").len(), 1);
+    std::fs::write(site.path().join("spool.key"), [0x43u8; 32]).unwrap();
+    let sink = Server::start_on(port, Script::default());
+    let d = site.run(DELIVERER, &[], &job);
+    assert_eq!(d.code, 78, "{}", d.stderr);
+    assert!(
+        d.status_line().starts_with("4.3.5 spool key does not open"),
+        "{}",
+        d.stderr
+    );
+    let out = site.run(DELIVERER, &["--run-queue", "--flush"], b"");
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(sink.received().is_empty());
+    assert_eq!(site.queue("deferred").len(), 1);
+    assert!(site.queue("corrupt").is_empty());
+}
+
+/// Only a bad file goes to corrupt/: one that cannot be read stays (the
+/// run says so and exits 75), and a job larger than a since-lowered size
+/// limit is read whole and delivered.
+#[test]
+fn unreadable_spool_files_stay_and_large_ones_load_whole() {
+    let port = util::closed_port();
+    let site = Site::new(port);
+    let big = message("big", &"y".repeat(200_000));
+    for m in [message("small", "x"), big] {
+        let (_, d) = site.chain("alice@example.org", &["bob@example.net"], &m);
+        assert_eq!(d.code, 0, "{}", d.stderr);
+    }
+    let mut files = site.queue("deferred");
+    files.sort_by_key(|f| std::fs::metadata(f).unwrap().len());
+    // The small one cannot be read: a directory in its place (EISDIR, as
+    // EACCES or EIO would be).
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::create_dir(&files[0]).unwrap();
+    let cfg = site.path().join("small.toml");
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(&cfg, format!("message_size_limit = 10000\n{text}")).unwrap();
+    let sink = Server::start_on(port, Script::default());
+    let out = util::run(
+        DELIVERER,
+        &["-c", cfg.to_str().unwrap(), "--run-queue", "--flush"],
+        b"",
+        &[],
+    );
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.status_line()
+            .starts_with("4.3.0 1 spool file(s) could not be read"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+    assert_eq!(sink.received().len(), 1, "the large job goes out");
+    assert!(site.queue("corrupt").is_empty());
+    assert_eq!(site.queue("deferred"), vec![files[0].clone()]);
+}
+
+/// SRS addresses have local parts over 64 octets; Postfix takes them, so
+/// must postern (before: 5.1.3, and the whole pipe(8) batch bounced).
+#[test]
+fn srs_addresses_pass_the_chain() {
+    let sink = Server::start(Script::default());
+    let site = Site::new(sink.port);
+    let srs = "SRS0=HHH=TT=sender.example.org=a.rather.long.local.part.of.someone@fwd.example.net";
+    assert!(srs.find('@').unwrap() > 64);
+    let (r, d) = site.chain(srs, &[srs], &message("srs", "x"));
+    assert_eq!((r.code, d.code), (0, 0), "{} {}", r.stderr, d.stderr);
+    assert_eq!(sink.received()[0].rcpts, [srs]);
+}
+
+/// RFC 5321 section 2.3.8: CR and LF go on the wire only together.
+#[test]
+fn a_bare_cr_goes_out_as_a_line_ending() {
+    let sink = Server::start(Script::default());
+    let site = Site::new(sink.port);
+    let msg = b"Subject: cr\n\nline one\rline two\n".to_vec();
+    let (_, d) = site.chain("alice@example.org", &["bob@example.net"], &msg);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let data = util::without_our_trace(&sink.received()[0].data);
+    assert_eq!(data, b"Subject: cr\r\n\r\nline one\r\nline two");
+}
+
+/// A relay that takes the message and then sits on its reply cannot hold
+/// the deliverer past relay.deadline (pipe(8) would kill it, perhaps
+/// after the relay's 250 but before the spool had the job).
+#[test]
+fn an_attempt_ends_at_its_deadline() {
+    let sink = Server::start(Script {
+        data_delay: Some(std::time::Duration::from_secs(8)),
+        ..Script::default()
+    });
+    let site = Site::with_extra(sink.port, "");
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(&site.config, format!("{text}deadline = \"2s\"\n")).unwrap();
+    let started = std::time::Instant::now();
+    let d = site.run(
+        DELIVERER,
+        &[],
+        &job_for(&site, &["bob@example.net"], &message("slow", "x")),
+    );
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(site.queue("deferred").len(), 1);
+    assert!(site.log().contains("dsn=4.4.2"), "{}", site.log());
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::exit::{Failure, ToFailure};
+use crate::mail::text;
 use crate::store::durable::DirectoryFsync;
 
 pub const DEFAULT_PATH: &str = "/etc/postern/postern.toml";
@@ -86,6 +87,10 @@ pub struct RelayConfig {
     /// Connect and per-command timeout.
     #[serde(with = "human_duration")]
     pub timeout: Duration,
+    /// Longest a whole delivery attempt may take (below pipe(8)'s
+    /// command_time_limit, 1000s by default).
+    #[serde(with = "human_duration")]
+    pub deadline: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +164,7 @@ impl Default for RelayConfig {
             port: 10026,
             helo_name: String::new(),
             timeout: Duration::from_secs(300),
+            deadline: Duration::from_secs(600),
         }
     }
 }
@@ -230,8 +236,22 @@ impl Config {
         if self.relay.timeout.is_zero() {
             return Err("relay.timeout must be greater than 0".into());
         }
+        if self.relay.deadline.is_zero() {
+            return Err("relay.deadline must be greater than 0".into());
+        }
         if self.relay.host.is_empty() {
             return Err("relay.host is empty".into());
+        }
+        if self
+            .relay
+            .helo_name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(format!(
+                "relay.helo_name {:?} is not a host name",
+                text::clean(&self.relay.helo_name)
+            ));
         }
         if self.maildb.directory.as_os_str().is_empty() {
             return Err("maildb.directory is empty".into());
@@ -457,6 +477,16 @@ mod tests {
         assert!(parse("log = \"loud\"").is_err());
         assert!(parse("message_size_limit = 0").is_err());
         assert!(parse("[relay]\ntimeout = \"0s\"").is_err());
+        assert!(parse("[relay]\ndeadline = \"0s\"").is_err());
+        assert!(parse("[relay]\nhelo_name = \"mx\\r\\nMAIL FROM:<x@y>\"").is_err());
+        assert!(parse("[relay]\nhelo_name = \"mx example\"").is_err());
+        assert_eq!(
+            parse("[relay]\nhelo_name = \"mx.example\"\ndeadline = \"15m\"")
+                .unwrap()
+                .relay
+                .deadline,
+            Duration::from_secs(900)
+        );
         assert!(parse("hostname = \"a b\"").is_err());
         assert!(parse("[relay]\nport = 70000").is_err());
         assert!(

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::mail::status::{self, Status};
+use crate::mail::text;
 
 /// A sysexits.h exit code that a postern tool can end with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,18 +75,20 @@ impl fmt::Display for Failure {
     /// The single stderr line: `5.3.4 message size 60000000 exceeds limit 52428800`.
     /// Control characters never reach the line, so it cannot be split.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text: String = self
-            .text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        write!(f, "{} {}", self.status, text)
+        write!(f, "{} {}", self.status, text::clean(&self.text))
     }
 }
 
 /// Implemented by every module error: how it ends a tool.
 pub trait ToFailure {
     fn to_failure(&self) -> Failure;
+}
+
+/// So that `?` turns any module error into the failure that ends a tool.
+impl<E: ToFailure> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        e.to_failure()
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod log;
 pub mod mail;
 pub mod mailbox;
 pub mod receiver;
+pub mod stage;
 pub mod store;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::os::unix::net::UnixDatagram;
 use std::time::SystemTime;
 
 use crate::config::{Config, LogTarget};
+use crate::mail::text;
 
 const SYSLOG_SOCKET: &str = "/dev/log";
 /// Facility mail (2) times 8, plus the severity.
@@ -104,7 +105,8 @@ impl Log {
     }
 
     fn write(&self, severity: Severity, args: fmt::Arguments<'_>) {
-        let text = args.to_string().replace(|c: char| c.is_control(), " ");
+        let line = args.to_string();
+        let text = text::clean(&line);
         let label = match severity {
             Severity::Error => "error: ",
             Severity::Warning => "warning: ",

@@ -21,6 +21,13 @@ pub struct Script {
     pub data_reply: Option<String>,
     /// Greeting (default `220 sink ESMTP`).
     pub greeting: Option<String>,
+    /// Reply to MAIL FROM (default `250 2.1.0 Ok`).
+    pub mail_reply: Option<String>,
+    /// Reply to the DATA command (default `354 ...`); anything else means
+    /// no message follows.
+    pub data_start_reply: Option<String>,
+    /// Wait this long before the reply to the end of DATA.
+    pub data_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +130,8 @@ fn session(
             from = cmd[10..].to_string();
             rcpts.clear();
             rcpt_count = 0;
-            write!(out, "250 2.1.0 Ok\r\n")?;
+            let reply = script.mail_reply.as_deref().unwrap_or("250 2.1.0 Ok");
+            write!(out, "{reply}\r\n")?;
         } else if upper.starts_with("RCPT TO:") {
             rcpt_count += 1;
             let addr = cmd[8..]
@@ -146,7 +154,14 @@ fn session(
                 write!(out, "554 5.5.1 Error: no valid recipients\r\n")?;
                 continue;
             }
-            write!(out, "354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            let start = script
+                .data_start_reply
+                .as_deref()
+                .unwrap_or("354 End data with <CR><LF>.<CR><LF>");
+            write!(out, "{start}\r\n")?;
+            if !start.starts_with("354") {
+                continue;
+            }
             let mut data = Vec::new();
             loop {
                 let mut l = Vec::new();
@@ -165,6 +180,9 @@ fn session(
             }
             if data.ends_with(b"\r\n") {
                 data.truncate(data.len() - 2);
+            }
+            if let Some(wait) = script.data_delay {
+                std::thread::sleep(wait);
             }
             let reply = script
                 .data_reply

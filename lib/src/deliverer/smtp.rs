@@ -2,8 +2,11 @@
 //! recipient: RCPT replies are taken one by one, so one refused recipient
 //! does not hold up the others.
 //!
-//! Replies map onto recipient statuses: 2xx delivered, 4xx deferred, 5xx
-//! failed. A connection that fails or drops before the final reply to DATA
+//! Each command must get the reply class it calls for (2xx to MAIL, RCPT
+//! and the end of data, exactly 354 to DATA); 4xx defers, 5xx fails, and
+//! any other reply is a protocol failure that defers (4.5.0): a relay that
+//! says 354 after the final dot has not taken the message. Diagnostics are
+//! cleaned and bounded when recorded (`Recipient::settle`). A connection that fails or drops before the final reply to DATA
 //! leaves every recipient still undone deferred; one that drops after the
 //! message was sent but before the reply may lead to a second delivery
 //! later, which is the at-least-once promise of postern(7).
@@ -15,11 +18,13 @@
 //! write, and the message with its terminator goes out through one buffer.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use crate::mail::job::{Job, RcptStatus};
+use crate::mail::job::{Job, RcptStatus, Recipient};
 use crate::mail::status::{self, Status};
+use crate::mail::text;
 
 /// RFC 5321 section 4.5.3.1.5 allows reply lines of 512 octets; be
 /// generous, but bounded.
@@ -34,7 +39,13 @@ pub struct Relay {
     pub host: String,
     pub port: u16,
     pub helo: String,
+    /// Longest wait for the connection, the greeting and each reply or
+    /// write.
     pub timeout: Duration,
+    /// Longest a whole attempt may take, name lookup to the final reply:
+    /// kept below pipe(8)'s `command_time_limit`, so that the deliverer
+    /// is never killed between the relay's 250 and recording it.
+    pub deadline: Duration,
 }
 
 impl Relay {
@@ -49,12 +60,6 @@ pub struct ServerReply {
     pub code: u16,
     /// The text of each line, without the code and separator.
     pub lines: Vec<String>,
-}
-
-impl ServerReply {
-    fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
 }
 
 /// Reads one reply (RFC 5321 section 4.2): lines `ddd-text` then a last
@@ -85,7 +90,10 @@ pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, String> {
             && (b'2'..=b'5').contains(&bytes[0])
             && matches!(bytes.get(3), None | Some(b' ') | Some(b'-'));
         if !valid {
-            return Err(format!("malformed reply line {:?}", truncate(line, 80)));
+            return Err(format!(
+                "malformed reply line {:?}",
+                text::bounded(line, 80)
+            ));
         }
         let this: u16 = line[..3]
             .parse()
@@ -106,26 +114,39 @@ pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, String> {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// The reply a command must get to go on (RFC 5321 section 4.3.2): 2xx
+/// for the greeting, EHLO, MAIL, RCPT and the end of data; exactly 354 for
+/// DATA. Anything else is a failure of that step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Completion,
+    StartData,
+}
+
+impl Want {
+    fn accepts(self, code: u16) -> bool {
+        match self {
+            Want::Completion => (200..300).contains(&code),
+            Want::StartData => code == 354,
+        }
     }
 }
 
-/// A negative or missing reply, as RFC 3464 wants it in a DSN.
+/// A failed step, as RFC 3464 wants it in a DSN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Reply {
     permanent: bool,
     /// Enhanced status code: from the reply text, else the class default.
     code: Status,
-    /// `smtp; 550 5.1.1 ...` or a local reason.
+    /// `smtp; 550 5.1.1 ...` or a local reason, bounded when recorded.
     diagnostic: String,
-    /// The server's reply code; 0 when there was no usable reply.
+    /// The server's 4xx or 5xx reply code; 0 when there was no usable
+    /// reply or the reply made no sense for the command.
     basic: u16,
 }
 
 impl Reply {
+    /// A 4xx or 5xx reply: the server's verdict.
     fn from_server(r: &ServerReply) -> Reply {
         let permanent = r.code >= 500;
         let class = if permanent { 5 } else { 4 };
@@ -137,6 +158,22 @@ impl Reply {
             code,
             diagnostic: format!("smtp; {} {text}", r.code),
             basic: r.code,
+        }
+    }
+
+    /// A positive reply of the wrong kind (250 to DATA, 354 after the
+    /// message): the server is broken or hostile, and nothing it said can
+    /// be taken as delivery. Temporary: another attempt may find it sane.
+    fn unexpected(stage: &str, r: &ServerReply) -> Reply {
+        Reply {
+            permanent: false,
+            code: status::PROTOCOL,
+            diagnostic: format!(
+                "smtp; {} {} (unexpected reply to {stage})",
+                r.code,
+                r.lines.join(" ")
+            ),
+            basic: 0,
         }
     }
 
@@ -173,25 +210,24 @@ pub fn deliver(relay: &Relay, job: &mut Job) -> Attempt {
         return attempt;
     }
     let mut accepted = Vec::new();
-    let result = transaction(relay, job, &undone, &mut accepted);
+    let mut refused = Vec::new();
+    let result = transaction(relay, job, &undone, &mut accepted, &mut refused);
     let recipients = &mut job.envelope.recipients;
     match result {
         Ok(()) => {
             for &i in &accepted {
-                recipients[i].status = RcptStatus::Delivered;
-                recipients[i].diagnostic = None;
+                recipients[i].settle(RcptStatus::Delivered, None);
             }
         }
         Err(reply) => {
-            // Every recipient not already settled by its own RCPT reply
-            // shares the fate of the transaction.
-            // (A recipient refused at RCPT already has its diagnostic.)
+            // Every recipient without its own RCPT reply shares the fate
+            // of the transaction.
             for &i in &undone {
-                if recipients[i].diagnostic.is_none() {
+                if !refused.contains(&i) {
                     set_failure(&mut recipients[i], &reply);
                 }
             }
-            attempt.problem = Some((reply.code, reply.diagnostic.clone()));
+            attempt.problem = Some((reply.code, text::bounded(&reply.diagnostic, 200)));
         }
     }
     for &i in &undone {
@@ -204,35 +240,98 @@ pub fn deliver(relay: &Relay, job: &mut Job) -> Attempt {
     attempt
 }
 
-fn set_failure(r: &mut crate::mail::job::Recipient, reply: &Reply) {
-    r.status = if reply.permanent {
+fn set_failure(r: &mut Recipient, reply: &Reply) {
+    let status = if reply.permanent {
         RcptStatus::Failed { code: reply.code }
     } else {
         RcptStatus::Deferred { code: reply.code }
     };
-    r.diagnostic = Some(reply.diagnostic.clone());
+    r.settle(status, Some(&reply.diagnostic));
+}
+
+/// The end of an attempt: every wait is the shorter of the per-step
+/// timeout and what is left of the attempt's deadline.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    step: Duration,
+    end: Instant,
+}
+
+impl Clock {
+    fn wait(&self) -> io::Result<Duration> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the attempt's deadline (relay.deadline) passed",
+            ));
+        }
+        Ok(left.min(self.step))
+    }
+}
+
+/// Resolves `host:port` within `wait`. getaddrinfo(3) has no timeout of
+/// its own, so it runs on a thread that is left behind if it hangs (the
+/// process ends soon after).
+fn resolve(host: &str, port: u16, wait: Duration) -> io::Result<Vec<SocketAddr>> {
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })?;
+    rx.recv_timeout(wait).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {}s", wait.as_secs()),
+        ))
+    })
+}
+
+/// A stream whose every write waits at most what the clock allows, so
+/// that a relay reading slowly cannot hold the message past the deadline.
+struct Timed<'a> {
+    stream: &'a TcpStream,
+    clock: Clock,
+}
+
+impl Write for Timed<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.clock.wait()?))?;
+        (&*self.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.stream).flush()
+    }
 }
 
 /// An open SMTP session after EHLO (or HELO).
 struct Session {
     input: BufReader<TcpStream>,
     output: TcpStream,
+    clock: Clock,
     /// EHLO keywords, upper case (RFC 5321 section 4.1.1.1).
     extensions: Vec<String>,
 }
 
 impl Session {
-    fn open(relay: &Relay) -> Result<Session, Reply> {
+    fn open(relay: &Relay, clock: Clock) -> Result<Session, Reply> {
         let label = relay.label();
         let local =
             |what: &str, e: &dyn std::fmt::Display| Reply::local(format!("{what} {label}: {e}"));
-        let addrs = (relay.host.as_str(), relay.port)
-            .to_socket_addrs()
+        let addrs = clock
+            .wait()
+            .and_then(|wait| resolve(&relay.host, relay.port, wait))
             .map_err(|e| local("cannot resolve", &e))?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         let mut stream = None;
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, relay.timeout) {
+            match clock
+                .wait()
+                .and_then(|wait| TcpStream::connect_timeout(&addr, wait))
+            {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -243,16 +342,13 @@ impl Session {
         let stream = stream.ok_or_else(|| local("cannot connect to", &last))?;
         let setup = |s: &TcpStream| {
             s.set_nodelay(true)?;
-            s.set_read_timeout(Some(relay.timeout))?;
-            s.set_write_timeout(Some(relay.timeout))
+            s.try_clone()
         };
-        setup(&stream).map_err(|e| local("cannot set up the connection to", &e))?;
-        let output = stream
-            .try_clone()
-            .map_err(|e| local("cannot set up the connection to", &e))?;
+        let output = setup(&stream).map_err(|e| local("cannot set up the connection to", &e))?;
         let mut session = Session {
             input: BufReader::new(stream),
             output,
+            clock,
             extensions: Vec::new(),
         };
         // A refused greeting or EHLO is not a verdict on the message: like
@@ -264,8 +360,11 @@ impl Session {
             }
             r
         };
-        session.expect(None, "greeting").map_err(soft)?;
-        match session.expect(Some(&format!("EHLO {}\r\n", relay.helo)), "EHLO") {
+        session
+            .expect(None, "greeting", Want::Completion)
+            .map_err(soft)?;
+        let ehlo = format!("EHLO {}\r\n", relay.helo);
+        match session.expect(Some(&ehlo), "EHLO", Want::Completion) {
             Ok(reply) => {
                 session.extensions = reply
                     .lines
@@ -276,8 +375,9 @@ impl Session {
                     .collect();
             }
             Err(r) if r.basic >= 500 => {
+                let helo = format!("HELO {}\r\n", relay.helo);
                 session
-                    .expect(Some(&format!("HELO {}\r\n", relay.helo)), "HELO")
+                    .expect(Some(&helo), "HELO", Want::Completion)
                     .map_err(soft)?;
             }
             Err(r) => return Err(soft(r)),
@@ -289,52 +389,79 @@ impl Session {
         self.extensions.iter().any(|e| e == keyword)
     }
 
-    /// Sends `command` (if any) and reads the reply; a negative reply is
-    /// an `Err` with the server's words, a broken connection a local one.
-    fn expect(&mut self, command: Option<&str>, stage: &str) -> Result<ServerReply, Reply> {
+    /// Sends `command` (if any) and reads the reply. The reply `want`s is
+    /// `Ok`; a 4xx or 5xx is an `Err` with the server's words; any other
+    /// reply, or none, an `Err` of our own.
+    fn expect(
+        &mut self,
+        command: Option<&str>,
+        stage: &str,
+        want: Want,
+    ) -> Result<ServerReply, Reply> {
+        let fail = |e: io::Error| Reply::local(format!("{stage}: {e}"));
         if let Some(c) = command {
-            self.output
-                .write_all(c.as_bytes())
-                .map_err(|e| Reply::local(format!("{stage}: {e}")))?;
+            Timed {
+                stream: &self.output,
+                clock: self.clock,
+            }
+            .write_all(c.as_bytes())
+            .map_err(fail)?;
         }
+        let wait = self.clock.wait().map_err(fail)?;
+        self.output.set_read_timeout(Some(wait)).map_err(fail)?;
         let reply =
             read_reply(&mut self.input).map_err(|e| Reply::local(format!("{stage}: {e}")))?;
-        if reply.is_positive() {
+        if want.accepts(reply.code) {
             Ok(reply)
-        } else {
+        } else if reply.code >= 400 {
             Err(Reply::from_server(&reply))
+        } else {
+            Err(Reply::unexpected(stage, &reply))
         }
     }
 
     /// Sends the message, dot-stuffed with CRLF line endings, and the
     /// terminator, in one buffered stream; returns the final reply.
     fn data(&mut self, msg: &[u8]) -> Result<ServerReply, Reply> {
-        let mut out = BufWriter::with_capacity(DATA_BUFFER, &self.output);
+        let timed = Timed {
+            stream: &self.output,
+            clock: self.clock,
+        };
+        let mut out = BufWriter::with_capacity(DATA_BUFFER, timed);
         write_data(&mut out, msg)
             .and_then(|()| out.flush())
             .map_err(|e| Reply::local(format!("sending the message: {e}")))?;
         drop(out);
-        self.expect(None, "end of DATA")
+        self.expect(None, "end of DATA", Want::Completion)
     }
 
-    fn quit(mut self) {
-        let _ = self.expect(Some("QUIT\r\n"), "QUIT");
+    /// Ends the session without waiting for the reply: the outcome is
+    /// already known, and every second spent here is a second in which a
+    /// killed deliverer would lose what the relay accepted.
+    fn quit(self) {
+        let _ = Timed {
+            stream: &self.output,
+            clock: self.clock,
+        }
+        .write_all(b"QUIT\r\n");
     }
 }
 
 /// One SMTP transaction. RCPT refusals are recorded on the recipients
-/// directly; an `Err` is what ended the transaction for all the rest.
+/// directly (their indices in `refused`); an `Err` is what ended the
+/// transaction for all the rest.
 fn transaction(
     relay: &Relay,
     job: &mut Job,
     undone: &[usize],
     accepted: &mut Vec<usize>,
+    refused: &mut Vec<usize>,
 ) -> Result<(), Reply> {
-    // Clear stale diagnostics so that "has its own RCPT reply" is visible.
-    for &i in undone {
-        job.envelope.recipients[i].diagnostic = None;
-    }
-    let mut session = Session::open(relay)?;
+    let clock = Clock {
+        step: relay.timeout,
+        end: Instant::now() + relay.deadline,
+    };
+    let mut session = Session::open(relay, clock)?;
     let mut params = String::new();
     if job.envelope.eight_bit && session.supports("8BITMIME") {
         params.push_str(" BODY=8BITMIME");
@@ -346,16 +473,18 @@ fn transaction(
     if utf8 && session.supports("SMTPUTF8") {
         params.push_str(" SMTPUTF8");
     }
-    session.expect(
-        Some(&format!("MAIL FROM:{}{params}\r\n", job.envelope.sender)),
-        "MAIL FROM",
-    )?;
+    let mail = format!("MAIL FROM:{}{params}\r\n", job.envelope.sender);
+    session.expect(Some(&mail), "MAIL FROM", Want::Completion)?;
     for &i in undone {
         let r = &mut job.envelope.recipients[i];
-        match session.expect(Some(&format!("RCPT TO:<{}>\r\n", r.address)), "RCPT TO") {
+        let rcpt = format!("RCPT TO:<{}>\r\n", r.address);
+        match session.expect(Some(&rcpt), "RCPT TO", Want::Completion) {
             Ok(_) => accepted.push(i),
             // The server's own answer for this recipient.
-            Err(reply) if reply.basic != 0 => set_failure(r, &reply),
+            Err(reply) if reply.basic != 0 => {
+                set_failure(r, &reply);
+                refused.push(i);
+            }
             Err(reply) => return Err(reply),
         }
     }
@@ -363,34 +492,45 @@ fn transaction(
         session.quit();
         return Ok(());
     }
-    session.expect(Some("DATA\r\n"), "DATA")?;
+    session.expect(Some("DATA\r\n"), "DATA", Want::StartData)?;
     session.data(&job.message)?;
     session.quit();
     Ok(())
 }
 
-/// Writes a message for DATA (RFC 5321 sections 2.3.8 and 4.5.2): bare LF
-/// becomes CRLF, a line starting with `.` gets another, and `CRLF . CRLF`
-/// ends it. A last line without a line ending gets one.
+/// Writes a message for DATA (RFC 5321 sections 2.3.8 and 4.5.2): a bare
+/// LF or a bare CR becomes CRLF (a client must send CR and LF only
+/// together, as a line ending), a line starting with `.` gets another, and
+/// `CRLF . CRLF` ends it. A last line without a line ending gets one.
 fn write_data<W: Write>(out: &mut W, msg: &[u8]) -> io::Result<()> {
     let mut at_line_start = true;
-    let mut prev = 0u8;
     let mut start = 0;
-    for (i, &b) in msg.iter().enumerate() {
-        if b == b'\n' && prev != b'\r' {
-            out.write_all(&msg[start..i])?;
-            out.write_all(b"\r")?;
-            start = i;
-        } else if b == b'.' && at_line_start {
-            out.write_all(&msg[start..i])?;
-            out.write_all(b".")?;
-            start = i;
+    let mut i = 0;
+    while i < msg.len() {
+        match msg[i] {
+            b'\r' if msg.get(i + 1) == Some(&b'\n') => {
+                i += 2;
+                at_line_start = true;
+                continue;
+            }
+            b'\r' | b'\n' => {
+                out.write_all(&msg[start..i])?;
+                out.write_all(b"\r\n")?;
+                start = i + 1;
+                at_line_start = true;
+            }
+            b'.' if at_line_start => {
+                out.write_all(&msg[start..i])?;
+                out.write_all(b".")?;
+                start = i;
+                at_line_start = false;
+            }
+            _ => at_line_start = false,
         }
-        at_line_start = b == b'\n';
-        prev = b;
+        i += 1;
     }
     out.write_all(&msg[start..])?;
-    if msg.is_empty() || msg.ends_with(b"\n") {
+    if msg.is_empty() || at_line_start {
         out.write_all(b".\r\n")
     } else {
         out.write_all(b"\r\n.\r\n")
@@ -416,7 +556,11 @@ mod tests {
             data(b".leading\n..two\nmid.dle\n.\n"),
             b"..leading\r\n...two\r\nmid.dle\r\n..\r\n.\r\n"
         );
-        assert_eq!(data(b"a\r.b\n"), b"a\r.b\r\n.\r\n");
+        // A bare CR is a line ending on the wire, never sent alone.
+        assert_eq!(data(b"a\r.b\n"), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(data(b"a\rb"), b"a\r\nb\r\n.\r\n");
+        assert_eq!(data(b"a\r"), b"a\r\n.\r\n");
+        assert_eq!(data(b"a\n\r\n"), b"a\r\n\r\n.\r\n");
         assert_eq!(data(b""), b".\r\n");
     }
 

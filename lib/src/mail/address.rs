@@ -8,8 +8,13 @@
 
 use std::fmt;
 
-/// RFC 5321 section 4.5.3.1: 64 octets of local part, 255 of domain.
-const MAX_LOCAL: usize = 64;
+/// RFC 5321 section 4.5.3.1.3: a path is at most 256 octets with its angle
+/// brackets, so an address at most 254. The 64-octet local-part limit of
+/// section 4.5.3.1.1 is not enforced: SRS addresses (and the addresses of
+/// other forwarders) are longer, Postfix accepts them, and refusing one
+/// here would bounce a whole pipe(8) batch for a limit nobody else keeps.
+pub const MAX_ADDRESS: usize = 254;
+/// RFC 5321 section 4.5.3.1.2.
 const MAX_DOMAIN: usize = 255;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,8 +25,10 @@ pub enum AddressError {
     Control,
     #[error("address has no @domain part")]
     NoDomain,
-    #[error("address local part is empty or longer than 64 octets")]
-    LocalLength,
+    #[error("address local part is empty")]
+    LocalEmpty,
+    #[error("address is longer than {MAX_ADDRESS} octets")]
+    TooLong,
     #[error("address domain is longer than 255 octets")]
     DomainLength,
     #[error("address contains a character not allowed outside quotes")]
@@ -44,10 +51,13 @@ impl Address {
         if s.chars().any(char::is_control) {
             return Err(AddressError::Control);
         }
+        if s.len() > MAX_ADDRESS {
+            return Err(AddressError::TooLong);
+        }
         let at = s.rfind('@').ok_or(AddressError::NoDomain)?;
         let (local, domain) = (&s[..at], &s[at + 1..]);
-        if local.is_empty() || local.len() > MAX_LOCAL {
-            return Err(AddressError::LocalLength);
+        if local.is_empty() {
+            return Err(AddressError::LocalEmpty);
         }
         if domain.is_empty() {
             return Err(AddressError::NoDomain);
@@ -197,12 +207,26 @@ mod tests {
         assert_eq!(Address::parse("a>@b.org"), Err(AddressError::BadCharacter));
         assert_eq!(Address::parse("nodomain"), Err(AddressError::NoDomain));
         assert_eq!(Address::parse("a@"), Err(AddressError::NoDomain));
-        assert_eq!(Address::parse("@b.org"), Err(AddressError::LocalLength));
+        assert_eq!(Address::parse("@b.org"), Err(AddressError::LocalEmpty));
         assert_eq!(Address::parse(""), Err(AddressError::Empty));
         assert_eq!(Address::parse("a@-b.org"), Err(AddressError::BadDomain));
         assert_eq!(Address::parse("a@b..org"), Err(AddressError::BadDomain));
-        let long = format!("{}@b.org", "x".repeat(65));
-        assert_eq!(Address::parse(&long), Err(AddressError::LocalLength));
+        let long = format!("{}@b.org", "x".repeat(MAX_ADDRESS - 5));
+        assert_eq!(Address::parse(&long), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn srs_addresses_longer_than_64_octets_pass() {
+        // An SRS1 address as postsrsd writes it: a 90-octet local part.
+        let srs = "SRS1=HHH=forwarder.example=SRS0=6q0I=AB=sender.example.org=\
+                   a.very.long.local.part@srs.example.net";
+        let a = Address::parse(srs).expect("SRS address");
+        assert!(a.as_str().split('@').next().unwrap().len() > 64);
+        let longest = format!("{}@b.org", "x".repeat(MAX_ADDRESS - 6));
+        assert_eq!(
+            Address::parse(&longest).map(|a| a.as_str().len()),
+            Ok(MAX_ADDRESS)
+        );
     }
 
     #[test]

@@ -26,23 +26,34 @@ use std::time::SystemTime;
 use crate::exit::{Failure, Sysexit, ToFailure};
 use crate::mail::address::{Address, AddressError, Sender};
 use crate::mail::status::{self, Status};
+use crate::mail::text;
 
 /// The format version this build reads and writes.
 pub const VERSION: u32 = 1;
 const MAGIC: &str = "postern-job";
 const TRAILER: &[u8] = b"end\n";
-/// Hard caps that hold whatever the configuration says.
-const MAX_LINE: usize = 16 * 1024;
-const MAX_ENVELOPE: usize = 4 * 1024 * 1024;
+/// Hard caps that hold whatever the configuration says. The writer keeps
+/// every line within `MAX_LINE`, and what postern itself records per
+/// recipient is bounded (an address of at most 254 octets, a diagnostic of
+/// at most [`MAX_DIAGNOSTIC`]), so that `MAX_RECIPIENTS` recipients with
+/// every field postern writes fit in `MAX_ENVELOPE` with room to spare:
+/// nothing a stage writes can be refused by the next reader.
+pub const MAX_LINE: usize = 16 * 1024;
+pub const MAX_ENVELOPE: usize = 32 * 1024 * 1024;
 /// RFC 5321 asks servers to take at least 100; Postfix defaults to 1000.
 pub const MAX_RECIPIENTS: usize = 10_000;
+/// The longest diagnostic kept for a recipient: a remote reply or a local
+/// reason, cleaned and cut when it is recorded (see [`Recipient::settle`]).
+pub const MAX_DIAGNOSTIC: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("job stream: {0}")]
     Io(#[from] io::Error),
-    #[error("job stream does not start with `{MAGIC} N` (got {0:?})")]
-    NotAJob(String),
+    /// The input is not a job stream (a bare message, or garbage). The
+    /// bytes are not shown: they may be anyone's mail.
+    #[error("job stream does not start with `{MAGIC} N`")]
+    NotAJob,
     #[error("job stream version {0} is not supported (this build reads version {VERSION})")]
     UnknownVersion(String),
     #[error("job stream ends inside a job ({0})")]
@@ -58,14 +69,17 @@ pub enum JobError {
 }
 
 impl ToFailure for JobError {
+    /// A job stream comes from postern's own previous stage, not from the
+    /// sender: one it cannot read (cut, of another version after a
+    /// half-done upgrade, malformed by a bug) is a local problem, and
+    /// Postfix must keep the message (75, 4.3.0) rather than bounce it.
+    /// Only a message over the size limit is the sender's doing.
     fn to_failure(&self) -> Failure {
         match self {
-            // Nothing was lost: the caller (Postfix) still holds the message.
-            JobError::Io(_) | JobError::Truncated(_) => Failure::tempfail(self.to_string()),
             JobError::MessageTooLarge { .. } => {
                 Failure::new(Sysexit::Unavailable, status::TOO_BIG, self.to_string())
             }
-            _ => Failure::new(Sysexit::DataErr, status::BAD_MESSAGE, self.to_string()),
+            _ => Failure::tempfail(self.to_string()),
         }
     }
 }
@@ -76,7 +90,7 @@ pub struct QueueId(String);
 
 impl QueueId {
     pub fn from_random(bytes: [u8; 8]) -> QueueId {
-        QueueId(bytes.iter().map(|b| format!("{b:02X}")).collect())
+        QueueId(text::hex_upper(&bytes))
     }
 
     /// Accepts 1 to 32 ASCII letters and digits, which is safe in a file name.
@@ -205,6 +219,15 @@ pub struct Recipient {
 }
 
 impl Recipient {
+    /// Records where the recipient stands and why. The diagnostic (a
+    /// remote reply, a local reason) is cleaned of control characters and
+    /// cut to [`MAX_DIAGNOSTIC`] bytes here, when it is recorded, so that a
+    /// relay's 20-line reply cannot make the job unreadable later.
+    pub fn settle(&mut self, status: RcptStatus, diagnostic: Option<&str>) {
+        self.status = status;
+        self.diagnostic = diagnostic.map(|d| text::bounded(d, MAX_DIAGNOSTIC));
+    }
+
     pub fn new(address: Address) -> Recipient {
         Recipient {
             address,
@@ -302,7 +325,7 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
     use std::fmt::Write as _;
     let _ = writeln!(out, "{MAGIC} {VERSION}");
     let field = |out: &mut String, indent: &str, key: &str, value: &str| {
-        let _ = writeln!(out, "{indent}{key}: {}", clean(value));
+        let _ = writeln!(out, "{indent}{key}: {}", fitted(indent, key, value));
     };
     field(out, "", "queue-id", env.queue_id.as_str());
     field(
@@ -358,18 +381,23 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
     out.push('\n');
 }
 
-/// Control characters (from a remote reply, say) become spaces: a value
-/// can never end its line early or forge another field.
-fn clean(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.chars().any(char::is_control) {
-        value
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect::<String>()
-            .into()
-    } else {
-        value.into()
+/// A value as it may stand in an envelope line: control characters (from
+/// a remote reply, say) become spaces, so a value can never end its line
+/// early or forge another field; and the line is kept within `MAX_LINE`,
+/// so the reader never refuses what was written. Only a value that did
+/// not come through a reader can be that long; it is cut on a character
+/// boundary.
+fn fitted<'a>(indent: &str, key: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    let room = MAX_LINE - 1 - indent.len() - key.len() - 2;
+    let clean = text::clean(value);
+    if clean.len() <= room {
+        return clean;
     }
+    let mut cut = room;
+    while !clean.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    clean[..cut].to_owned().into()
 }
 
 /// Reads jobs one after another from a byte stream.
@@ -398,15 +426,9 @@ impl<R: BufRead> JobReader<R> {
         if head.is_empty() {
             return Ok(None);
         }
-        let shown = |h: &[u8]| {
-            String::from_utf8_lossy(h)
-                .chars()
-                .take(40)
-                .collect::<String>()
-        };
         let prefix = &head[..head.len().min(MAGIC.len() + 1)];
         if !format!("{MAGIC} ").as_bytes().starts_with(prefix) {
-            return Err(JobError::NotAJob(shown(&head)));
+            return Err(JobError::NotAJob);
         }
         if head.pop() != Some(b'\n') {
             return Err(if head.len() >= 63 {
@@ -420,11 +442,11 @@ impl<R: BufRead> JobReader<R> {
         }
         self.line_no = 1;
         envelope_bytes += head.len() + 1;
-        let first = String::from_utf8(head).map_err(|e| JobError::NotAJob(shown(e.as_bytes())))?;
+        let first = String::from_utf8(head).map_err(|_| JobError::NotAJob)?;
         let version = first
             .strip_prefix(MAGIC)
             .and_then(|v| v.strip_prefix(' '))
-            .ok_or_else(|| JobError::NotAJob(first.chars().take(40).collect()))?;
+            .ok_or(JobError::NotAJob)?;
         if version != VERSION.to_string() {
             return Err(JobError::UnknownVersion(version.chars().take(20).collect()));
         }
@@ -538,9 +560,10 @@ struct EnvelopeBuilder {
     eight_bit: bool,
     extra: Vec<(String, String)>,
     size: Option<u64>,
-    /// Single-valued fields met so far, top level and current recipient.
+    /// Single-valued fields met so far, top level and current recipient
+    /// (a set: a recipient may carry many fields of later stages).
     seen: Vec<String>,
-    rcpt_seen: Vec<String>,
+    rcpt_seen: std::collections::HashSet<String>,
 }
 
 /// Top-level fields that may appear once.
@@ -637,10 +660,9 @@ impl EnvelopeBuilder {
             .recipients
             .last_mut()
             .ok_or("indented field before any recipient")?;
-        if self.rcpt_seen.iter().any(|k| k == key) {
+        if !self.rcpt_seen.insert(key.to_owned()) {
             return Err(format!("recipient field `{key}` given twice"));
         }
-        self.rcpt_seen.push(key.to_owned());
         match key {
             "orcpt" => {
                 if !value.contains(';') {
@@ -781,11 +803,11 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
         ));
         assert!(matches!(
             read_all(b"From alice Mon\nSubject: x\n\n"),
-            Err(JobError::NotAJob(_))
+            Err(JobError::NotAJob)
         ));
         assert!(matches!(
             read_all(b"\x00\xff\xfe garbage"),
-            Err(JobError::NotAJob(_))
+            Err(JobError::NotAJob)
         ));
         let v2 = good.replace("postern-job 1", "postern-job 2");
         assert!(matches!(
@@ -882,6 +904,54 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
                 .unwrap()
                 .contains("  status: pending\n  pgp-key: 0xABCD\n")
         );
+    }
+
+    /// Whatever a stage records, the next reader takes: the longest
+    /// address, a relay's 20-line reply of 1,000 bytes a line as every
+    /// recipient's diagnostic, and the most recipients, in one job.
+    #[test]
+    fn the_extremes_a_stage_can_write_read_back() {
+        let mut job = sample();
+        let reply: Vec<String> = (0..20)
+            .map(|_| format!("450-4.2.0 {}", "\u{e9}".repeat(500)))
+            .collect();
+        let reply = format!("smtp; {}", reply.join("\r\n"));
+        let local = "l".repeat(crate::mail::address::MAX_ADDRESS - 1 - 12);
+        job.envelope.recipients = (0..MAX_RECIPIENTS)
+            .map(|i| {
+                let address = format!("{local}@{i:05}.xx.org");
+                let mut r = Recipient::new(Address::parse(&address).unwrap());
+                assert_eq!(r.address.as_str().len(), crate::mail::address::MAX_ADDRESS);
+                r.orcpt = Some(format!("rfc822;{address}"));
+                r.notify = Notify::parse("SUCCESS,FAILURE,DELAY").unwrap();
+                r.settle(
+                    RcptStatus::Deferred {
+                        code: status::Status::parse("4.2.0").unwrap(),
+                    },
+                    Some(&reply),
+                );
+                r
+            })
+            .collect();
+        let bytes = job.to_bytes();
+        let mut r = JobReader::new(bytes.as_slice(), 1 << 20);
+        let back = r.next_job().expect("reads back").expect("a job");
+        assert_eq!(back, job);
+        let d = back.envelope.recipients[0].diagnostic.as_deref().unwrap();
+        assert!(d.len() <= MAX_DIAGNOSTIC && d.starts_with("smtp; 450-4.2.0 \u{e9}"));
+        // A value set without `settle`, longer than any line may be: cut
+        // by the writer, still read back.
+        let mut wild = sample();
+        wild.envelope.recipients[0].diagnostic = Some("d".repeat(100_000));
+        wild.envelope
+            .extra
+            .push(("x-long".into(), "v".repeat(100_000)));
+        let back = read_all(&wild.to_bytes()).expect("cut lines read back");
+        let d = back[0].envelope.recipients[0]
+            .diagnostic
+            .as_deref()
+            .unwrap();
+        assert!(d.len() < MAX_LINE && d.len() > MAX_LINE - 32);
     }
 
     /// A poor man's fuzzer (no nightly toolchain here for cargo-fuzz):

@@ -109,6 +109,9 @@ pub const SYSTEM_FULL: Status = Status::new(4, 3, 1);
 pub const TOO_BIG: Status = Status::new(5, 3, 4);
 /// 4.3.5 System incorrectly configured.
 pub const MISCONFIGURED: Status = Status::new(4, 3, 5);
+/// 4.5.0 Other or undefined protocol status: a reply that makes no
+/// sense for the command it answers.
+pub const PROTOCOL: Status = Status::new(4, 5, 0);
 /// 4.4.2 Bad connection: no usable reply from the next hop.
 pub const BAD_CONNECTION: Status = Status::new(4, 4, 2);
 /// 5.4.6 Routing loop detected.

@@ -10,6 +10,7 @@ use crate::mail::address::{Address, AddressError, Sender};
 use crate::mail::job::{Envelope, MAX_RECIPIENTS, QueueId, Recipient};
 use crate::mail::message::{self, MessageError};
 use crate::mail::status;
+use crate::mail::text;
 
 /// Longest client name or HELO kept (a DNS name is at most 255 octets).
 const MAX_CLIENT_FIELD: usize = 255;
@@ -153,16 +154,8 @@ pub fn accept(
 /// Client details come from the SMTP client (HELO is whatever it said):
 /// printable, bounded, and absent when empty.
 fn client_field(value: &Option<String>) -> Option<String> {
-    let v = value.as_deref()?.trim();
-    if v.is_empty() {
-        return None;
-    }
-    Some(
-        v.chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_CLIENT_FIELD)
-            .collect(),
-    )
+    let v = text::bounded(value.as_deref()?, MAX_CLIENT_FIELD);
+    (!v.is_empty()).then_some(v)
 }
 
 #[cfg(test)]
@@ -197,7 +190,7 @@ mod tests {
             qid(),
         )
         .unwrap();
-        assert_eq!(a.envelope.client_helo.as_deref(), Some("evilhelo"));
+        assert_eq!(a.envelope.client_helo.as_deref(), Some("evil helo"));
         assert_eq!(a.envelope.client_address, None);
         let mut out = Vec::new();
         write_job(&mut out, &a.envelope, &a.parts(msg)).unwrap();

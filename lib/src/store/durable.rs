@@ -52,6 +52,18 @@ fn fsync_commits_names(file: &File) -> bool {
 /// is written into `tmp_dir`, fsynced, linked into `dir`, and `dir` is
 /// fsynced. Either way a crash before the return leaves no partial file
 /// under `name` (at worst a leftover in `tmp_dir`, see [`remove_stale`]).
+///
+/// On the `O_TMPFILE` path the name is linked *before* the fsync, and
+/// that is deliberate: an fsync before the link and another after it (to
+/// commit the name) would cost two device cache flushes per message. It
+/// is safe because (1) every byte is written before the name exists, so a
+/// reader in the same system never sees a partial file; (2) the journal
+/// or log of ext4 (data=ordered), XFS and btrfs commits the data of a
+/// file before the directory entry that names it, so after a power loss
+/// the name is either gone or names the whole file; and (3) the caller
+/// has not acknowledged anything until this returns: a name that a crash
+/// left behind with unusable content fails authentication when opened and
+/// is set aside, while the MTA, never told "delivered", tries again.
 pub fn commit_new(
     dir: &Path,
     tmp_dir: &Path,
@@ -177,7 +189,7 @@ pub fn remove_stale(dir: &Path, now: SystemTime, max_age: Duration) -> io::Resul
 pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::mail::text::hex(&buf))
 }
 
 #[cfg(test)]

@@ -70,7 +70,8 @@ impl ToFailure for SealError {
     }
 }
 
-/// The spool key, wiped from memory when dropped.
+/// The spool key, wiped from memory when dropped (every copy).
+#[derive(Clone)]
 pub struct SealKey(Zeroizing<[u8; KEY_LEN]>);
 
 impl SealKey {

@@ -5,9 +5,22 @@
 //! queue directory fsync'ed: the rename is the commit point. Queues:
 //! `deferred/` (waiting; a file's mtime is its next attempt, as in Postfix's
 //! deferred queue), `active/` (claimed by the runner), `bounce/` (failed
-//! recipients, for the bouncer), `corrupt/` (files that did not open).
-//! Every file is sealed (see `seal`), and file names are
-//! `QUEUEID-RANDOM`: random, so they reveal nothing either.
+//! recipients, for the bouncer), `corrupt/` (files that failed
+//! authentication or do not hold a job: never files that could not be
+//! read, which stay where they are). Every file is sealed (see `seal`),
+//! and file names are `QUEUEID-RANDOM`: random, so they reveal nothing
+//! either.
+//!
+//! The file `key-check`, sealed under the spool key when the spool is
+//! first opened, tells a wrong key from corrupt files: with the wrong key
+//! nothing is tried and nothing is moved.
+//!
+//! A queue runner settles an attempted job in steps that can each be
+//! repeated after a crash without a duplicate (see `deliverer::queue`):
+//! the job's new state replaces its `active/` file, then the bounce part
+//! goes to `bounce/NAME-bN` (N: the attempt), the rest to `deferred/NAME`,
+//! and the `active/` file is removed. A name that is written again
+//! replaces what an interrupted run left.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -20,10 +33,11 @@ use crate::mail::job::{Job, JobError, JobReader};
 use crate::store::durable;
 use crate::store::seal::{self, SealError, SealKey};
 
-/// Room for the envelope beside the message in a sealed file.
-const ENVELOPE_SLACK: u64 = 4 * 1024 * 1024 + 64 * 1024;
 /// `tmp/` files older than this were left by a crash.
 const STALE_TMP_SECS: u64 = 36 * 3600;
+/// Sealed under the spool key when the spool is made; see the module doc.
+const KEY_CHECK: &str = "key-check";
+const KEY_CHECK_PAYLOAD: &[u8] = b"postern spool key check 1\n";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
@@ -65,12 +79,35 @@ pub enum SpoolError {
     Job { name: String, source: JobError },
     #[error("spool file {name}: holds no job")]
     Empty { name: String },
+    #[error("spool file {name}: {source}")]
+    Sealed { name: String, source: SealError },
+    #[error(
+        "spool key does not open {}: it is not the key this spool was sealed \
+         with; restore that key (nothing in the spool was touched)",
+        path.display()
+    )]
+    WrongKey { path: PathBuf },
+    #[error("a job written to the spool does not read back ({0}); not spooled")]
+    Unreadable(JobError),
+}
+
+impl SpoolError {
+    /// True when the file itself is bad — it fails authentication, or
+    /// holds no job — so that it belongs in `corrupt/`. A file that could
+    /// not be read (EMFILE, EIO, EACCES) is not: it stays for another run.
+    pub fn is_corrupt_file(&self) -> bool {
+        matches!(
+            self,
+            SpoolError::Sealed { .. } | SpoolError::Job { .. } | SpoolError::Empty { .. }
+        )
+    }
 }
 
 impl ToFailure for SpoolError {
     fn to_failure(&self) -> Failure {
         match self {
             SpoolError::Seal(e) => e.to_failure(),
+            SpoolError::WrongKey { .. } => Failure::config(self.to_string()),
             // The message stays with the caller: try again later.
             _ => Failure::tempfail(self.to_string()),
         }
@@ -89,7 +126,6 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Spo
 pub struct Spool {
     dir: PathBuf,
     key: SealKey,
-    max_file: u64,
 }
 
 /// A spool file by queue and name.
@@ -105,26 +141,31 @@ pub struct RunnerLock {
 }
 
 impl Spool {
-    /// Opens the spool, creating its directories (mode 0700) if needed.
-    /// `max_message` bounds what a spool file may hold.
-    pub fn open(dir: &Path, key: SealKey, max_message: u64) -> Result<Spool, SpoolError> {
-        let mut builder = fs::DirBuilder::new();
-        builder.mode(0o700).recursive(true);
+    /// Opens the spool, creating its directories (mode 0700) durably if
+    /// needed, and checks that `key` is the spool's key (see
+    /// [`check_key`]).
+    pub fn open(dir: &Path, key: SealKey) -> Result<Spool, SpoolError> {
+        create_dir_durably(dir)?;
         for sub in ["tmp"]
             .into_iter()
             .chain(Queue::ALL.iter().map(|q| q.dir_name()))
         {
-            let path = dir.join(sub);
-            builder
-                .create(&path)
-                .map_err(io_err("create directory", &path))?;
+            create_dir_durably(&dir.join(sub))?;
         }
-        let max_file = seal::padded_len(max_message + ENVELOPE_SLACK) + 64;
-        Ok(Spool {
+        let spool = Spool {
             dir: dir.to_owned(),
             key,
-            max_file,
-        })
+        };
+        if !check_key(dir, &spool.key)? {
+            let sealed = seal::seal(&spool.key, nonce(dir)?, KEY_CHECK_PAYLOAD)?;
+            let path = dir.join(KEY_CHECK);
+            let tmp = dir.join("tmp").join(KEY_CHECK);
+            let _ = fs::remove_file(&tmp);
+            write_durably(&tmp, &sealed, SystemTime::now())?;
+            fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+            sync_dir(dir)?;
+        }
+        Ok(spool)
     }
 
     pub fn dir(&self) -> &Path {
@@ -139,27 +180,44 @@ impl Spool {
     /// `deferred/`, the time of the next attempt). Returns only after the
     /// file and the queue directory are fsync'ed.
     pub fn enqueue(&self, queue: Queue, job: &Job, mtime: SystemTime) -> Result<Entry, SpoolError> {
-        let mut nonce = [0u8; 24];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| io::Error::other(e.to_string()))
-            .map_err(io_err("get random bytes", &self.dir))?;
         let suffix = durable::random_hex(4).map_err(io_err("get random bytes", &self.dir))?;
         let name = format!("{}-{}", job.envelope.queue_id, suffix);
-        let sealed = seal::seal(&self.key, nonce, &job.to_bytes())?;
-        let tmp = self.dir.join("tmp").join(&name);
+        self.put(queue, &name, job, mtime)
+    }
+
+    /// Seals `job` durably as `queue/name`, replacing a file of that name
+    /// (what an interrupted run left). Before anything is written, the job
+    /// is read back from the bytes to be sealed: the spool never takes a
+    /// job that a later run could not read.
+    pub fn put(
+        &self,
+        queue: Queue,
+        name: &str,
+        job: &Job,
+        mtime: SystemTime,
+    ) -> Result<Entry, SpoolError> {
+        let plain = job.to_bytes();
+        readable(&plain)?;
+        let sealed = seal::seal(&self.key, nonce(&self.dir)?, &plain)?;
+        drop(plain);
+        let tmp = self.dir.join("tmp").join(name);
+        let _ = fs::remove_file(&tmp);
         let result = write_durably(&tmp, &sealed, mtime);
         drop(sealed);
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        let dest = self.path(queue, &name);
+        let dest = self.path(queue, name);
         if let Err(e) = fs::rename(&tmp, &dest).map_err(io_err("rename into queue", &dest)) {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
         sync_dir(&self.dir.join(queue.dir_name()))?;
-        Ok(Entry { queue, name })
+        Ok(Entry {
+            queue,
+            name: name.to_owned(),
+        })
     }
 
     /// Names in `deferred/` whose next attempt is at or before `now` (all of
@@ -213,16 +271,20 @@ impl Spool {
         }))
     }
 
-    /// Reads and opens a spool file. Any failure here means the file is
-    /// unusable as it stands: the caller moves it to `corrupt/`.
+    /// Reads and opens a spool file, whole: the file was written by
+    /// postern, so no limit of the current configuration cuts it short.
+    /// See [`SpoolError::is_corrupt_file`] for what the caller does with
+    /// an error.
     pub fn load(&self, entry: &Entry) -> Result<Job, SpoolError> {
         let path = self.path(entry.queue, &entry.name);
-        let file = File::open(&path).map_err(io_err("open spool file", &path))?;
+        let mut file = File::open(&path).map_err(io_err("open spool file", &path))?;
         let mut sealed = Vec::new();
-        file.take(self.max_file)
-            .read_to_end(&mut sealed)
+        file.read_to_end(&mut sealed)
             .map_err(io_err("read spool file", &path))?;
-        let plain = seal::open(&self.key, sealed)?;
+        let plain = seal::open(&self.key, sealed).map_err(|source| SpoolError::Sealed {
+            name: entry.name.clone(),
+            source,
+        })?;
         let mut reader = JobReader::new(plain.as_slice(), u64::MAX);
         let job_err = |source| SpoolError::Job {
             name: entry.name.clone(),
@@ -265,24 +327,68 @@ impl Spool {
         }
     }
 
-    /// After a crash: what a dead runner left in `active/` goes back to
-    /// `deferred/`, and stale `tmp/` files (never committed) are removed.
-    /// Call with the runner lock held.
-    pub fn recover(&self, _lock: &RunnerLock, now: SystemTime) -> Result<usize, SpoolError> {
-        let mut moved = 0;
-        for (name, _) in self.list(Queue::Active)? {
-            let entry = Entry {
-                queue: Queue::Active,
-                name,
-            };
-            if self.move_to(&entry, Queue::Deferred)?.is_some() {
-                moved += 1;
-            }
-        }
+    /// Removes `tmp/` files a crash left before their commit (stale ones
+    /// only: a pipe-mode deliverer may be writing the others).
+    pub fn remove_stale_tmp(&self, now: SystemTime) -> Result<usize, SpoolError> {
         let tmp = self.dir.join("tmp");
         durable::remove_stale(&tmp, now, Duration::from_secs(STALE_TMP_SECS))
-            .map_err(io_err("clean up", &tmp))?;
-        Ok(moved)
+            .map_err(io_err("clean up", &tmp))
+    }
+}
+
+/// Checks `key` against the spool's `key-check` file without creating
+/// anything: `Ok(true)` if it opens, `Ok(false)` if there is no such file
+/// yet (a new spool), `Err(WrongKey)` if it does not open. A deliverer
+/// calls this before its first delivery attempt, so that a wrong key
+/// defers mail before anything is sent.
+pub fn check_key(dir: &Path, key: &SealKey) -> Result<bool, SpoolError> {
+    let path = dir.join(KEY_CHECK);
+    let sealed = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err("read", &path)(e)),
+    };
+    match seal::open(key, sealed) {
+        Ok(plain) if plain == KEY_CHECK_PAYLOAD => Ok(true),
+        _ => Err(SpoolError::WrongKey { path }),
+    }
+}
+
+/// The job written into a spool file must read back (whatever it is, it
+/// came through postern's own writer; this is the last guard).
+fn readable(plain: &[u8]) -> Result<(), SpoolError> {
+    match JobReader::new(plain, u64::MAX).next_job() {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(SpoolError::Unreadable(JobError::Truncated("empty"))),
+        Err(e) => Err(SpoolError::Unreadable(e)),
+    }
+}
+
+fn nonce(dir: &Path) -> Result<[u8; 24], SpoolError> {
+    let mut nonce = [0u8; 24];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| io::Error::other(e.to_string()))
+        .map_err(io_err("get random bytes", dir))?;
+    Ok(nonce)
+}
+
+/// Creates `dir` (mode 0700) if missing, and fsyncs its parent so the new
+/// name lasts.
+fn create_dir_durably(dir: &Path) -> Result<(), SpoolError> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => durable::sync_parent(dir).map_err(io_err("fsync parent of", dir)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A missing parent: make it the same way, then this one.
+            match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() && parent != dir => {
+                    create_dir_durably(parent)?;
+                    create_dir_durably(dir)
+                }
+                _ => Err(io_err("create directory", dir)(e)),
+            }
+        }
+        Err(e) => Err(io_err("create directory", dir)(e)),
     }
 }
 
@@ -316,7 +422,7 @@ mod tests {
     }
 
     fn spool(dir: &Path) -> Spool {
-        Spool::open(dir, SealKey::from_bytes([5; 32]), 1 << 20).unwrap()
+        Spool::open(dir, SealKey::from_bytes([5; 32])).unwrap()
     }
 
     #[test]
@@ -372,28 +478,95 @@ mod tests {
         fs::write(&path, bytes).unwrap();
         assert!(matches!(
             s.load(&bad),
-            Err(SpoolError::Seal(SealError::Authentication))
+            Err(SpoolError::Sealed {
+                source: SealError::Authentication,
+                ..
+            })
         ));
         assert_eq!(s.load(&good).unwrap(), job());
     }
 
     #[test]
-    fn one_runner_at_a_time_and_recovery() {
+    fn one_runner_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let s = spool(dir.path());
-        let e = s
-            .enqueue(Queue::Deferred, &job(), SystemTime::now())
-            .unwrap();
-        s.move_to(&e, Queue::Active).unwrap();
         let lock = s.lock_runner().unwrap().expect("first lock");
         assert!(
             spool(dir.path()).lock_runner().unwrap().is_none(),
             "second runner must not lock"
         );
-        assert_eq!(s.recover(&lock, SystemTime::now()).unwrap(), 1);
-        assert_eq!(s.list(Queue::Deferred).unwrap().len(), 1);
         drop(lock);
         assert!(s.lock_runner().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_wrong_key_is_refused_before_anything_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spool(dir.path());
+        let e = s
+            .enqueue(Queue::Deferred, &job(), SystemTime::now())
+            .unwrap();
+        assert!(check_key(dir.path(), &SealKey::from_bytes([5; 32])).unwrap());
+        let wrong = SealKey::from_bytes([6; 32]);
+        assert!(matches!(
+            check_key(dir.path(), &wrong),
+            Err(SpoolError::WrongKey { .. })
+        ));
+        let err = Spool::open(dir.path(), wrong).err().expect("wrong key");
+        assert_eq!(err.to_failure().exit, crate::exit::Sysexit::Config);
+        assert_eq!(s.list(Queue::Deferred).unwrap().len(), 1);
+        assert_eq!(s.load(&e).unwrap(), job());
+        // A new spool has no key-check yet, and checking creates nothing.
+        let fresh = dir.path().join("fresh");
+        assert!(!check_key(&fresh, &SealKey::from_bytes([1; 32])).unwrap());
+        assert!(!fresh.exists());
+    }
+
+    #[test]
+    fn only_bad_files_count_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spool(dir.path());
+        let e = s
+            .enqueue(Queue::Deferred, &job(), SystemTime::now())
+            .unwrap();
+        let path = dir.path().join("deferred").join(&e.name);
+        // Cannot be read (EISDIR here; EACCES, EIO, EMFILE alike): not
+        // the file's fault.
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        let err = s.load(&e).unwrap_err();
+        assert!(!err.is_corrupt_file(), "{err}");
+        fs::remove_dir(&path).unwrap();
+        let missing = s.load(&e).unwrap_err();
+        assert!(!missing.is_corrupt_file(), "{missing}");
+        fs::write(&path, b"PSPL\x01 not really").unwrap();
+        assert!(s.load(&e).unwrap_err().is_corrupt_file());
+        let sealed = seal::seal(&SealKey::from_bytes([5; 32]), [0; 24], b"not a job").unwrap();
+        fs::write(&path, sealed).unwrap();
+        assert!(s.load(&e).unwrap_err().is_corrupt_file());
+    }
+
+    #[test]
+    fn a_large_job_loads_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spool(dir.path());
+        let mut big = job();
+        big.message = vec![b'x'; 3 << 20];
+        let e = s.enqueue(Queue::Deferred, &big, SystemTime::now()).unwrap();
+        assert_eq!(s.load(&e).unwrap(), big);
+    }
+
+    #[test]
+    fn put_replaces_a_file_of_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spool(dir.path());
+        let mut j = job();
+        s.put(Queue::Active, "Q-1", &j, SystemTime::now()).unwrap();
+        j.envelope.attempts = 7;
+        let e = s.put(Queue::Active, "Q-1", &j, SystemTime::now()).unwrap();
+        assert_eq!(s.list(Queue::Active).unwrap().len(), 1);
+        assert_eq!(s.load(&e).unwrap().envelope.attempts, 7);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
