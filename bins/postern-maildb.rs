@@ -379,10 +379,18 @@ fn report_merge(mb: &Mailbox, log: &Log) {
         log.info(format_args!("merged: sealed={}", m.merged));
     }
     if m.corrupt > 0 {
+        // The drop area's path holds the mailbox's name, so the address.
+        let place = if log.shows_addresses() {
+            drop_area::drop_dir(mb.path())
+                .join("corrupt")
+                .display()
+                .to_string()
+        } else {
+            "corrupt/ in the mailbox's drop area".to_owned()
+        };
         let text = format!(
-            "{} sealed messages could not be opened and were moved to {}",
-            m.corrupt,
-            drop_area::drop_dir(mb.path()).join("corrupt").display()
+            "{} sealed messages could not be opened and were moved to {place}",
+            m.corrupt
         );
         log.warning(format_args!("{text}"));
         let _ = writeln!(io::stderr(), "{TOOL}: warning: {text}");
