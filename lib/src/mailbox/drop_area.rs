@@ -40,7 +40,7 @@ use rusqlite::{TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
-use super::{Mailbox, MailboxError};
+use super::{Mailbox, MailboxError, Synchronous};
 use crate::store::durable::{self, DirectoryFsync};
 use crate::store::seal::padded_len;
 
@@ -366,6 +366,11 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
     if !files.is_empty() {
         let secret = secret_key(mb)?;
         let path = mb.path().to_owned();
+        // The files go once this commit returns. Under WAL with
+        // synchronous = NORMAL a commit is not yet on disk then, and a
+        // power loss could undo it after the files are gone: this one
+        // waits for the WAL's fsync.
+        mb.set_synchronous(Synchronous::Full)?;
         let result = (|| {
             let tx = mb
                 .conn_mut()
@@ -436,6 +441,7 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
             }
             Ok(outcome)
         })();
+        mb.set_synchronous(Synchronous::Normal)?;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

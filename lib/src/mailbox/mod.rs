@@ -197,6 +197,16 @@ impl MailboxError {
     }
 }
 
+/// When a commit is on disk (SQLite's `PRAGMA synchronous`, WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Synchronous {
+    /// The default: the WAL is fsync'ed at checkpoints only, so the last
+    /// commits may be lost to a power cut (never half of one).
+    Normal,
+    /// The WAL is fsync'ed at every commit: a commit that returned stays.
+    Full,
+}
+
 /// An open, keyed, checked mailbox.
 pub struct Mailbox {
     conn: Connection,
@@ -441,6 +451,16 @@ impl Mailbox {
              PRAGMA temp_store = MEMORY;",
         )
         .map_err(|e| self.sql(e))
+    }
+
+    /// Sets when a commit reaches the disk. Outside a transaction only
+    /// (SQLite refuses to change it inside one).
+    pub(crate) fn set_synchronous(&self, level: Synchronous) -> Result<(), MailboxError> {
+        let sql = match level {
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+            Synchronous::Full => "PRAGMA synchronous = FULL",
+        };
+        self.conn.execute_batch(sql).map_err(|e| self.sql(e))
     }
 
     /// Moves everything from the WAL into the database file.
