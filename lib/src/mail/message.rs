@@ -69,11 +69,7 @@ pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, M
     if let Some(at) = memchr::memchr(0, msg) {
         return Err(MessageError::Nul(at));
     }
-    let skip = if msg.starts_with(b"From ") {
-        line_end(msg, 0)
-    } else {
-        0
-    };
+    let skip = mbox_from_line_len(msg);
     if msg.len() == skip || msg[skip..].iter().all(|b| b.is_ascii_whitespace()) {
         return Err(MessageError::Empty);
     }
@@ -133,6 +129,17 @@ pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, M
         skip,
         missing_separator_at,
     })
+}
+
+/// The length of the mbox `From ` line `msg` starts with, or 0: the
+/// envelope line that local(8) and procmail put before a message, which is
+/// not part of it.
+pub fn mbox_from_line_len(msg: &[u8]) -> usize {
+    if msg.starts_with(b"From ") {
+        line_end(msg, 0)
+    } else {
+        0
+    }
 }
 
 /// The field name of a header line (RFC 5322 section 2.2: printable US-ASCII

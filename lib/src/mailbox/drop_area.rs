@@ -41,6 +41,7 @@ use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
 use super::{Mailbox, MailboxError, Synchronous};
+use crate::mail::message::mbox_from_line_len;
 use crate::store::durable::{self, DirectoryFsync};
 use crate::store::seal::padded_len;
 
@@ -207,7 +208,9 @@ pub struct DropReceipt {
 
 /// `deliver` without the passphrase: seals `raw` to the mailbox's public
 /// key and commits it into the drop area (see [`durable::commit_new`]).
-/// Returns once the file and its name are on disk.
+/// Returns once the file and its name are on disk. A leading mbox `From `
+/// line (local(8) and procmail write one) is not part of the message and
+/// is not stored, as the receiver skips it.
 pub fn deliver_sealed(
     mailbox: &Path,
     raw: &[u8],
@@ -215,6 +218,7 @@ pub fn deliver_sealed(
     now: SystemTime,
     dir_fsync: DirectoryFsync,
 ) -> Result<DropReceipt, MailboxError> {
+    let raw = &raw[mbox_from_line_len(raw)..];
     if raw.is_empty() {
         return Err(MailboxError::EmptyMessage);
     }

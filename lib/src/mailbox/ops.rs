@@ -126,13 +126,15 @@ pub struct CheckReport {
 
 /// Stores a message in `folder` (INBOX when there is no such folder, as
 /// Dovecot's LDA does, so that mail is never refused for a folder name)
-/// and returns its new UID. `now` is its internal date.
+/// and returns its new UID. `now` is its internal date. A leading mbox
+/// `From ` line is not part of the message and is not stored.
 pub fn deliver(
     mb: &mut Mailbox,
     raw: &[u8],
     folder: &str,
     now: SystemTime,
 ) -> Result<Delivered, MailboxError> {
+    let raw = &raw[crate::mail::message::mbox_from_line_len(raw)..];
     if raw.is_empty() {
         return Err(MailboxError::EmptyMessage);
     }
