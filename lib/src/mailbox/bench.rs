@@ -9,8 +9,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::TransactionBehavior;
-
 use super::drop_area::{self, drop_dir};
 use super::schema::{self, unix_seconds};
 use super::{Mailbox, MailboxError};
@@ -76,18 +74,14 @@ pub fn insert_all(
     now: SystemTime,
 ) -> Result<usize, MailboxError> {
     let date = unix_seconds(now);
-    let result = (|| {
-        let tx = mb
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = mb.write(|tx| {
         let mut n = 0;
         for raw in messages {
-            super::ops::insert_message(&tx, &raw, super::INBOX, date)?;
+            super::ops::insert_message(tx, &raw, super::INBOX, date)?;
             n += 1;
         }
-        tx.commit()?;
         Ok(n)
-    })();
+    });
     result.map_err(|e| mb.sql(e))
 }
 

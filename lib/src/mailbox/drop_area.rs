@@ -36,7 +36,7 @@ use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 use zeroize::Zeroizing;
 
 use super::schema::unix_seconds;
@@ -375,11 +375,8 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
         // power loss could undo it after the files are gone: this one
         // waits for the WAL's fsync.
         mb.set_synchronous(Synchronous::Full)?;
-        let result = (|| {
-            let tx = mb
-                .conn_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            super::schema::tune_fts(&tx)?;
+        let result = mb.write(|tx| {
+            super::schema::tune_fts(tx)?;
             // Names recorded by a merge that committed but was stopped
             // before it removed its files.
             let recorded: HashSet<String> = tx
@@ -393,7 +390,7 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
             // second thread while this one stores; a few messages ahead,
             // in order. The files are read under the write lock: another
             // process may have merged and removed one meanwhile.
-            let outcome = std::thread::scope(|scope| -> rusqlite::Result<io::Result<()>> {
+            std::thread::scope(|scope| {
                 let (send, receive) = mpsc::sync_channel(16);
                 let secret = &secret;
                 let new = &new;
@@ -415,13 +412,14 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
                 });
                 for (name, opened) in receive {
                     match opened {
-                        Err(e) => return Ok(Err(e)),
+                        // Rolls back: the files stay for the next merge.
+                        Err(e) => return Err(MergeError::Read(e)),
                         Ok(None) => {}
                         Ok(Some(Ok((d, env)))) => {
                             // Only a folder out of UIDs refuses; the file
                             // then stays for a later merge.
                             if super::ops::insert_parsed(
-                                &tx,
+                                tx,
                                 &d.raw,
                                 &env,
                                 &d.folder,
@@ -438,24 +436,20 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
                         Ok(Some(Err(_))) => corrupt.push(name.clone()),
                     }
                 }
-                Ok(Ok(()))
-            })?;
-            if outcome.is_ok() {
-                tx.commit()?;
-            }
-            Ok(outcome)
-        })();
+                Ok(())
+            })
+        });
         mb.set_synchronous(Synchronous::Normal)?;
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+            Ok(()) => {}
+            Err(MergeError::Read(e)) => {
                 return Err(MailboxError::Io {
                     path,
                     op: "read a sealed message",
                     source: e,
                 });
             }
-            Err(e) => return Err(mb.sql(e)),
+            Err(MergeError::Sql(e)) => return Err(mb.sql(e)),
         }
     }
     // Committed: now the files can go, then their names.
@@ -492,21 +486,27 @@ pub fn merge(mb: &mut Mailbox) -> Result<MergeReport, MailboxError> {
     }
     if !done.is_empty() {
         // One transaction, not one per name.
-        let result = (|| {
-            let tx = mb
-                .conn_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut stmt = tx.prepare("DELETE FROM drop_merged WHERE name = ?1")?;
-                for name in &done {
-                    stmt.execute([name])?;
-                }
-            }
-            tx.commit()
-        })();
+        let result = mb.write(|tx| {
+            let mut stmt = tx.prepare("DELETE FROM drop_merged WHERE name = ?1")?;
+            done.iter()
+                .try_for_each(|name| stmt.execute([name]).map(drop))
+        });
         result.map_err(|e| mb.sql(e))?;
     }
     Ok(report)
+}
+
+/// What stops a merge's transaction: SQLite, or a sealed file that cannot
+/// be read (not one that cannot be opened: that one goes to `corrupt/`).
+enum MergeError {
+    Sql(rusqlite::Error),
+    Read(io::Error),
+}
+
+impl From<rusqlite::Error> for MergeError {
+    fn from(e: rusqlite::Error) -> Self {
+        MergeError::Sql(e)
+    }
 }
 
 /// The mailbox's private key, from inside the encrypted database.

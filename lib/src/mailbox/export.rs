@@ -60,14 +60,14 @@ pub fn resolve_folder(mb: &Mailbox, name: &str) -> Result<String, MailboxError> 
 /// The messages to export, folder by folder in their usual order, by UID.
 /// Only the numbers: the bytes are read one message at a time.
 fn rows(mb: &Mailbox, folder: Option<&str>) -> Result<Vec<Row>, MailboxError> {
-    let result = (|| {
-        let mut stmt = mb.conn().prepare(
-            "SELECT m.id, f.name, m.uid, m.internal_date, m.size
-             FROM messages m JOIN folders f ON f.id = m.folder_id
-             WHERE ?1 IS NULL OR f.name = ?1
-             ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name, m.uid",
-        )?;
-        let rows = stmt.query_map([folder], |r| {
+    super::all_rows(
+        mb.conn(),
+        "SELECT m.id, f.name, m.uid, m.internal_date, m.size
+         FROM messages m JOIN folders f ON f.id = m.folder_id
+         WHERE ?1 IS NULL OR f.name = ?1
+         ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name, m.uid",
+        [folder],
+        |r| {
             Ok(Row {
                 id: r.get(0)?,
                 folder: r.get(1)?,
@@ -75,10 +75,9 @@ fn rows(mb: &Mailbox, folder: Option<&str>) -> Result<Vec<Row>, MailboxError> {
                 internal_date: r.get(3)?,
                 size: r.get::<_, i64>(4)? as u64,
             })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()
-    })();
-    result.map_err(|e| mb.sql(e))
+        },
+    )
+    .map_err(|e| mb.sql(e))
 }
 
 /// Runs `f` inside one read transaction: every message it reads comes

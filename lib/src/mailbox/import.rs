@@ -32,7 +32,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::exchange::ExchangeError;
@@ -204,22 +204,16 @@ pub fn import(
     let mut report = ImportReport::default();
     let default_date = unix_seconds(now);
     loop {
-        let batch = (|| {
-            let tx = mb
-                .conn_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(BatchError::Sql)?;
-            super::schema::tune_fts(&tx).map_err(BatchError::Sql)?;
-            let done = store_batch(
-                &tx,
+        let batch = mb.write(|tx| {
+            super::schema::tune_fts(tx)?;
+            store_batch(
+                tx,
                 source.as_mut(),
                 folder.as_deref(),
                 default_date,
                 &mut report,
-            )?;
-            tx.commit().map_err(BatchError::Sql)?;
-            Ok(done)
-        })();
+            )
+        });
         match batch {
             Ok(true) => return Ok(report),
             Ok(false) => {}
@@ -586,12 +580,13 @@ impl SqliteSource {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql)?;
-        let ids = (|| {
-            let mut stmt =
-                conn.prepare("SELECT m.id, length(m.raw) FROM messages m ORDER BY m.id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<VecDeque<_>, _>>()
-        })()
+        let ids = super::all_rows(
+            &conn,
+            "SELECT m.id, length(m.raw) FROM messages m ORDER BY m.id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(VecDeque::from)
         .map_err(|e| {
             ExchangeError::bad(
                 path,
@@ -609,14 +604,13 @@ impl SqliteSource {
 
 impl Source for SqliteSource {
     fn folders(&mut self) -> Result<Vec<String>, ExchangeError> {
-        let result = (|| {
-            let mut stmt = self.conn.prepare(
-                "SELECT DISTINCT f.name FROM folders f JOIN messages m ON m.folder_id = f.id",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<Vec<String>, _>>()
-        })();
-        result.map_err(|e| ExchangeError::bad(&self.path, format!("not a postern mailbox: {e}")))
+        super::all_rows(
+            &self.conn,
+            "SELECT DISTINCT f.name FROM folders f JOIN messages m ON m.folder_id = f.id",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| ExchangeError::bad(&self.path, format!("not a postern mailbox: {e}")))
     }
 
     fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {

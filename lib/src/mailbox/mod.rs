@@ -43,7 +43,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::exit::{Failure, Sysexit, ToFailure};
 use crate::mail::status;
@@ -453,6 +453,25 @@ impl Mailbox {
         .map_err(|e| self.sql(e))
     }
 
+    /// Runs `f` in one write transaction and commits what it did when it
+    /// returns `Ok`; an `Err` rolls everything back. BEGIN IMMEDIATE takes
+    /// the write lock at the start (waiting up to the busy timeout), so two
+    /// writers never find out at COMMIT that one must start over.
+    pub(crate) fn write<T, E>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
     /// Sets when a commit reaches the disk. Outside a transaction only
     /// (SQLite refuses to change it inside one).
     pub(crate) fn set_synchronous(&self, level: Synchronous) -> Result<(), MailboxError> {
@@ -478,6 +497,7 @@ impl Mailbox {
         &self.conn
     }
 
+    #[cfg(test)]
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
@@ -506,6 +526,18 @@ impl Mailbox {
             source,
         }
     }
+}
+
+/// Every row `sql` gives for `params`, each made into a `T` by `row`.
+pub(crate) fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, row)?;
+    rows.collect()
 }
 
 /// Whether a file begins like a plaintext SQLite database.
