@@ -13,6 +13,9 @@ use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
 use postern::mail::status;
+// Text from a message for a terminal: no control characters (no escape
+// sequences, no tabs that would shift the columns).
+use postern::mail::text::clean;
 use postern::mailbox::passphrase::{self, PassphraseError, Source, prompt};
 use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
 
@@ -511,14 +514,6 @@ fn print_summaries(
         )?;
     }
     Ok(())
-}
-
-/// Text from a message for a terminal: no control characters (no escape
-/// sequences, no tabs that would shift the columns).
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// A reader that went away (`| head`) is not an error.

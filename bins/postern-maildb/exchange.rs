@@ -264,4 +264,5 @@ fn file_name(p: &Path) -> String {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     )
+    .into_owned()
 }

@@ -24,6 +24,7 @@ use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::exchange::ExchangeError;
 use super::{INBOX, Mailbox, MailboxError, mbox, starts_plaintext};
+use crate::mail::text;
 
 /// What was exported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,18 +220,9 @@ pub fn export_eml(
 /// A folder name as a file name: `/`, `%`, control characters and a
 /// leading dot as `%XX`.
 pub fn folder_file_name(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c == '/' || c == '%' || c.is_control() || (i == 0 && c == '.') {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    text::percent_encode(name, |i, c| {
+        c == '/' || c == '%' || c.is_control() || (i == 0 && c == '.')
+    })
 }
 
 /// Writes an encrypted copy of the mailbox to `dest` (a new file) under
@@ -350,7 +342,7 @@ pub(crate) fn make_dir(dir: &Path) -> Result<(), ExchangeError> {
 pub(crate) fn temp_beside(path: &Path) -> PathBuf {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
-    let tag: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let tag = text::hex(&bytes);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

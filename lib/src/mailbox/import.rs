@@ -41,6 +41,7 @@ use super::mbox::{MboxError, MboxReader};
 use super::ops::{Flags, INBOX, insert_message};
 use super::schema::unix_seconds;
 use super::{Mailbox, MailboxError, starts_plaintext};
+use crate::mail::date::header_date;
 
 /// Most messages in one transaction.
 pub const BATCH_MESSAGES: usize = 1000;
@@ -346,13 +347,6 @@ pub fn arrival_date(
         .or_else(|| date_field().filter(ok))
         .or_else(|| after.filter(ok))
         .unwrap_or(now)
-}
-
-/// The Date field of a message, as Unix seconds, if it parses.
-pub fn header_date(raw: &[u8]) -> Option<i64> {
-    use mailparse::MailHeaderMap;
-    let (headers, _) = mailparse::parse_headers(raw).ok()?;
-    super::envelope::parse_date(&headers.get_first_value("Date")?)
 }
 
 /// A file time as Unix seconds; none for a time before 1970.

@@ -28,6 +28,7 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::ops::Flags;
+use crate::mail::date;
 
 /// The longest piece of a line handled at once; longer lines are split into
 /// pieces, of which only the first is at the start of a line.
@@ -87,24 +88,7 @@ impl<R: BufRead> Pieces<R> {
 
 /// `From MAILER-DAEMON Thu Nov 23 17:30:28 2026` (UTC), without the newline.
 pub fn from_line(unix_seconds: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = unix_seconds.max(0);
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "From MAILER-DAEMON {} {} {:2} {:02}:{:02}:{:02} {}",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        d,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        y
-    )
+    format!("From MAILER-DAEMON {}", date::asctime(unix_seconds))
 }
 
 /// Writes one message as mboxrd: From_ line, quoted LF lines, empty line.
@@ -145,7 +129,7 @@ pub fn is_from_line(line: &[u8]) -> bool {
     };
     let text = String::from_utf8_lossy(rest);
     let words: Vec<&str> = text.split_whitespace().collect();
-    let time = words.iter().skip(1).any(|w| is_time(w));
+    let time = words.iter().skip(1).any(|w| date::is_asctime_time(w));
     let year = words
         .iter()
         .skip(1)
@@ -153,67 +137,13 @@ pub fn is_from_line(line: &[u8]) -> bool {
     words.len() >= 3 && time && year
 }
 
-fn is_time(w: &str) -> bool {
-    let parts: Vec<&str> = w.split(':').collect();
-    (2..=3).contains(&parts.len())
-        && parts[0].len() <= 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// The date of a From_ line (asctime, taken as UTC), as Unix seconds.
 pub fn from_line_date(line: &[u8]) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
     let text = String::from_utf8_lossy(line.strip_prefix(b"From ")?);
-    let words: Vec<&str> = text.split_whitespace().skip(1).collect();
-    let mi = words.iter().position(|w| {
-        MONTHS
-            .iter()
-            .any(|m| w.len() == 3 && w.eq_ignore_ascii_case(m))
-    })?;
-    let month = MONTHS
-        .iter()
-        .position(|m| words[mi].eq_ignore_ascii_case(m))? as i64
-        + 1;
-    let day: i64 = words.get(mi + 1)?.parse().ok()?;
-    let time = words.get(mi + 2).filter(|w| is_time(w))?;
-    let hms: Vec<i64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
-    let year: i64 = words[mi + 3..]
-        .iter()
-        .find(|w| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()))?
-        .parse()
-        .ok()?;
-    if !(1..=31).contains(&day) || hms[0] > 23 || hms[1] > 59 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms.get(2).copied().unwrap_or(0))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    // The first word is the sender.
+    let rest = text.trim_start();
+    let date = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+    date::parse_asctime(date)
 }
 
 /// One message read from an mbox.

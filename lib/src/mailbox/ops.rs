@@ -483,7 +483,7 @@ pub fn create_folder(
 pub fn check_folder_name(name: &str) -> Result<(), MailboxError> {
     let bad = |why| {
         Err(MailboxError::BadFolderName {
-            name: name.chars().filter(|c| !c.is_control()).collect(),
+            name: crate::mail::text::clean(name).into_owned(),
             why,
         })
     };
