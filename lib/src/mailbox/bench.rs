@@ -1,5 +1,5 @@
 //! Helpers for `bench/maildb.sh` (through `examples/maildb-bench.rs`), not
-//! an interface: they reach past the guard of [`Mailbox::connect`] to make
+//! an interface, and only built with the `bench` feature: they reach past the guard of [`Mailbox::connect`] to make
 //! the unencrypted twin of a mailbox that the benchmark compares with —
 //! the same schema, pragmas and merge code, no page cipher.
 

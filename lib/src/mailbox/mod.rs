@@ -16,7 +16,7 @@
 //! which can only be had through that guard.
 
 pub mod backup;
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod destroy;
 pub mod drop_area;
