@@ -565,3 +565,53 @@ fn make_dir(dir: &Path) -> io::Result<bool> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// One key pair for every case: deriving one is the slow part.
+    fn keys() -> &'static (Zeroizing<[u8; KEY_LEN]>, [u8; KEY_LEN]) {
+        static KEYS: std::sync::OnceLock<(Zeroizing<[u8; KEY_LEN]>, [u8; KEY_LEN])> =
+            std::sync::OnceLock::new();
+        KEYS.get_or_init(|| new_key_pair().unwrap())
+    }
+
+    proptest! {
+        /// A file in the drop area can hold anything (a damaged disk,
+        /// another program): opening it fails cleanly, never panics.
+        #[test]
+        fn any_bytes_unseal_without_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..512),
+            with_magic in any::<bool>(),
+        ) {
+            let (secret, _) = keys();
+            let mut sealed = if with_magic { MAGIC.to_vec() } else { Vec::new() };
+            sealed.extend_from_slice(&data);
+            prop_assert!(unseal(secret, &sealed).is_err());
+        }
+
+        /// Every message, folder name and date comes back as it was
+        /// sealed; one changed byte anywhere is refused.
+        #[test]
+        fn a_sealed_message_round_trips(
+            raw in proptest::collection::vec(any::<u8>(), 1..2048),
+            folder in "\\PC{0,40}",
+            seconds in 0u64..8_000_000_000,
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let (secret, public) = keys();
+            let when = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+            let sealed = seal(public, &raw, &folder, when).unwrap();
+            let d = unseal(secret, &sealed).unwrap();
+            prop_assert_eq!(&d.raw[..], &raw[..]);
+            prop_assert_eq!(d.folder, folder);
+            prop_assert_eq!(d.internal_date, seconds as i64);
+            let mut damaged = sealed.clone();
+            damaged[flip.index(sealed.len())] ^= 0x40;
+            prop_assert!(unseal(secret, &damaged).is_err());
+        }
+    }
+}

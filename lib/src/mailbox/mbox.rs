@@ -235,13 +235,20 @@ impl<R: BufRead> MboxReader<R> {
                     phase = Phase::Body;
                     prev_blank = false;
                     if let Some(n) = content_length.filter(|&n| n <= limit && !msg.oversized) {
-                        if self.read_by_length(n, &mut raw)? {
+                        let fits = self.read_by_length(n, &mut raw)?;
+                        // The header and the length together (and the
+                        // line read to check it) may be over the limit.
+                        size = raw.len();
+                        if size > limit {
+                            msg.oversized = true;
+                            raw = Vec::new();
+                        }
+                        if fits {
                             by_length = true;
                             break;
                         }
                         // Not where it said: read on line by line.
                         last_newline = raw.ends_with(b"\n");
-                        size = raw.len();
                     }
                     continue;
                 }
@@ -507,11 +514,125 @@ mod tests {
         );
     }
 
+    /// Found by `mbox_like_text_reads_without_panic`: a message read by
+    /// its Content-Length kept the header, the length and the line after
+    /// it, together over the limit, when nothing followed to count.
+    #[test]
+    fn content_length_cannot_take_a_message_over_the_limit() {
+        let header = "Content-Length: 11\nSubject: just under the limit\n\n";
+        let data = format!(
+            "From a Mon Jan  1 00:00:00 2024\n{header}Status: RO\n\
+             >>From x Mon Jan  1 00:00:00 2024\n"
+        );
+        let msgs = read_all(data.as_bytes(), header.len());
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].oversized && msgs[0].raw.is_empty(), "{msgs:?}");
+        // The same with the length right: header and body are still over.
+        let data = format!("From a Mon Jan  1 00:00:00 2024\n{header}Status: RO\n");
+        let msgs = read_all(data.as_bytes(), header.len() + 5);
+        assert!(msgs[0].oversized && msgs[0].raw.is_empty(), "{msgs:?}");
+        // And under the limit, it is read as before.
+        let msgs = read_all(data.as_bytes(), header.len() + 11);
+        assert_eq!(msgs[0].raw, format!("{header}Status: RO\n").as_bytes());
+    }
+
     #[test]
     fn long_lines_are_pieces() {
         let line = "a".repeat(PIECE * 2 + 10);
         let data = format!("From a Mon Jan  1 00:00:00 2024\nS: x\n\n{line}\n");
         let msgs = read_all(data.as_bytes(), 1 << 20);
         assert_eq!(msgs[0].raw, format!("S: x\n\n{line}\n").as_bytes());
+    }
+
+    /// A line of a generated message: ordinary text, or one of the lines
+    /// an mbox must take care of (`From ` lines quoted or not, a From_
+    /// line with a date, empty lines, status fields).
+    fn line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[ -~]{0,20}",
+            Just(String::new()),
+            Just("From here".to_owned()),
+            Just(">From there".to_owned()),
+            Just(">>From x Mon Jan  1 00:00:00 2024".to_owned()),
+            Just("From y Tue Jan  2 10:00:00 2024".to_owned()),
+            Just("Status: RO".to_owned()),
+            Just(">".to_owned()),
+        ]
+    }
+
+    /// [`line`], or a Content-Length field (mboxcl) of a small length.
+    fn line_or_length() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => line(),
+            1 => (0usize..40).prop_map(|n| format!("Content-Length: {n}")),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the file holds, reading it ends without a panic, and
+        /// no message kept is over the limit.
+        #[test]
+        fn any_bytes_read_without_panic(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            limit in 0usize..512,
+        ) {
+            let mut r = MboxReader::new(&data[..], limit);
+            while let Ok(Some(m)) = r.next_message() {
+                proptest::prop_assert!(m.raw.len() <= limit || m.raw.is_empty());
+            }
+        }
+
+        /// Any text made of those lines, with `From ` lines at the start
+        /// of the file and after empty lines, reads without a panic.
+        #[test]
+        fn mbox_like_text_reads_without_panic(
+            lines in proptest::collection::vec(line_or_length(), 0..40),
+            limit in 0usize..200,
+        ) {
+            let data = format!("From a Mon Jan  1 00:00:00 2024\n{}", lines.join("\n"));
+            let mut r = MboxReader::new(data.as_bytes(), limit);
+            let mut n = 0;
+            while let Some(m) = r.next_message().unwrap() {
+                n += 1;
+                proptest::prop_assert!(n <= lines.len() + 1);
+                proptest::prop_assert!(m.raw.len() <= limit, "{} > {limit}", m.raw.len());
+            }
+        }
+
+        /// What the writer writes, the reader gives back byte for byte:
+        /// messages with LF line endings and a final newline (the writer
+        /// makes every message so), and without a Content-Length field.
+        #[test]
+        fn written_messages_read_back(
+            messages in proptest::collection::vec(
+                (proptest::collection::vec(line(), 0..8), proptest::collection::vec(line(), 0..12)),
+                1..5,
+            ),
+        ) {
+            let raws: Vec<Vec<u8>> = messages
+                .iter()
+                .map(|(header, body)| {
+                    let header: Vec<&String> =
+                        header.iter().filter(|l| !l.is_empty()).collect();
+                    let mut m = String::new();
+                    for l in header {
+                        m.push_str(l);
+                        m.push('\n');
+                    }
+                    m.push('\n');
+                    for l in body {
+                        m.push_str(l);
+                        m.push('\n');
+                    }
+                    m.into_bytes()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+            let data = write_all(&refs);
+            let back: Vec<Vec<u8>> = read_all(&data, 1 << 20).into_iter().map(|m| m.raw).collect();
+            proptest::prop_assert_eq!(back, raws);
+        }
     }
 }
