@@ -410,6 +410,72 @@ mod tests {
         assert_eq!(r.messages, 2);
     }
 
+    /// The messages of the golden mbox: a plain one, one whose body has
+    /// `From ` lines (quoted or not, one a From_ line after an empty
+    /// line), one with CRLF line endings, one without a final newline,
+    /// one in another folder.
+    const GOLDEN_MESSAGES: [(&str, &[u8]); 5] = [
+        (
+            "INBOX",
+            b"From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: plain\n\nhello\n",
+        ),
+        (
+            "INBOX",
+            b"From: Alice <alice@example.org>\nSubject: from-lines\n\nFrom here on\n\
+              >From there\n>>From everywhere\n\nFrom alice@example.org Mon Jan  1 00:00:00 \
+              2024\nend\n",
+        ),
+        (
+            "INBOX",
+            b"From: Carol <carol@example.org>\r\nSubject: windows\r\n\r\nline one\r\n\
+              line two\r\n",
+        ),
+        ("INBOX", b"Subject: no-newline\n\nthe last line has no end"),
+        (
+            "Archive",
+            b"Subject: archived\n\n\nFrom the archive, after an empty line\n",
+        ),
+    ];
+
+    /// The mbox export, byte for byte, against tests/golden/export.mbox
+    /// (`POSTERN_BLESS=1` writes it anew, to be read and committed).
+    #[test]
+    fn mbox_export_matches_the_golden_file() {
+        let (_dir, mb) = mailbox_with(&GOLDEN_MESSAGES);
+        let mut out = Vec::new();
+        export_mbox(&mb, &mut out, None).unwrap();
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/export.mbox");
+        if std::env::var_os("POSTERN_BLESS").is_some() {
+            fs::write(&golden, &out).unwrap();
+        }
+        let want = fs::read(&golden).unwrap();
+        assert!(
+            out == want,
+            "export differs from {}:\n{}",
+            golden.display(),
+            String::from_utf8_lossy(&out)
+        );
+        // Read back, each message is as delivered, with LF line endings
+        // and a final newline.
+        let mut reader = mbox::MboxReader::new(&want[..], 1 << 20);
+        let mut back = Vec::new();
+        while let Some(m) = reader.next_message().unwrap() {
+            back.push(m.raw);
+        }
+        // (Standard folders come in their order: INBOX, then Archive.)
+        let expected: Vec<Vec<u8>> = GOLDEN_MESSAGES
+            .iter()
+            .map(|(_, raw)| {
+                let mut m = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+                if !m.ends_with('\n') {
+                    m.push('\n');
+                }
+                m.into_bytes()
+            })
+            .collect();
+        assert_eq!(back, expected);
+    }
+
     #[test]
     fn sqlite_export_under_a_new_passphrase() {
         let (dir, mb) = mailbox_with(&[("INBOX", b"Subject: x\n\nsecret words\n")]);
