@@ -16,7 +16,7 @@ use postern::mail::status;
 // Text from a message for a terminal: no control characters (no escape
 // sequences, no tabs that would shift the columns).
 use postern::mail::text::clean;
-use postern::mailbox::passphrase::{self, PassphraseError, Source, prompt};
+use postern::mailbox::passphrase::{self, PassphraseError, Prompt, Source};
 use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
 
 #[path = "postern-maildb/admin.rs"]
@@ -223,11 +223,7 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
         _ => {}
     }
     if let Command::Init = cli.command {
-        let pw = admin::read_new_passphrase(
-            &cli.passphrase.passphrase_fd,
-            &cli.passphrase.passphrase_file,
-            &path,
-        )?;
+        let pw = admin::read_new_passphrase(cli.passphrase.source(), &path)?;
         Mailbox::create(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
         return Ok(());
     }
@@ -239,7 +235,8 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     {
         let mb = Mailbox::open(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
         report_merge(&mb, log);
-        let new = admin::read_new_passphrase(new_passphrase_fd, new_passphrase_file, &path)?;
+        let source = Source::from_options(*new_passphrase_fd, new_passphrase_file.as_deref());
+        let new = admin::read_new_passphrase(source, &path)?;
         return mailbox::rekey::passwd(mb, &pw, &new, timeout).map_err(|e| e.to_failure());
     }
     if let Command::Check = cli.command {
@@ -334,7 +331,7 @@ fn deliver(
     folder: &str,
     now: SystemTime,
 ) -> Result<(), Failure> {
-    if cli.passphrase.passphrase_fd.is_some() || cli.passphrase.passphrase_file.is_some() {
+    if cli.passphrase.source().is_some() {
         return Err(Failure::config(
             "deliver takes no passphrase: it seals the message to the mailbox's public key",
         ));
@@ -468,22 +465,21 @@ fn mailbox_path(args: &MailboxArgs, config: &Config) -> Result<PathBuf, Failure>
     }
 }
 
+impl PassphraseArgs {
+    fn source(&self) -> Option<Source> {
+        Source::from_options(self.passphrase_fd, self.passphrase_file.as_deref())
+    }
+}
+
 /// The passphrase from --passphrase-fd or --passphrase-file, else from the
 /// terminal if standard input is one.
 fn read_passphrase(
     args: &PassphraseArgs,
     path: &std::path::Path,
 ) -> Result<passphrase::Passphrase, Failure> {
-    let source = match (&args.passphrase_fd, &args.passphrase_file) {
-        (Some(fd), _) => Source::Fd(*fd),
-        (None, Some(file)) => Source::File(file.clone()),
-        (None, None) if prompt::available() => {
-            return prompt::ask(&format!("Passphrase for {}: ", path.display()))
-                .map_err(|e| e.to_failure());
-        }
-        (None, None) => return Err(PassphraseError::Missing.to_failure()),
-    };
-    passphrase::read(&source).map_err(|e| e.to_failure())
+    let what = path.display().to_string();
+    passphrase::obtain(args.source().as_ref(), Prompt::Existing(&what))?
+        .ok_or_else(|| PassphraseError::Missing.to_failure())
 }
 
 fn print_summaries(

@@ -11,7 +11,7 @@ use postern::config::Config;
 use postern::exit::{Failure, ToFailure};
 use postern::log::Log;
 use postern::mailbox::exchange::ExchangeError;
-use postern::mailbox::passphrase::{self, Source};
+use postern::mailbox::passphrase::{self, Prompt, Source};
 use postern::mailbox::{Mailbox, backup, export, import, purge};
 
 #[derive(Subcommand)]
@@ -171,13 +171,8 @@ pub fn run(
             new_passphrase_fd,
             new_passphrase_file,
         } => {
-            let new_pw = match (new_passphrase_fd, new_passphrase_file) {
-                (Some(fd), _) => Some(Source::Fd(*fd)),
-                (None, Some(f)) => Some(Source::File(f.clone())),
-                (None, None) => None,
-            }
-            .map(|s| passphrase::read(&s).map_err(|e| e.to_failure()))
-            .transpose()?;
+            let source = Source::from_options(*new_passphrase_fd, new_passphrase_file.as_deref());
+            let new_pw = passphrase::obtain(source.as_ref(), Prompt::Never)?;
             if new_pw.is_some() && !matches!(format, Format::Sqlite) {
                 return Err(Failure::config(
                     "a new passphrase is for --format sqlite only; mbox and eml are not encrypted",
