@@ -65,7 +65,7 @@ for section in ${only//,/ }; do
 done
 
 cd "$repo"
-cargo build --release --quiet --bin postern-maildb --example maildb-bench
+cargo build --release --quiet --features bench --bin postern-maildb --example maildb-bench
 maildb=$repo/target/release/postern-maildb
 tool=$repo/target/release/examples/maildb-bench
 

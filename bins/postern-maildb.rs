@@ -13,7 +13,10 @@ use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
 use postern::mail::status;
-use postern::mailbox::passphrase::{self, PassphraseError, Source, prompt};
+// Text from a message for a terminal: no control characters (no escape
+// sequences, no tabs that would shift the columns).
+use postern::mail::text::clean;
+use postern::mailbox::passphrase::{self, PassphraseError, Prompt, Source};
 use postern::mailbox::{self, Flags, INBOX, Mailbox, MailboxError, Summary, drop_area};
 
 #[path = "postern-maildb/admin.rs"]
@@ -220,11 +223,7 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
         _ => {}
     }
     if let Command::Init = cli.command {
-        let pw = admin::read_new_passphrase(
-            &cli.passphrase.passphrase_fd,
-            &cli.passphrase.passphrase_file,
-            &path,
-        )?;
+        let pw = admin::read_new_passphrase(cli.passphrase.source(), &path)?;
         Mailbox::create(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
         return Ok(());
     }
@@ -236,7 +235,8 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     {
         let mb = Mailbox::open(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
         report_merge(&mb, log);
-        let new = admin::read_new_passphrase(new_passphrase_fd, new_passphrase_file, &path)?;
+        let source = Source::from_options(*new_passphrase_fd, new_passphrase_file.as_deref());
+        let new = admin::read_new_passphrase(source, &path)?;
         return mailbox::rekey::passwd(mb, &pw, &new, timeout).map_err(|e| e.to_failure());
     }
     if let Command::Check = cli.command {
@@ -331,7 +331,7 @@ fn deliver(
     folder: &str,
     now: SystemTime,
 ) -> Result<(), Failure> {
-    if cli.passphrase.passphrase_fd.is_some() || cli.passphrase.passphrase_file.is_some() {
+    if cli.passphrase.source().is_some() {
         return Err(Failure::config(
             "deliver takes no passphrase: it seals the message to the mailbox's public key",
         ));
@@ -379,10 +379,18 @@ fn report_merge(mb: &Mailbox, log: &Log) {
         log.info(format_args!("merged: sealed={}", m.merged));
     }
     if m.corrupt > 0 {
+        // The drop area's path holds the mailbox's name, so the address.
+        let place = if log.shows_addresses() {
+            drop_area::drop_dir(mb.path())
+                .join("corrupt")
+                .display()
+                .to_string()
+        } else {
+            "corrupt/ in the mailbox's drop area".to_owned()
+        };
         let text = format!(
-            "{} sealed messages could not be opened and were moved to {}",
-            m.corrupt,
-            drop_area::drop_dir(mb.path()).join("corrupt").display()
+            "{} sealed messages could not be opened and were moved to {place}",
+            m.corrupt
         );
         log.warning(format_args!("{text}"));
         let _ = writeln!(io::stderr(), "{TOOL}: warning: {text}");
@@ -457,22 +465,21 @@ fn mailbox_path(args: &MailboxArgs, config: &Config) -> Result<PathBuf, Failure>
     }
 }
 
+impl PassphraseArgs {
+    fn source(&self) -> Option<Source> {
+        Source::from_options(self.passphrase_fd, self.passphrase_file.as_deref())
+    }
+}
+
 /// The passphrase from --passphrase-fd or --passphrase-file, else from the
 /// terminal if standard input is one.
 fn read_passphrase(
     args: &PassphraseArgs,
     path: &std::path::Path,
 ) -> Result<passphrase::Passphrase, Failure> {
-    let source = match (&args.passphrase_fd, &args.passphrase_file) {
-        (Some(fd), _) => Source::Fd(*fd),
-        (None, Some(file)) => Source::File(file.clone()),
-        (None, None) if prompt::available() => {
-            return prompt::ask(&format!("Passphrase for {}: ", path.display()))
-                .map_err(|e| e.to_failure());
-        }
-        (None, None) => return Err(PassphraseError::Missing.to_failure()),
-    };
-    passphrase::read(&source).map_err(|e| e.to_failure())
+    let what = path.display().to_string();
+    passphrase::obtain(args.source().as_ref(), Prompt::Existing(&what))?
+        .ok_or_else(|| PassphraseError::Missing.to_failure())
 }
 
 fn print_summaries(
@@ -503,14 +510,6 @@ fn print_summaries(
         )?;
     }
     Ok(())
-}
-
-/// Text from a message for a terminal: no control characters (no escape
-/// sequences, no tabs that would shift the columns).
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// A reader that went away (`| head`) is not an error.

@@ -622,3 +622,47 @@ fn interop_with_better_sqlite3_multiple_ciphers() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(stdout(&out).starts_with("INBOX\t1\t"));
 }
+
+/// With the default `log_addresses = false`, nothing postern-maildb logs
+/// names a mailbox: its file names hold the user's address. Each scenario
+/// that logs is run for a user named by an address — a delivery, a merge
+/// that finds a damaged sealed file, a backup that fails — and neither the
+/// log file nor the warnings on stderr may contain the address.
+#[test]
+fn default_logs_never_name_a_mailbox() {
+    let site = MailSite::new();
+    let user = "bob.private@example.org";
+    let out = site.owner(user, &["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = site.run(&["deliver", user], &message("hello", "body"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A sealed file that cannot be opened: the next open moves it aside.
+    let new = site.path().join(format!("mail/{user}.sqlite-drop/new"));
+    std::fs::write(
+        new.join("00000000000000000000000000000000.9"),
+        b"not sealed",
+    )
+    .unwrap();
+    let out = site.owner(user, &["list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merge_warning = out.stderr.clone();
+    assert!(
+        merge_warning.contains("could not be opened"),
+        "{merge_warning}"
+    );
+    // A backup that fails: the target exists already.
+    let dir = site.path().join("nightly");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(format!("{user}.sqlite")), b"old").unwrap();
+    let out = site.run(&["backup", "--all", &dir.display().to_string()], b"");
+    assert_eq!(out.code, 73, "{}", out.stderr);
+    let log = site.log();
+    assert!(log.contains("sealed: size="), "{log}");
+    assert!(log.contains("could not be opened"), "{log}");
+    assert!(log.contains("backup failed"), "{log}");
+    for text in [&log, &merge_warning, &out.stderr] {
+        for needle in ["bob", "example.org"] {
+            assert!(!text.contains(needle), "{needle:?} in {text}");
+        }
+    }
+}

@@ -230,3 +230,86 @@ fn mutt_reads_the_mbox_export() {
     assert_eq!(body("no-newline"), "the last line has no end\n");
     assert_eq!(body("after"), "the message after it\n");
 }
+
+/// Postfix's local(8) and procmail hand a message over with an mbox
+/// envelope line first (`From MAILER-DAEMON ...`, then the `Received:`
+/// lines). `deliver`, run by the recipe in contrib/procmail, must store the
+/// message without it: kept, it hid the header from `list` and came out
+/// of the mbox export as a `>From ` line above the header, so a mail
+/// reader found neither sender nor subject.
+#[test]
+fn a_local_delivery_through_procmail_keeps_sender_and_subject() {
+    require("procmail", "-v", "procmail");
+    require("mutt", "-v", "mutt");
+    require("script", "--version", "bsdutils");
+    let site = MailSite::new();
+    ok(site.owner("bob", &["init"]));
+    let bindir = Path::new(util::MAILDB).parent().unwrap();
+    let recipe = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/procmail/postern-maildb.rc"
+    ))
+    .unwrap()
+    .replace("@BINDIR@", &bindir.display().to_string());
+    let rc = site.path().join("procmailrc");
+    std::fs::write(&rc, recipe).unwrap();
+    let message = "From: Alice <alice@example.org>\nTo: Bob <bob@example.net>\n\
+                   Subject: bounce-report\nMessage-ID: <local@example.org>\n\n\
+                   the body\n";
+    let local = format!(
+        "From MAILER-DAEMON  Mon Nov 23 16:31:44 2026\n\
+         Received: from mx.example.org (mx.example.org [192.0.2.1])\n\
+         \tby mx.test.example (Postfix) with ESMTP id 4ABC\n\
+         \tfor <bob@example.net>; Mon, 23 Nov 2026 16:31:44 +0000 (UTC)\n\
+         Received: by mx.example.org (Postfix, from userid 0) id 3DEF;\n\
+         \tMon, 23 Nov 2026 16:31:43 +0000 (UTC)\n{message}"
+    );
+    // procmail as root keeps only the variables it is given as arguments.
+    let out = util::run(
+        "procmail",
+        &[
+            "-m",
+            "LOGNAME=bob",
+            &format!("POSTERN_CONFIG={}", site.config.display()),
+            &rc.display().to_string(),
+        ],
+        local.as_bytes(),
+        &[],
+    );
+    assert_eq!(out.code, 0, "procmail: {}", out.stderr);
+
+    let listed = ok(site.owner("bob", &["list"]));
+    let line = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let fields: Vec<&str> = line.trim_end().split('\t').collect();
+    assert_eq!(
+        fields[4..],
+        ["Alice <alice@example.org>", "bounce-report"],
+        "{line}"
+    );
+    let shown = ok(site.owner("bob", &["show", "1"]));
+    assert!(
+        shown.stdout.starts_with(b"Received: from mx.example.org"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+
+    let mbox = site.path().join("bob.mbox");
+    ok(site.owner(
+        "bob",
+        &["export", "--format", "mbox", &mbox.display().to_string()],
+    ));
+    let seen = messages_mutt_sees(site.path(), &mbox);
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let (subject, body) = subject_and_body(&seen[0]);
+    // procmail ends what it pipes with an empty line, as in an mbox.
+    assert_eq!(
+        (subject.as_str(), body.trim_end()),
+        ("bounce-report", "the body")
+    );
+    let from = seen[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("From: "))
+        .unwrap_or_else(|| panic!("no From: in {:?}", seen[0]));
+    assert_eq!(from, "Alice <alice@example.org>");
+    assert!(!seen[0].contains(">From "), "{:?}", seen[0]);
+}

@@ -2,11 +2,11 @@
 //! `passwd` (its new passphrase), `destroy` and `quota`.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use postern::exit::{Failure, ToFailure};
-use postern::mailbox::passphrase::{self, Source, prompt};
+use postern::mailbox::passphrase::{self, Prompt, Source};
 use postern::mailbox::{self, Mailbox, destroy as destroy_op, quota as quota_op};
 
 use super::{Cli, ignore_broken_pipe};
@@ -14,24 +14,16 @@ use super::{Cli, ignore_broken_pipe};
 /// A new passphrase (`init`, `passwd`): from a descriptor or a private
 /// file, else asked twice on the terminal.
 pub fn read_new_passphrase(
-    fd: &Option<u32>,
-    file: &Option<PathBuf>,
+    source: Option<Source>,
     path: &Path,
 ) -> Result<passphrase::Passphrase, Failure> {
-    let source = match (fd, file) {
-        (Some(fd), _) => Source::Fd(*fd),
-        (None, Some(file)) => Source::File(file.clone()),
-        (None, None) if prompt::available() => {
-            return prompt::ask_new(&path.display().to_string()).map_err(|e| e.to_failure());
-        }
-        (None, None) => {
-            return Err(Failure::config(
-                "no new passphrase given: use --new-passphrase-fd N or --new-passphrase-file \
-                 FILE (or run on a terminal)",
-            ));
-        }
-    };
-    passphrase::read(&source).map_err(|e| e.to_failure())
+    let what = path.display().to_string();
+    passphrase::obtain(source.as_ref(), Prompt::New(&what))?.ok_or_else(|| {
+        Failure::config(
+            "no new passphrase given: use --new-passphrase-fd N or --new-passphrase-file \
+             FILE (or run on a terminal)",
+        )
+    })
 }
 
 /// `destroy`: only with --yes. A passphrase, when given, must open the
@@ -44,7 +36,7 @@ pub fn destroy(cli: &Cli, path: &Path, yes: bool, timeout: Duration) -> Result<(
             path.display()
         )));
     }
-    let given = cli.passphrase.passphrase_fd.is_some() || cli.passphrase.passphrase_file.is_some();
+    let given = cli.passphrase.source().is_some();
     let removed = if given {
         let pw = super::read_passphrase(&cli.passphrase, path)?;
         let mb = Mailbox::open_for_check(path, &pw, timeout).map_err(|e| e.to_failure())?;

@@ -11,7 +11,7 @@ use postern::config::Config;
 use postern::exit::{Failure, ToFailure};
 use postern::log::Log;
 use postern::mailbox::exchange::ExchangeError;
-use postern::mailbox::passphrase::{self, Source};
+use postern::mailbox::passphrase::{self, Prompt, Source};
 use postern::mailbox::{Mailbox, backup, export, import, purge};
 
 #[derive(Subcommand)]
@@ -96,15 +96,28 @@ pub fn run(
         ExchangeCommand::Backup { dir, all: true } => {
             let results =
                 backup::backup_all(&config.maildb.directory, dir, timeout).map_err(fail)?;
+            let total = results.len();
+            let mut failed = 0;
             let mut first_failure = None;
-            for (mailbox, result) in results {
+            for (i, (mailbox, result)) in results.into_iter().enumerate() {
                 let name = file_name(&mailbox);
                 match result {
                     Ok(r) => writeln!(out, "{name}\tok\t{}\t{}", r.files, r.bytes),
                     Err(e) => {
                         let f = e.to_failure();
-                        log.warning(format_args!("backup failed: {name}: {}", f.status));
+                        // A mailbox's file name is its user's address: the
+                        // log names it by its place in the run instead.
+                        if log.shows_addresses() {
+                            log.warning(format_args!("backup failed: {name}: {}", f.status));
+                        } else {
+                            log.warning(format_args!(
+                                "backup failed: mailbox {} of {total}: {}",
+                                i + 1,
+                                f.status
+                            ));
+                        }
                         let line = writeln!(out, "{name}\tfailed\t{}", super::clean(&f.text));
+                        failed += 1;
                         first_failure.get_or_insert(f);
                         line
                     }
@@ -112,7 +125,16 @@ pub fn run(
                 .or_else(super::ignore_broken_pipe)?;
             }
             out.flush().or_else(super::ignore_broken_pipe)?;
-            return first_failure.map_or(Ok(()), Err);
+            // stdout names each mailbox; the status line (for cron's mail
+            // or log) says how many, with the first failure's exit status.
+            return first_failure.map_or(Ok(()), |f| {
+                Err(Failure {
+                    text: format!(
+                        "{failed} of {total} mailboxes were not backed up (see standard output)"
+                    ),
+                    ..f
+                })
+            });
         }
         ExchangeCommand::Backup { dir, all: false } => {
             let path = super::mailbox_path(&cli.mailbox, config)?;
@@ -149,13 +171,8 @@ pub fn run(
             new_passphrase_fd,
             new_passphrase_file,
         } => {
-            let new_pw = match (new_passphrase_fd, new_passphrase_file) {
-                (Some(fd), _) => Some(Source::Fd(*fd)),
-                (None, Some(f)) => Some(Source::File(f.clone())),
-                (None, None) => None,
-            }
-            .map(|s| passphrase::read(&s).map_err(|e| e.to_failure()))
-            .transpose()?;
+            let source = Source::from_options(*new_passphrase_fd, new_passphrase_file.as_deref());
+            let new_pw = passphrase::obtain(source.as_ref(), Prompt::Never)?;
             if new_pw.is_some() && !matches!(format, Format::Sqlite) {
                 return Err(Failure::config(
                     "a new passphrase is for --format sqlite only; mbox and eml are not encrypted",
@@ -242,4 +259,5 @@ fn file_name(p: &Path) -> String {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     )
+    .into_owned()
 }

@@ -8,6 +8,8 @@
 use std::time::SystemTime;
 
 use crate::exit::{Failure, Sysexit, ToFailure};
+/// The date format of [`received_header`], now at home in [`super::date`].
+pub use crate::mail::date::rfc5322 as rfc5322_date;
 use crate::mail::status;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,11 +71,7 @@ pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, M
     if let Some(at) = memchr::memchr(0, msg) {
         return Err(MessageError::Nul(at));
     }
-    let skip = if msg.starts_with(b"From ") {
-        line_end(msg, 0)
-    } else {
-        0
-    };
+    let skip = mbox_from_line_len(msg);
     if msg.len() == skip || msg[skip..].iter().all(|b| b.is_ascii_whitespace()) {
         return Err(MessageError::Empty);
     }
@@ -135,6 +133,17 @@ pub fn inspect(msg: &[u8], limit: u64, hop_limit: usize) -> Result<Inspection, M
     })
 }
 
+/// The length of the mbox `From ` line `msg` starts with, or 0: the
+/// envelope line that local(8) and procmail put before a message, which is
+/// not part of it.
+pub fn mbox_from_line_len(msg: &[u8]) -> usize {
+    if msg.starts_with(b"From ") {
+        line_end(msg, 0)
+    } else {
+        0
+    }
+}
+
 /// The field name of a header line (RFC 5322 section 2.2: printable US-ASCII
 /// except colon; obsolete whitespace before the colon allowed).
 fn field_name(line: &[u8]) -> Option<&[u8]> {
@@ -183,43 +192,6 @@ pub fn received_header(
         "Received: by {hostname} ({tool}) id {queue_id};{eol}\t{}{eol}",
         rfc5322_date(now)
     )
-}
-
-/// RFC 5322 section 3.3 date-time in UTC, e.g. `Mon, 23 Nov 2026 16:31:44 +0000`.
-pub fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86400;
-    let (y, m, d) = civil_from_days(days as i64);
-    let rem = secs % 86400;
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {d} {} {y} {:02}:{:02}:{:02} +0000",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (the well-known era-based conversion).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -321,15 +293,8 @@ mod tests {
     }
 
     #[test]
-    fn dates() {
+    fn received_header_is_dated() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_451_504);
-        assert_eq!(rfc5322_date(t), "Mon, 23 Nov 2026 16:31:44 +0000");
-        assert_eq!(
-            rfc5322_date(SystemTime::UNIX_EPOCH),
-            "Thu, 1 Jan 1970 00:00:00 +0000"
-        );
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
         let h = received_header("mx.example.org", "postern-receiver", "ABC", t, "\r\n");
         assert_eq!(
             h,

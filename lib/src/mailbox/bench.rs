@@ -1,5 +1,5 @@
 //! Helpers for `bench/maildb.sh` (through `examples/maildb-bench.rs`), not
-//! an interface: they reach past the guard of [`Mailbox::connect`] to make
+//! an interface, and only built with the `bench` feature: they reach past the guard of [`Mailbox::connect`] to make
 //! the unencrypted twin of a mailbox that the benchmark compares with —
 //! the same schema, pragmas and merge code, no page cipher.
 
@@ -8,8 +8,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
-
-use rusqlite::TransactionBehavior;
 
 use super::drop_area::{self, drop_dir};
 use super::schema::{self, unix_seconds};
@@ -76,18 +74,14 @@ pub fn insert_all(
     now: SystemTime,
 ) -> Result<usize, MailboxError> {
     let date = unix_seconds(now);
-    let result = (|| {
-        let tx = mb
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = mb.write(|tx| {
         let mut n = 0;
         for raw in messages {
-            super::ops::insert_message(&tx, &raw, super::INBOX, date)?;
+            super::ops::insert_message(tx, &raw, super::INBOX, date)?;
             n += 1;
         }
-        tx.commit()?;
         Ok(n)
-    })();
+    });
     result.map_err(|e| mb.sql(e))
 }
 

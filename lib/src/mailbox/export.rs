@@ -24,6 +24,7 @@ use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::exchange::ExchangeError;
 use super::{INBOX, Mailbox, MailboxError, mbox, starts_plaintext};
+use crate::mail::text;
 
 /// What was exported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,14 +61,14 @@ pub fn resolve_folder(mb: &Mailbox, name: &str) -> Result<String, MailboxError> 
 /// The messages to export, folder by folder in their usual order, by UID.
 /// Only the numbers: the bytes are read one message at a time.
 fn rows(mb: &Mailbox, folder: Option<&str>) -> Result<Vec<Row>, MailboxError> {
-    let result = (|| {
-        let mut stmt = mb.conn().prepare(
-            "SELECT m.id, f.name, m.uid, m.internal_date, m.size
-             FROM messages m JOIN folders f ON f.id = m.folder_id
-             WHERE ?1 IS NULL OR f.name = ?1
-             ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name, m.uid",
-        )?;
-        let rows = stmt.query_map([folder], |r| {
+    super::all_rows(
+        mb.conn(),
+        "SELECT m.id, f.name, m.uid, m.internal_date, m.size
+         FROM messages m JOIN folders f ON f.id = m.folder_id
+         WHERE ?1 IS NULL OR f.name = ?1
+         ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name, m.uid",
+        [folder],
+        |r| {
             Ok(Row {
                 id: r.get(0)?,
                 folder: r.get(1)?,
@@ -75,10 +76,9 @@ fn rows(mb: &Mailbox, folder: Option<&str>) -> Result<Vec<Row>, MailboxError> {
                 internal_date: r.get(3)?,
                 size: r.get::<_, i64>(4)? as u64,
             })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()
-    })();
-    result.map_err(|e| mb.sql(e))
+        },
+    )
+    .map_err(|e| mb.sql(e))
 }
 
 /// Runs `f` inside one read transaction: every message it reads comes
@@ -220,18 +220,9 @@ pub fn export_eml(
 /// A folder name as a file name: `/`, `%`, control characters and a
 /// leading dot as `%XX`.
 pub fn folder_file_name(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c == '/' || c == '%' || c.is_control() || (i == 0 && c == '.') {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    text::percent_encode(name, |i, c| {
+        c == '/' || c == '%' || c.is_control() || (i == 0 && c == '.')
+    })
 }
 
 /// Writes an encrypted copy of the mailbox to `dest` (a new file) under
@@ -351,7 +342,7 @@ pub(crate) fn make_dir(dir: &Path) -> Result<(), ExchangeError> {
 pub(crate) fn temp_beside(path: &Path) -> PathBuf {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
-    let tag: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let tag = text::hex(&bytes);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -417,6 +408,72 @@ mod tests {
         );
         let r = export_mbox(&mb, &mut out, Some("inbox")).unwrap();
         assert_eq!(r.messages, 2);
+    }
+
+    /// The messages of the golden mbox: a plain one, one whose body has
+    /// `From ` lines (quoted or not, one a From_ line after an empty
+    /// line), one with CRLF line endings, one without a final newline,
+    /// one in another folder.
+    const GOLDEN_MESSAGES: [(&str, &[u8]); 5] = [
+        (
+            "INBOX",
+            b"From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: plain\n\nhello\n",
+        ),
+        (
+            "INBOX",
+            b"From: Alice <alice@example.org>\nSubject: from-lines\n\nFrom here on\n\
+              >From there\n>>From everywhere\n\nFrom alice@example.org Mon Jan  1 00:00:00 \
+              2024\nend\n",
+        ),
+        (
+            "INBOX",
+            b"From: Carol <carol@example.org>\r\nSubject: windows\r\n\r\nline one\r\n\
+              line two\r\n",
+        ),
+        ("INBOX", b"Subject: no-newline\n\nthe last line has no end"),
+        (
+            "Archive",
+            b"Subject: archived\n\n\nFrom the archive, after an empty line\n",
+        ),
+    ];
+
+    /// The mbox export, byte for byte, against tests/golden/export.mbox
+    /// (`POSTERN_BLESS=1` writes it anew, to be read and committed).
+    #[test]
+    fn mbox_export_matches_the_golden_file() {
+        let (_dir, mb) = mailbox_with(&GOLDEN_MESSAGES);
+        let mut out = Vec::new();
+        export_mbox(&mb, &mut out, None).unwrap();
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/export.mbox");
+        if std::env::var_os("POSTERN_BLESS").is_some() {
+            fs::write(&golden, &out).unwrap();
+        }
+        let want = fs::read(&golden).unwrap();
+        assert!(
+            out == want,
+            "export differs from {}:\n{}",
+            golden.display(),
+            String::from_utf8_lossy(&out)
+        );
+        // Read back, each message is as delivered, with LF line endings
+        // and a final newline.
+        let mut reader = mbox::MboxReader::new(&want[..], 1 << 20);
+        let mut back = Vec::new();
+        while let Some(m) = reader.next_message().unwrap() {
+            back.push(m.raw);
+        }
+        // (Standard folders come in their order: INBOX, then Archive.)
+        let expected: Vec<Vec<u8>> = GOLDEN_MESSAGES
+            .iter()
+            .map(|(_, raw)| {
+                let mut m = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+                if !m.ends_with('\n') {
+                    m.push('\n');
+                }
+                m.into_bytes()
+            })
+            .collect();
+        assert_eq!(back, expected);
     }
 
     #[test]

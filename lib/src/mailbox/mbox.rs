@@ -28,6 +28,7 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::ops::Flags;
+use crate::mail::date;
 
 /// The longest piece of a line handled at once; longer lines are split into
 /// pieces, of which only the first is at the start of a line.
@@ -87,24 +88,7 @@ impl<R: BufRead> Pieces<R> {
 
 /// `From MAILER-DAEMON Thu Nov 23 17:30:28 2026` (UTC), without the newline.
 pub fn from_line(unix_seconds: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = unix_seconds.max(0);
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "From MAILER-DAEMON {} {} {:2} {:02}:{:02}:{:02} {}",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        d,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        y
-    )
+    format!("From MAILER-DAEMON {}", date::asctime(unix_seconds))
 }
 
 /// Writes one message as mboxrd: From_ line, quoted LF lines, empty line.
@@ -145,7 +129,7 @@ pub fn is_from_line(line: &[u8]) -> bool {
     };
     let text = String::from_utf8_lossy(rest);
     let words: Vec<&str> = text.split_whitespace().collect();
-    let time = words.iter().skip(1).any(|w| is_time(w));
+    let time = words.iter().skip(1).any(|w| date::is_asctime_time(w));
     let year = words
         .iter()
         .skip(1)
@@ -153,67 +137,13 @@ pub fn is_from_line(line: &[u8]) -> bool {
     words.len() >= 3 && time && year
 }
 
-fn is_time(w: &str) -> bool {
-    let parts: Vec<&str> = w.split(':').collect();
-    (2..=3).contains(&parts.len())
-        && parts[0].len() <= 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// The date of a From_ line (asctime, taken as UTC), as Unix seconds.
 pub fn from_line_date(line: &[u8]) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
     let text = String::from_utf8_lossy(line.strip_prefix(b"From ")?);
-    let words: Vec<&str> = text.split_whitespace().skip(1).collect();
-    let mi = words.iter().position(|w| {
-        MONTHS
-            .iter()
-            .any(|m| w.len() == 3 && w.eq_ignore_ascii_case(m))
-    })?;
-    let month = MONTHS
-        .iter()
-        .position(|m| words[mi].eq_ignore_ascii_case(m))? as i64
-        + 1;
-    let day: i64 = words.get(mi + 1)?.parse().ok()?;
-    let time = words.get(mi + 2).filter(|w| is_time(w))?;
-    let hms: Vec<i64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
-    let year: i64 = words[mi + 3..]
-        .iter()
-        .find(|w| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()))?
-        .parse()
-        .ok()?;
-    if !(1..=31).contains(&day) || hms[0] > 23 || hms[1] > 59 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms.get(2).copied().unwrap_or(0))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    // The first word is the sender.
+    let rest = text.trim_start();
+    let date = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+    date::parse_asctime(date)
 }
 
 /// One message read from an mbox.
@@ -305,13 +235,20 @@ impl<R: BufRead> MboxReader<R> {
                     phase = Phase::Body;
                     prev_blank = false;
                     if let Some(n) = content_length.filter(|&n| n <= limit && !msg.oversized) {
-                        if self.read_by_length(n, &mut raw)? {
+                        let fits = self.read_by_length(n, &mut raw)?;
+                        // The header and the length together (and the
+                        // line read to check it) may be over the limit.
+                        size = raw.len();
+                        if size > limit {
+                            msg.oversized = true;
+                            raw = Vec::new();
+                        }
+                        if fits {
                             by_length = true;
                             break;
                         }
                         // Not where it said: read on line by line.
                         last_newline = raw.ends_with(b"\n");
-                        size = raw.len();
                     }
                     continue;
                 }
@@ -577,11 +514,125 @@ mod tests {
         );
     }
 
+    /// Found by `mbox_like_text_reads_without_panic`: a message read by
+    /// its Content-Length kept the header, the length and the line after
+    /// it, together over the limit, when nothing followed to count.
+    #[test]
+    fn content_length_cannot_take_a_message_over_the_limit() {
+        let header = "Content-Length: 11\nSubject: just under the limit\n\n";
+        let data = format!(
+            "From a Mon Jan  1 00:00:00 2024\n{header}Status: RO\n\
+             >>From x Mon Jan  1 00:00:00 2024\n"
+        );
+        let msgs = read_all(data.as_bytes(), header.len());
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].oversized && msgs[0].raw.is_empty(), "{msgs:?}");
+        // The same with the length right: header and body are still over.
+        let data = format!("From a Mon Jan  1 00:00:00 2024\n{header}Status: RO\n");
+        let msgs = read_all(data.as_bytes(), header.len() + 5);
+        assert!(msgs[0].oversized && msgs[0].raw.is_empty(), "{msgs:?}");
+        // And under the limit, it is read as before.
+        let msgs = read_all(data.as_bytes(), header.len() + 11);
+        assert_eq!(msgs[0].raw, format!("{header}Status: RO\n").as_bytes());
+    }
+
     #[test]
     fn long_lines_are_pieces() {
         let line = "a".repeat(PIECE * 2 + 10);
         let data = format!("From a Mon Jan  1 00:00:00 2024\nS: x\n\n{line}\n");
         let msgs = read_all(data.as_bytes(), 1 << 20);
         assert_eq!(msgs[0].raw, format!("S: x\n\n{line}\n").as_bytes());
+    }
+
+    /// A line of a generated message: ordinary text, or one of the lines
+    /// an mbox must take care of (`From ` lines quoted or not, a From_
+    /// line with a date, empty lines, status fields).
+    fn line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[ -~]{0,20}",
+            Just(String::new()),
+            Just("From here".to_owned()),
+            Just(">From there".to_owned()),
+            Just(">>From x Mon Jan  1 00:00:00 2024".to_owned()),
+            Just("From y Tue Jan  2 10:00:00 2024".to_owned()),
+            Just("Status: RO".to_owned()),
+            Just(">".to_owned()),
+        ]
+    }
+
+    /// [`line`], or a Content-Length field (mboxcl) of a small length.
+    fn line_or_length() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => line(),
+            1 => (0usize..40).prop_map(|n| format!("Content-Length: {n}")),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the file holds, reading it ends without a panic, and
+        /// no message kept is over the limit.
+        #[test]
+        fn any_bytes_read_without_panic(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            limit in 0usize..512,
+        ) {
+            let mut r = MboxReader::new(&data[..], limit);
+            while let Ok(Some(m)) = r.next_message() {
+                proptest::prop_assert!(m.raw.len() <= limit || m.raw.is_empty());
+            }
+        }
+
+        /// Any text made of those lines, with `From ` lines at the start
+        /// of the file and after empty lines, reads without a panic.
+        #[test]
+        fn mbox_like_text_reads_without_panic(
+            lines in proptest::collection::vec(line_or_length(), 0..40),
+            limit in 0usize..200,
+        ) {
+            let data = format!("From a Mon Jan  1 00:00:00 2024\n{}", lines.join("\n"));
+            let mut r = MboxReader::new(data.as_bytes(), limit);
+            let mut n = 0;
+            while let Some(m) = r.next_message().unwrap() {
+                n += 1;
+                proptest::prop_assert!(n <= lines.len() + 1);
+                proptest::prop_assert!(m.raw.len() <= limit, "{} > {limit}", m.raw.len());
+            }
+        }
+
+        /// What the writer writes, the reader gives back byte for byte:
+        /// messages with LF line endings and a final newline (the writer
+        /// makes every message so), and without a Content-Length field.
+        #[test]
+        fn written_messages_read_back(
+            messages in proptest::collection::vec(
+                (proptest::collection::vec(line(), 0..8), proptest::collection::vec(line(), 0..12)),
+                1..5,
+            ),
+        ) {
+            let raws: Vec<Vec<u8>> = messages
+                .iter()
+                .map(|(header, body)| {
+                    let header: Vec<&String> =
+                        header.iter().filter(|l| !l.is_empty()).collect();
+                    let mut m = String::new();
+                    for l in header {
+                        m.push_str(l);
+                        m.push('\n');
+                    }
+                    m.push('\n');
+                    for l in body {
+                        m.push_str(l);
+                        m.push('\n');
+                    }
+                    m.into_bytes()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+            let data = write_all(&refs);
+            let back: Vec<Vec<u8>> = read_all(&data, 1 << 20).into_iter().map(|m| m.raw).collect();
+            proptest::prop_assert_eq!(back, raws);
+        }
     }
 }

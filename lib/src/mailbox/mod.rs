@@ -16,7 +16,7 @@
 //! which can only be had through that guard.
 
 pub mod backup;
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod destroy;
 pub mod drop_area;
@@ -43,7 +43,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::exit::{Failure, Sysexit, ToFailure};
 use crate::mail::status;
@@ -195,6 +195,16 @@ impl MailboxError {
             _ => "mailbox unavailable; try again later".into(),
         }
     }
+}
+
+/// When a commit is on disk (SQLite's `PRAGMA synchronous`, WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Synchronous {
+    /// The default: the WAL is fsync'ed at checkpoints only, so the last
+    /// commits may be lost to a power cut (never half of one).
+    Normal,
+    /// The WAL is fsync'ed at every commit: a commit that returned stays.
+    Full,
 }
 
 /// An open, keyed, checked mailbox.
@@ -443,6 +453,35 @@ impl Mailbox {
         .map_err(|e| self.sql(e))
     }
 
+    /// Runs `f` in one write transaction and commits what it did when it
+    /// returns `Ok`; an `Err` rolls everything back. BEGIN IMMEDIATE takes
+    /// the write lock at the start (waiting up to the busy timeout), so two
+    /// writers never find out at COMMIT that one must start over.
+    pub(crate) fn write<T, E>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Sets when a commit reaches the disk. Outside a transaction only
+    /// (SQLite refuses to change it inside one).
+    pub(crate) fn set_synchronous(&self, level: Synchronous) -> Result<(), MailboxError> {
+        let sql = match level {
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+            Synchronous::Full => "PRAGMA synchronous = FULL",
+        };
+        self.conn.execute_batch(sql).map_err(|e| self.sql(e))
+    }
+
     /// Moves everything from the WAL into the database file.
     pub fn checkpoint(&self) -> Result<(), MailboxError> {
         self.conn
@@ -458,6 +497,7 @@ impl Mailbox {
         &self.conn
     }
 
+    #[cfg(test)]
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
@@ -486,6 +526,18 @@ impl Mailbox {
             source,
         }
     }
+}
+
+/// Every row `sql` gives for `params`, each made into a `T` by `row`.
+pub(crate) fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, row)?;
+    rows.collect()
 }
 
 /// Whether a file begins like a plaintext SQLite database.

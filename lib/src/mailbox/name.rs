@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::mail::text;
+
 /// File name suffix of a mailbox database.
 pub const SUFFIX: &str = ".sqlite";
 /// Longest user name accepted, in bytes (encoded names stay under 255).
@@ -26,7 +28,7 @@ pub struct BadUser {
 pub fn file_name(user: &str) -> Result<String, BadUser> {
     let bad = |why| {
         Err(BadUser {
-            user: user.chars().filter(|c| !c.is_control()).collect(),
+            user: text::clean(user).into_owned(),
             why,
         })
     };
@@ -45,18 +47,15 @@ pub fn file_name(user: &str) -> Result<String, BadUser> {
     if user.chars().any(char::is_control) {
         return bad("it contains control characters");
     }
-    let mut out = String::with_capacity(user.len() + SUFFIX.len());
-    for (i, b) in user.to_ascii_lowercase().bytes().enumerate() {
-        let plain = b.is_ascii_lowercase()
-            || b.is_ascii_digit()
-            || matches!(b, b'@' | b'+' | b'_' | b'=' | b'-')
-            || (b == b'.' && i > 0);
-        if plain {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    // Every byte of a character outside the set is escaped: a non-ASCII
+    // character is never plain.
+    let mut out = text::percent_encode(&user.to_ascii_lowercase(), |i, c| {
+        let plain = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || matches!(c, '@' | '+' | '_' | '=' | '-')
+            || (c == '.' && i > 0);
+        !plain
+    });
     out.push_str(SUFFIX);
     Ok(out)
 }

@@ -4,11 +4,11 @@
 
 use std::time::SystemTime;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::schema::{self, SCHEMA_VERSION, unix_seconds};
-use super::{CIPHER, Mailbox, MailboxError, envelope, starts_plaintext};
+use super::{CIPHER, Mailbox, MailboxError, all_rows, envelope, starts_plaintext};
 
 /// The name of the inbox, which IMAP matches without regard to case.
 pub const INBOX: &str = "INBOX";
@@ -126,25 +126,20 @@ pub struct CheckReport {
 
 /// Stores a message in `folder` (INBOX when there is no such folder, as
 /// Dovecot's LDA does, so that mail is never refused for a folder name)
-/// and returns its new UID. `now` is its internal date.
+/// and returns its new UID. `now` is its internal date. A leading mbox
+/// `From ` line is not part of the message and is not stored.
 pub fn deliver(
     mb: &mut Mailbox,
     raw: &[u8],
     folder: &str,
     now: SystemTime,
 ) -> Result<Delivered, MailboxError> {
+    let raw = &raw[crate::mail::message::mbox_from_line_len(raw)..];
     if raw.is_empty() {
         return Err(MailboxError::EmptyMessage);
     }
-    let result = (|| {
-        let tx = mb
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let delivered = insert_message(&tx, raw, folder, unix_seconds(now))?;
-        tx.commit()?;
-        Ok(delivered)
-    })();
-    match result.map_err(|e| mb.sql(e))? {
+    let stored = mb.write(|tx| insert_message(tx, raw, folder, unix_seconds(now)));
+    match stored.map_err(|e| mb.sql(e))? {
         Some(d) => Ok(d),
         None => Err(MailboxError::UidsExhausted {
             folder: folder.to_owned(),
@@ -212,14 +207,13 @@ pub(crate) fn insert_parsed(
 /// The messages of a folder, in UID order.
 pub fn list(mb: &Mailbox, folder: &str) -> Result<Vec<Summary>, MailboxError> {
     let (folder_id, _, _) = require_folder(mb, folder)?;
-    let result = (|| {
-        let mut stmt = mb.conn().prepare(&format!(
-            "{SUMMARY_SELECT} WHERE m.folder_id = ?1 ORDER BY m.uid"
-        ))?;
-        let rows = stmt.query_map([folder_id], summary_row)?;
-        rows.collect::<Result<Vec<_>, _>>()
-    })();
-    result.map_err(|e| mb.sql(e))
+    all_rows(
+        mb.conn(),
+        &format!("{SUMMARY_SELECT} WHERE m.folder_id = ?1 ORDER BY m.uid"),
+        [folder_id],
+        summary_row,
+    )
+    .map_err(|e| mb.sql(e))
 }
 
 /// The raw message, as delivered.
@@ -266,19 +260,20 @@ pub fn search(
         None if limit >= 0 => ("ORDER BY rank LIMIT ?3", -1),
         _ => ("", limit),
     };
-    let result = (|| {
-        let mut stmt = mb.conn().prepare(&format!(
+    all_rows(
+        mb.conn(),
+        &format!(
             "WITH hits AS (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?1
                            {best_first})
              {SUMMARY_SELECT} JOIN hits ON hits.rowid = m.id
              WHERE ?2 IS NULL OR m.folder_id = ?2
              ORDER BY hits.rank, m.internal_date DESC
              LIMIT ?4"
-        ))?;
-        let rows = stmt.query_map(params![fts, folder_id, limit, outer], summary_row)?;
-        rows.collect::<Result<Vec<_>, _>>()
-    })();
-    result.map_err(|e| mb.sql(e))
+        ),
+        params![fts, folder_id, limit, outer],
+        summary_row,
+    )
+    .map_err(|e| mb.sql(e))
 }
 
 /// Turns what a person types into an FTS5 query: every word must occur
@@ -328,10 +323,7 @@ pub fn flag(
     clear: Flags,
 ) -> Result<Flags, MailboxError> {
     let (folder_id, name, _) = require_folder(mb, folder)?;
-    let result = (|| {
-        let tx = mb
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = mb.write(|tx| {
         let old: Option<u8> = tx
             .query_row(
                 "SELECT flags FROM messages WHERE folder_id = ?1 AND uid = ?2",
@@ -347,9 +339,8 @@ pub fn flag(
             "UPDATE messages SET flags = ?3 WHERE folder_id = ?1 AND uid = ?2",
             params![folder_id, uid, new.0],
         )?;
-        tx.commit()?;
         Ok(Some(new))
-    })();
+    });
     result
         .map_err(|e| mb.sql(e))?
         .ok_or(MailboxError::NoMessage { folder: name, uid })
@@ -365,10 +356,7 @@ pub fn move_message(
 ) -> Result<Delivered, MailboxError> {
     let (from_id, from_name, _) = require_folder(mb, folder)?;
     let (to_id, to_name, _) = require_folder(mb, to)?;
-    let result = (|| {
-        let tx = mb
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = mb.write(|tx| {
         let exists: Option<i64> = tx
             .query_row(
                 "SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2",
@@ -403,12 +391,11 @@ pub fn move_message(
             "UPDATE folders SET uidnext = uidnext + 1 WHERE id = ?1",
             [to_id],
         )?;
-        tx.commit()?;
         Ok(Ok(Delivered {
             folder: to_name,
             uid: new_uid,
         }))
-    })();
+    });
     result.map_err(|e| mb.sql(e))?
 }
 
@@ -433,15 +420,15 @@ pub fn delete(mb: &mut Mailbox, folder: &str, uid: u32) -> Result<(), MailboxErr
 /// others by name. (The standard folders are ids 1 to 6: schema version 1
 /// creates them first, in order, in one transaction.)
 pub fn folders(mb: &Mailbox) -> Result<Vec<FolderInfo>, MailboxError> {
-    let result = (|| {
-        let mut stmt = mb.conn().prepare(
-            "SELECT f.name, f.special_use, f.uidvalidity, f.uidnext,
-                    count(m.id), count(m.id) - coalesce(sum(m.flags & 1), 0)
-             FROM folders f LEFT JOIN messages m ON m.folder_id = f.id
-             GROUP BY f.id
-             ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name",
-        )?;
-        let rows = stmt.query_map([], |r| {
+    all_rows(
+        mb.conn(),
+        "SELECT f.name, f.special_use, f.uidvalidity, f.uidnext,
+                count(m.id), count(m.id) - coalesce(sum(m.flags & 1), 0)
+         FROM folders f LEFT JOIN messages m ON m.folder_id = f.id
+         GROUP BY f.id
+         ORDER BY f.id > 6, CASE WHEN f.id <= 6 THEN f.id END, f.name",
+        [],
+        |r| {
             Ok(FolderInfo {
                 name: r.get(0)?,
                 special_use: r.get(1)?,
@@ -450,10 +437,9 @@ pub fn folders(mb: &Mailbox) -> Result<Vec<FolderInfo>, MailboxError> {
                 messages: r.get::<_, i64>(4)? as u64,
                 unseen: r.get::<_, i64>(5)? as u64,
             })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()
-    })();
-    result.map_err(|e| mb.sql(e))
+        },
+    )
+    .map_err(|e| mb.sql(e))
 }
 
 /// Creates a user folder. `/` separates levels of a hierarchy.
@@ -472,10 +458,7 @@ pub fn create_folder(
         });
     }
     let created = unix_seconds(now);
-    let result = (|| {
-        let tx = mb
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = mb.write(|tx| {
         let highest: i64 = tx.query_row(
             "SELECT coalesce(max(uidvalidity), 0) FROM folders",
             [],
@@ -485,9 +468,8 @@ pub fn create_folder(
         tx.execute(
             "INSERT INTO folders (name, uidvalidity, created) VALUES (?1, ?2, ?3)",
             params![name, uidvalidity, created],
-        )?;
-        tx.commit()
-    })();
+        )
+    });
     result.map_err(|e| mb.sql(e))?;
     folders(mb)?
         .into_iter()
@@ -501,7 +483,7 @@ pub fn create_folder(
 pub fn check_folder_name(name: &str) -> Result<(), MailboxError> {
     let bad = |why| {
         Err(MailboxError::BadFolderName {
-            name: name.chars().filter(|c| !c.is_control()).collect(),
+            name: crate::mail::text::clean(name).into_owned(),
             why,
         })
     };
@@ -561,11 +543,9 @@ pub fn check(mb: &Mailbox) -> Result<CheckReport, MailboxError> {
             .problems
             .push(format!("schema version unreadable: {e}")),
     }
-    let integrity = (|| {
-        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<Vec<_>, _>>()
-    })();
+    let integrity = all_rows(conn, "PRAGMA integrity_check", [], |r| {
+        r.get::<_, String>(0)
+    });
     match integrity {
         Ok(lines) if lines == ["ok"] => {}
         Ok(lines) => report

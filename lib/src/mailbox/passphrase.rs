@@ -64,12 +64,49 @@ impl ToFailure for PassphraseError {
 }
 
 impl Source {
+    /// The source a pair of options names (`--…-fd N`, `--…-file F`;
+    /// the command line lets only one be given), if any.
+    pub fn from_options(fd: Option<u32>, file: Option<&Path>) -> Option<Source> {
+        match (fd, file) {
+            (Some(fd), _) => Some(Source::Fd(fd)),
+            (None, Some(file)) => Some(Source::File(file.to_owned())),
+            (None, None) => None,
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             Source::Fd(n) => format!("file descriptor {n}"),
             Source::File(p) => p.display().to_string(),
         }
     }
+}
+
+/// What to do when no source is named.
+#[derive(Debug, Clone, Copy)]
+pub enum Prompt<'a> {
+    /// Ask once on the terminal for the passphrase of the mailbox `what`.
+    Existing(&'a str),
+    /// Ask twice on the terminal for a new passphrase of `what`.
+    New(&'a str),
+    /// Nothing: the passphrase is optional.
+    Never,
+}
+
+/// The one way a command gets a passphrase: from `source` when one is
+/// named, else from the terminal as `prompt` says when standard input is
+/// one; `None` when there is neither.
+pub fn obtain(source: Option<&Source>, prompt: Prompt<'_>) -> Result<Option<Passphrase>, Failure> {
+    if let Some(source) = source {
+        return read(source).map(Some).map_err(|e| e.to_failure());
+    }
+    let asked = match prompt {
+        Prompt::Never => return Ok(None),
+        _ if !prompt::available() => return Ok(None),
+        Prompt::Existing(what) => prompt::ask(&format!("Passphrase for {what}: ")),
+        Prompt::New(what) => prompt::ask_new(what),
+    };
+    asked.map(Some).map_err(|e| e.to_failure())
 }
 
 /// Reads a passphrase. One trailing newline (LF or CRLF) is not part of it.

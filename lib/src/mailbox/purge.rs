@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::export::resolve_folder;
 use super::schema::unix_seconds;
@@ -28,19 +28,14 @@ pub fn purge(
 ) -> Result<u64, MailboxError> {
     let folder = folder.map(|f| resolve_folder(mb, f)).transpose()?;
     let before = cutoff(now, days);
-    let result = (|| {
-        let tx = mb
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
+    let result = mb.write(|tx| {
+        tx.execute(
             "DELETE FROM messages WHERE internal_date < ?1
                AND (?2 IS NULL OR folder_id = (SELECT id FROM folders WHERE name = ?2))",
             params![before, folder],
-        )?;
-        tx.commit()?;
-        Ok(n as u64)
-    })();
-    let n = result.map_err(|e| mb.sql(e))?;
+        )
+    });
+    let n = result.map_err(|e| mb.sql(e))? as u64;
     if n > 0 {
         // Best effort: a reader may hold the log; the pages are
         // overwritten in it all the same.

@@ -11,7 +11,7 @@
 
 use std::time::SystemTime;
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::OptionalExtension;
 
 use super::{Mailbox, MailboxError};
 
@@ -125,10 +125,7 @@ pub fn migrate(mb: &mut Mailbox, now: SystemTime) -> Result<(), MailboxError> {
     }
     let created = unix_seconds(now);
     let uidvalidity = uidvalidity(now);
-    let result = (|| {
-        let tx = mb
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = mb.write(|tx| {
         // Read again under the write lock: another process may have
         // migrated meanwhile.
         let mut v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -145,14 +142,14 @@ pub fn migrate(mb: &mut Mailbox, now: SystemTime) -> Result<(), MailboxError> {
                         insert.execute(rusqlite::params![name, special, uidvalidity, created])?;
                     }
                     drop(insert);
-                    super::drop_area::store_new_key_pair(&tx, created)?;
+                    super::drop_area::store_new_key_pair(tx, created)?;
                 }
                 _ => unreachable!("no migration to version {v}"),
             }
             tx.pragma_update(None, "user_version", v)?;
         }
-        tx.commit()
-    })();
+        Ok(())
+    });
     result.map_err(|e| mb.sql(e))
 }
 

@@ -599,6 +599,98 @@ mod sealed_delivery {
         assert!(!file.exists());
     }
 
+    /// The synchronous level a `PRAGMA synchronous` statement sets, as
+    /// SQLite numbers them (NORMAL 1, FULL 2, EXTRA 3); `None` for a read.
+    fn synchronous_set_by(sql: &str) -> Option<i64> {
+        let rest = sql.trim().strip_prefix("PRAGMA synchronous")?;
+        let value = rest.trim().trim_start_matches(['=', '(']).trim();
+        let value = value
+            .trim_end_matches([')', ';'])
+            .trim()
+            .trim_matches(['\'', '"']);
+        match value.to_ascii_uppercase().as_str() {
+            "" => None,
+            "OFF" | "0" => Some(0),
+            "NORMAL" | "1" => Some(1),
+            "FULL" | "2" => Some(2),
+            "EXTRA" | "3" => Some(3),
+            other => panic!("unknown synchronous level {other:?} in {sql:?}"),
+        }
+    }
+
+    /// Under WAL with synchronous = NORMAL a commit is not on disk when it
+    /// returns, and a power loss can undo it. A merge removes the sealed
+    /// files after its commit, so that commit must be made at FULL (the
+    /// WAL fsync'ed) — else a crash could lose both the stored message and
+    /// its sealed file. The statements of the merge are traced: at its
+    /// COMMIT the level last set must be FULL or more, and the sealed
+    /// files must all still be there.
+    #[test]
+    fn the_merge_commit_is_durable_before_any_sealed_file_goes() {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let path = new_in(dir.path());
+        let mut mb = Mailbox::open(&path, PW, LOCK, now()).unwrap();
+        for i in 0..3 {
+            drop_area::deliver_sealed(
+                &path,
+                &msg(&format!("m{i}"), "x"),
+                INBOX,
+                now(),
+                DirectoryFsync::Auto,
+            )
+            .unwrap();
+        }
+        let before: i64 = mb
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        // (statement, sealed files waiting when it ran)
+        let seen: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
+        let log = Arc::clone(&seen);
+        let drop_path = path.clone();
+        mb.conn_mut()
+            .trace_v2(
+                rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+                Some(move |e: rusqlite::trace::TraceEvent<'_>| {
+                    if let rusqlite::trace::TraceEvent::Stmt(_, sql) = e {
+                        let waiting = drop_area::waiting(&drop_path).unwrap();
+                        log.lock().unwrap().push((sql.to_owned(), waiting));
+                    }
+                }),
+            )
+            .unwrap();
+        let report = drop_area::merge(&mut mb).unwrap();
+        assert_eq!(report.merged, 3);
+        let seen = seen.lock().unwrap().clone();
+        let recorded = seen
+            .iter()
+            .position(|(sql, _)| sql.contains("INSERT INTO drop_merged"))
+            .expect("the merge records the names");
+        let commit = recorded
+            + seen[recorded..]
+                .iter()
+                .position(|(sql, _)| sql.trim().eq_ignore_ascii_case("COMMIT"))
+                .expect("the merge commits");
+        let level = seen[..commit]
+            .iter()
+            .filter_map(|(sql, _)| synchronous_set_by(sql))
+            .next_back()
+            .unwrap_or(before);
+        assert!(
+            level >= 2,
+            "the merge committed at synchronous level {level}: {seen:#?}"
+        );
+        assert_eq!(seen[commit].1, 3, "a sealed file went before the commit");
+        assert_eq!(drop_area::waiting(&path).unwrap(), 0);
+        // Other transactions stay at NORMAL.
+        let after: i64 = mb
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(after, 1);
+    }
+
     #[test]
     fn a_damaged_sealed_file_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();

@@ -26,34 +26,43 @@
 //! stores each message once. The row goes with its message (ON DELETE
 //! CASCADE), so a message deleted later can be imported again.
 
-use std::collections::VecDeque;
+//!
+//! One module per kind of source ([`files`]: Maildir and `.eml`;
+//! [`mbox_source`]; [`sqlite_source`]), behind the [`Source`] trait; the
+//! rules for the internal date in [`dating`], the duplicate check in
+//! [`dedup`].
+
+mod dating;
+mod dedup;
+mod files;
+mod mbox_source;
+mod sqlite_source;
+
+pub use dating::{arrival_date, plausible_date};
+pub use files::{maildir_flags, maildir_name_time};
+
+use files::{FileSource, has_eml_extension};
+use mbox_source::MboxSource;
+use sqlite_source::SqliteSource;
+
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use sha2::{Digest, Sha256};
+use rusqlite::params;
 
 use super::exchange::ExchangeError;
 use super::export::resolve_folder;
-use super::mbox::{MboxError, MboxReader};
 use super::ops::{Flags, INBOX, insert_message};
 use super::schema::unix_seconds;
 use super::{Mailbox, MailboxError, starts_plaintext};
+use crate::mail::date::header_date;
 
 /// Most messages in one transaction.
 pub const BATCH_MESSAGES: usize = 1000;
 /// Most message bytes in one transaction.
 pub const BATCH_BYTES: usize = 64 << 20;
-
-const HASH_TABLE: &str = "
-CREATE TABLE IF NOT EXISTS imported (
-    sha256  BLOB    PRIMARY KEY,
-    message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS imported_by_message ON imported (message);
-";
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -152,10 +161,6 @@ pub fn detect(src: &Path) -> Result<SourceKind, ExchangeError> {
     Ok(SourceKind::Mbox)
 }
 
-fn has_eml_extension(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml"))
-}
-
 /// Imports everything in `src` into the mailbox.
 pub fn import(
     mb: &mut Mailbox,
@@ -172,15 +177,9 @@ pub fn import(
     let mut source: Box<dyn Source> = match detect(src)? {
         SourceKind::Mbox => {
             let file = File::open(src).map_err(|e| ExchangeError::io(src, "open", e))?;
-            Box::new(MboxSource {
-                path: src.to_owned(),
-                reader: MboxReader::new(BufReader::with_capacity(256 * 1024, file), limit),
-            })
+            Box::new(MboxSource::new(src, file, limit))
         }
-        SourceKind::EmlFile => Box::new(FileSource {
-            files: VecDeque::from([QueuedFile::message(src.to_owned(), Flags::default(), None)]),
-            limit: opts.size_limit,
-        }),
+        SourceKind::EmlFile => Box::new(FileSource::eml_file(src, opts.size_limit)),
         SourceKind::EmlDirectory => Box::new(FileSource::eml_directory(src, opts.size_limit)?),
         SourceKind::Maildir => Box::new(FileSource::maildir(src, opts.size_limit)?),
         SourceKind::PlaintextSqlite => {
@@ -200,26 +199,20 @@ pub fn import(
             }
         }
     }
-    mb.conn().execute_batch(HASH_TABLE).map_err(|e| mb.sql(e))?;
+    dedup::prepare(mb.conn()).map_err(|e| mb.sql(e))?;
     let mut report = ImportReport::default();
     let default_date = unix_seconds(now);
     loop {
-        let batch = (|| {
-            let tx = mb
-                .conn_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(BatchError::Sql)?;
-            super::schema::tune_fts(&tx).map_err(BatchError::Sql)?;
-            let done = store_batch(
-                &tx,
+        let batch = mb.write(|tx| {
+            super::schema::tune_fts(tx)?;
+            store_batch(
+                tx,
                 source.as_mut(),
                 folder.as_deref(),
                 default_date,
                 &mut report,
-            )?;
-            tx.commit().map_err(BatchError::Sql)?;
-            Ok(done)
-        })();
+            )
+        });
         match batch {
             Ok(true) => return Ok(report),
             Ok(false) => {}
@@ -273,15 +266,8 @@ fn store_batch(
             }
             Some(Item::Message(m)) => m,
         };
-        let hash = Sha256::digest(&m.raw);
-        let seen: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM imported WHERE sha256 = ?1",
-                [&hash[..]],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if seen.is_some() {
+        let hash = dedup::digest(&m.raw);
+        if dedup::seen(tx, &hash)? {
             report.duplicates += 1;
             continue;
         }
@@ -312,10 +298,7 @@ fn store_batch(
                 params![id, m.flags.0],
             )?;
         }
-        tx.execute(
-            "INSERT INTO imported (sha256, message) VALUES (?1, ?2)",
-            params![&hash[..], id],
-        )?;
+        dedup::record(tx, &hash, id)?;
         report.imported += 1;
         report.truncated += u64::from(m.truncated);
         n += 1;
@@ -324,444 +307,11 @@ fn store_batch(
     Ok(false)
 }
 
-/// The latest plausible arrival: a day after `now`, for clocks a little
-/// ahead and time zones.
-const FUTURE_SLACK: i64 = 86_400;
-
-/// Whether `t` (Unix seconds) can be when a message arrived: after the
-/// first second of 1970 (0 is what a clock or parser that knew nothing
-/// gives: mailparse's dateparse answers 0 for a Date field with no date in
-/// it), and not more than a day after `now`.
-pub fn plausible_date(t: i64, now: i64) -> bool {
-    (1..=now.saturating_add(FUTURE_SLACK)).contains(&t)
-}
-
-/// The internal date of an imported message: the first plausible one of
-/// `before` (a Maildir file name's time, a From_ line's date), the Date
-/// field (`date_field`, parsed only when needed) and `after` (a file's
-/// modification time); `now` when none is.
-pub fn arrival_date(
-    before: Option<i64>,
-    date_field: impl FnOnce() -> Option<i64>,
-    after: Option<i64>,
-    now: i64,
-) -> i64 {
-    let ok = |t: &i64| plausible_date(*t, now);
-    before
-        .filter(ok)
-        .or_else(|| date_field().filter(ok))
-        .or_else(|| after.filter(ok))
-        .unwrap_or(now)
-}
-
-/// The Date field of a message, as Unix seconds, if it parses.
-pub fn header_date(raw: &[u8]) -> Option<i64> {
-    use mailparse::MailHeaderMap;
-    let (headers, _) = mailparse::parse_headers(raw).ok()?;
-    super::envelope::parse_date(&headers.get_first_value("Date")?)
-}
-
-/// A file time as Unix seconds; none for a time before 1970.
-fn seconds_since_1970(t: SystemTime) -> Option<i64> {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    i64::try_from(d.as_secs()).ok()
-}
-
-/// The Unix time a Maildir file name `time.unique.host[:2,flags]` starts
-/// with: the digits before the first dot.
-pub fn maildir_name_time(name: &str) -> Option<i64> {
-    let (time, rest) = name.split_once('.')?;
-    if time.is_empty() || !time.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() {
-        return None;
-    }
-    time.parse().ok()
-}
-
-struct MboxSource {
-    path: PathBuf,
-    reader: MboxReader<BufReader<File>>,
-}
-
-impl Source for MboxSource {
-    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
-        match self.reader.next_message() {
-            Ok(None) => Ok(None),
-            Ok(Some(m)) if m.oversized => Ok(Some(Item::TooLarge)),
-            Ok(Some(m)) => Ok(Some(Item::Message(Incoming {
-                raw: m.raw,
-                flags: m.flags,
-                arrival: Arrival::Hints {
-                    before: m.date,
-                    after: None,
-                },
-                folder: None,
-                truncated: m.truncated,
-            }))),
-            Err(MboxError::NotMbox) => Err(ExchangeError::bad(
-                &self.path,
-                "not an mbox, Maildir, directory of .eml files or SQLite mailbox (the first \
-                 line does not start with \"From \")",
-            )),
-            Err(MboxError::Io(e)) => Err(ExchangeError::io(&self.path, "read", e)),
-        }
-    }
-}
-
-/// Files that are each one message: a Maildir, a directory of `.eml`
-/// files, or one `.eml` file.
-struct FileSource {
-    files: VecDeque<QueuedFile>,
-    limit: u64,
-}
-
-/// A file of a [`FileSource`]; an empty path stands for a skipped entry.
-struct QueuedFile {
-    path: PathBuf,
-    flags: Flags,
-    /// The time a Maildir file's name starts with.
-    name_time: Option<i64>,
-}
-
-impl QueuedFile {
-    fn message(path: PathBuf, flags: Flags, name_time: Option<i64>) -> QueuedFile {
-        QueuedFile {
-            path,
-            flags,
-            name_time,
-        }
-    }
-
-    fn skipped() -> QueuedFile {
-        QueuedFile::message(PathBuf::new(), Flags::default(), None)
-    }
-}
-
-impl FileSource {
-    fn eml_directory(dir: &Path, limit: u64) -> Result<FileSource, ExchangeError> {
-        let mut files = VecDeque::new();
-        for (path, is_file) in sorted_entries(dir)? {
-            if is_file && has_eml_extension(&path) {
-                files.push_back(QueuedFile::message(path, Flags::default(), None));
-            } else {
-                files.push_back(QueuedFile::skipped());
-            }
-        }
-        Ok(FileSource { files, limit })
-    }
-
-    /// `new/` (not yet seen) then `cur/`; `tmp/` is never read.
-    fn maildir(dir: &Path, limit: u64) -> Result<FileSource, ExchangeError> {
-        let mut files = VecDeque::new();
-        for sub in ["new", "cur"] {
-            let d = dir.join(sub);
-            if !d.is_dir() {
-                continue;
-            }
-            for (path, is_file) in sorted_entries(&d)? {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !is_file || name.starts_with('.') {
-                    files.push_back(QueuedFile::skipped());
-                    continue;
-                }
-                let flags = if sub == "cur" {
-                    maildir_flags(&name)
-                } else {
-                    Flags::default()
-                };
-                files.push_back(QueuedFile::message(path, flags, maildir_name_time(&name)));
-            }
-        }
-        Ok(FileSource { files, limit })
-    }
-}
-
-/// The flags of a Maildir file name `unique:2,FLAGS` (D draft, F flagged,
-/// R replied, S seen, T trashed; P and anything unknown are ignored). A
-/// name without a `:2,` suffix has no flags.
-pub fn maildir_flags(name: &str) -> Flags {
-    let Some((_, info)) = name.rsplit_once(":2,") else {
-        return Flags::default();
-    };
-    info.chars()
-        .filter_map(|c| match c {
-            'D' => Some(Flags::DRAFT),
-            'F' => Some(Flags::FLAGGED),
-            'R' => Some(Flags::ANSWERED),
-            'S' => Some(Flags::SEEN),
-            'T' => Some(Flags::DELETED),
-            _ => None,
-        })
-        .fold(Flags::default(), Flags::union)
-}
-
-/// The entries of a directory, numbers in names sorted as numbers (so
-/// `2.eml` comes before `10.eml`), with whether each is a regular file.
-fn sorted_entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, ExchangeError> {
-    let rd = fs::read_dir(dir).map_err(|e| ExchangeError::io(dir, "read", e))?;
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(|e| ExchangeError::io(dir, "read", e))?;
-        let is_file = e.file_type().is_ok_and(|t| t.is_file());
-        out.push((e.path(), is_file));
-    }
-    out.sort_by_cached_key(|(p, _)| {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-        (
-            digits.len(),
-            digits.parse::<u128>().unwrap_or(u128::MAX),
-            name,
-        )
-    });
-    Ok(out)
-}
-
-impl Source for FileSource {
-    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
-        let Some(QueuedFile {
-            path,
-            flags,
-            name_time,
-        }) = self.files.pop_front()
-        else {
-            return Ok(None);
-        };
-        if path.as_os_str().is_empty() {
-            return Ok(Some(Item::Skipped));
-        }
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            // Gone meanwhile (a Maildir in use): not a message any more.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Item::Skipped)),
-            Err(e) => return Err(ExchangeError::io(&path, "open", e)),
-        };
-        let meta = file
-            .metadata()
-            .map_err(|e| ExchangeError::io(&path, "stat", e))?;
-        if meta.len() > self.limit {
-            return Ok(Some(Item::TooLarge));
-        }
-        let mut raw = Vec::with_capacity(meta.len() as usize);
-        file.take(self.limit + 1)
-            .read_to_end(&mut raw)
-            .map_err(|e| ExchangeError::io(&path, "read", e))?;
-        if raw.len() as u64 > self.limit {
-            return Ok(Some(Item::TooLarge));
-        }
-        Ok(Some(Item::Message(Incoming {
-            raw,
-            flags,
-            arrival: Arrival::Hints {
-                before: name_time,
-                after: meta.modified().ok().and_then(seconds_since_1970),
-            },
-            folder: None,
-            truncated: false,
-        })))
-    }
-}
-
-/// An unencrypted postern mailbox, read one message at a time.
-struct SqliteSource {
-    path: PathBuf,
-    conn: Connection,
-    ids: VecDeque<(i64, i64)>,
-    limit: u64,
-}
-
-impl SqliteSource {
-    fn open(path: &Path, limit: u64) -> Result<SqliteSource, ExchangeError> {
-        let sql = |e| ExchangeError::Sqlite {
-            path: path.to_owned(),
-            source: e,
-        };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql)?;
-        let ids = (|| {
-            let mut stmt =
-                conn.prepare("SELECT m.id, length(m.raw) FROM messages m ORDER BY m.id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<VecDeque<_>, _>>()
-        })()
-        .map_err(|e| {
-            ExchangeError::bad(
-                path,
-                format!("not a postern mailbox (no readable messages table: {e})"),
-            )
-        })?;
-        Ok(SqliteSource {
-            path: path.to_owned(),
-            conn,
-            ids,
-            limit,
-        })
-    }
-}
-
-impl Source for SqliteSource {
-    fn folders(&mut self) -> Result<Vec<String>, ExchangeError> {
-        let result = (|| {
-            let mut stmt = self.conn.prepare(
-                "SELECT DISTINCT f.name FROM folders f JOIN messages m ON m.folder_id = f.id",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<Vec<String>, _>>()
-        })();
-        result.map_err(|e| ExchangeError::bad(&self.path, format!("not a postern mailbox: {e}")))
-    }
-
-    fn next_item(&mut self) -> Result<Option<Item>, ExchangeError> {
-        let Some((id, len)) = self.ids.pop_front() else {
-            return Ok(None);
-        };
-        if len < 0 || len as u64 > self.limit {
-            return Ok(Some(Item::TooLarge));
-        }
-        let row = self
-            .conn
-            .query_row(
-                "SELECT f.name, m.flags, m.internal_date, m.raw
-                 FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?1",
-                [id],
-                |r| {
-                    Ok(Incoming {
-                        folder: Some(r.get(0)?),
-                        flags: Flags(r.get::<_, i64>(1)?.clamp(0, 31) as u8),
-                        arrival: Arrival::Recorded(r.get(2)?),
-                        raw: r.get(3)?,
-                        truncated: false,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| ExchangeError::bad(&self.path, format!("not a postern mailbox: {e}")))?;
-        Ok(Some(row.map_or(Item::Skipped, Item::Message)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn maildir_names() {
-        assert_eq!(
-            maildir_flags("1700000000.M1P2.host:2,FRS"),
-            Flags::FLAGGED.union(Flags::ANSWERED).union(Flags::SEEN)
-        );
-        assert_eq!(maildir_flags("1700000000.M1P2.host:2,DT"), Flags(8 | 16));
-        assert_eq!(maildir_flags("no-info-suffix"), Flags::default());
-        assert_eq!(maildir_flags("bad:1,S"), Flags::default());
-        assert_eq!(maildir_flags("odd:2,xyzP"), Flags::default());
-    }
-
-    #[test]
-    fn maildir_name_times() {
-        assert_eq!(
-            maildir_name_time("1700000000.M1P2.host:2,S"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(
-            maildir_name_time("1700000000.M1P2.host"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(maildir_name_time("12.x"), Some(12));
-        for name in [
-            "abc.host",
-            "1700000000",
-            "1700000000.",
-            "17a0.host",
-            ".1700000000.host",
-            "-5.host",
-            "99999999999999999999.host",
-        ] {
-            assert_eq!(maildir_name_time(name), None, "{name}");
-        }
-    }
-
     const NOW: i64 = 1_795_452_559;
-
-    fn never() -> Option<i64> {
-        panic!("the Date field was parsed although an earlier date counts")
-    }
-
-    #[test]
-    fn dates_are_tried_in_order() {
-        // The first that counts wins; the Date field is not even parsed.
-        assert_eq!(arrival_date(Some(100), never, Some(300), NOW), 100);
-        assert_eq!(arrival_date(None, || Some(200), Some(300), NOW), 200);
-        assert_eq!(arrival_date(None, || None, Some(300), NOW), 300);
-        assert_eq!(arrival_date(None, || None, None, NOW), NOW);
-    }
-
-    #[test]
-    fn absurd_dates_fall_through_to_the_next() {
-        let day = 86_400;
-        // Before 1970, at its first second (a zero time), or more than a
-        // day after the import: skipped, each at each place.
-        for bad in [-1, 0, i64::MIN, NOW + day + 1, i64::MAX] {
-            assert_eq!(arrival_date(Some(bad), || Some(200), None, NOW), 200);
-            assert_eq!(arrival_date(None, || Some(bad), Some(300), NOW), 300);
-            assert_eq!(arrival_date(None, || None, Some(bad), NOW), NOW);
-        }
-        // The edges that still count.
-        assert_eq!(arrival_date(Some(1), never, None, NOW), 1);
-        assert_eq!(arrival_date(Some(NOW + day), never, None, NOW), NOW + day);
-    }
-
-    fn with_date(date: &str) -> Vec<u8> {
-        format!("From: a@example.org\nDate: {date}\nSubject: x\n\nbody\n").into_bytes()
-    }
-
-    #[test]
-    fn date_fields_good_and_malformed() {
-        let good = with_date("Mon, 23 Nov 2026 16:49:19 +0000");
-        assert_eq!(header_date(&good), Some(1_795_452_559));
-        // Obsolete forms that RFC 5322 section 4.3 still lets one read.
-        let zone = with_date("23 Nov 2026 17:49:19 +0100 (CET)");
-        assert_eq!(header_date(&zone), Some(1_795_452_559));
-        assert_eq!(
-            header_date(b"Date: Mon, 23 Nov 2026 16:49:19 GMT\n\n"),
-            Some(1_795_452_559)
-        );
-        assert_eq!(
-            arrival_date(None, || header_date(&good), Some(300), NOW),
-            1_795_452_559
-        );
-        // Each of these falls back to the file time.
-        for bad in [
-            "garbage",
-            "",
-            "12345",
-            "Mon, 32 Foo 2024 99:99:99 +0000",
-            "Mon, 23 Nov 2026 16:49:19 +9999",
-            "Wed, 31 Dec 1969 23:59:59 +0000",
-            "Thu, 01 Jan 1970 00:00:00 +0100",
-            "Thu, 01 Jan 1970 00:00:00 +0000",
-            "Fri, 1 Jan 2100 00:00:00 +0000",
-            "Mon, 23 Nov 99999999999999 16:49:19 +0000",
-        ] {
-            let raw = with_date(bad);
-            assert_eq!(
-                arrival_date(None, || header_date(&raw), Some(300), NOW),
-                300,
-                "Date: {bad}"
-            );
-        }
-        // No Date field at all, or no header.
-        assert_eq!(header_date(b"Subject: x\n\nbody\n"), None);
-        assert_eq!(header_date(b""), None);
-        assert_eq!(header_date(&[0xff, 0xfe, b'\n']), None);
-    }
 
     fn internal_dates(mb: &Mailbox) -> Vec<(String, i64)> {
         let mut stmt = mb
