@@ -2,10 +2,13 @@
 //!
 //! postern writes its man pages by hand, so these checks keep them honest:
 //! every flag in a tool's `--help` is documented in its page and every flag
-//! a page names exists; the keys of postern.toml(5) are exactly the fields
-//! of `lib/src/config.rs`, with the documented defaults; the examples of
-//! postern.toml(5) and postern-job(5) are read by the real parsers; and
-//! `mandoc -Tlint -Wwarning` finds nothing to say about any page.
+//! a page names exists; the keys of postern.toml(5) are exactly the keys of
+//! the serialized default configuration, with its values as the documented
+//! defaults; the examples of
+//! postern.toml(5) and postern-job(5) are read by the real parsers; the
+//! exit codes and status codes of each EXIT STATUS are the ones the tools
+//! give when driven into each situation; and `mandoc -Tlint -Wwarning`
+//! finds nothing to say about any page.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,8 +17,9 @@ use std::process::Command;
 use postern::config::Config;
 use postern::mail::job::JobReader;
 
-const RECEIVER: &str = env!("CARGO_BIN_EXE_postern-receiver");
-const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");
+mod util;
+
+use util::{DELIVERER, RECEIVER};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -267,83 +271,61 @@ fn other_pages_name_only_real_flags() {
 }
 
 // ---------------------------------------------------------------------------
-// postern.toml(5) against lib/src/config.rs
+// postern.toml(5) against the configuration itself
 
-/// The TOML keys of the configuration, from the serde structs of
-/// config.rs: `hostname`, `spool.directory`, ... A field whose type is
-/// another struct of the file is a table.
-fn config_keys_from_source() -> BTreeSet<String> {
-    let path = root().join("lib/src/config.rs");
-    let src = read(&path);
-    let mut structs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut current: Option<(String, Vec<(String, String)>)> = None;
-    let mut attrs = String::new();
-    for line in src.lines() {
-        let t = line.trim();
-        if let Some((name, fields)) = current.as_mut() {
-            if line.starts_with('}') {
-                structs.insert(name.clone(), std::mem::take(fields));
-                current = None;
-            } else if t.starts_with("#[") {
-                attrs.push_str(t);
-            } else if let Some(field) = t.strip_prefix("pub ") {
-                let (ident, ty) = field
-                    .split_once(':')
-                    .unwrap_or_else(|| panic!("config.rs: cannot read field `{t}`"));
-                let ty = ty.trim().trim_end_matches(',').to_owned();
-                if !attrs.contains("skip") {
-                    let key = attrs
-                        .split_once("rename = \"")
-                        .and_then(|(_, r)| r.split_once('"'))
-                        .map_or(ident.trim().to_owned(), |(k, _)| k.to_owned());
-                    fields.push((key, ty));
-                }
-                attrs.clear();
-            } else if !t.starts_with("//") && !t.is_empty() {
-                attrs.clear();
-            }
-            continue;
-        }
-        if t.starts_with("#[") {
-            attrs.push_str(t);
-        } else if let Some(rest) = t.strip_prefix("pub struct ") {
-            let name = rest
-                .split(|c: char| !c.is_alphanumeric() && c != '_')
-                .next();
-            if t.ends_with('{') && attrs.contains("Deserialize") {
-                assert!(
-                    !attrs.contains("rename_all"),
-                    "config.rs: struct {rest} uses rename_all; teach tests/man.rs about it"
-                );
-                current = Some((name.unwrap_or_default().to_owned(), Vec::new()));
-            }
-            attrs.clear();
-        } else if !t.starts_with("//") {
-            attrs.clear();
-        }
-    }
-    let root_fields = structs
-        .get("Config")
-        .unwrap_or_else(|| panic!("config.rs has no `pub struct Config` deriving Deserialize"));
-    let mut keys = BTreeSet::new();
-    for (key, ty) in root_fields {
-        match structs.get(ty) {
-            Some(table) => {
-                for (sub, sub_ty) in table {
-                    assert!(
-                        !structs.contains_key(sub_ty),
-                        "config.rs: [{key}] nests table {sub}; teach tests/man.rs about it"
-                    );
-                    keys.insert(format!("{key}.{sub}"));
-                }
-            }
-            None => {
-                keys.insert(key.clone());
-            }
-        }
-    }
-    assert!(keys.len() > 5, "read too few keys from config.rs: {keys:?}");
+/// Every key of the configuration (`hostname`, `spool.directory`, ...)
+/// with its built-in default as TOML value text (`"300s"`, `50`, `false`),
+/// or `None` for a key without a value by default (`log_file`). Taken from
+/// the serialized `Config::default()`, so a field added, renamed or
+/// skipped in lib/src/config.rs shows here as it shows to a parser.
+fn config_defaults() -> BTreeMap<String, Option<String>> {
+    let value = serde_json::to_value(Config::default()).expect("the default config serializes");
+    let mut keys = BTreeMap::new();
+    flatten_defaults("", &value, &mut keys);
+    assert!(
+        keys.len() > 5,
+        "too few keys in the default config: {keys:?}"
+    );
     keys
+}
+
+fn flatten_defaults(
+    prefix: &str,
+    value: &serde_json::Value,
+    out: &mut BTreeMap<String, Option<String>>,
+) {
+    use serde_json::Value;
+    let serde_json::Value::Object(fields) = value else {
+        panic!("the default config at {prefix:?} is not a table: {value}");
+    };
+    for (name, v) in fields {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let text = match v {
+            Value::Object(_) => {
+                assert!(
+                    prefix.is_empty(),
+                    "[{prefix}] nests table {name}; teach tests/man.rs about it"
+                );
+                flatten_defaults(&key, v, out);
+                continue;
+            }
+            Value::Null => None,
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            // A JSON string of these characters is written as TOML writes it.
+            Value::String(_) => Some(v.to_string()),
+            Value::Array(_) => panic!("{key}: arrays are not expected in the config"),
+        };
+        out.insert(key, text);
+    }
+}
+
+fn config_keys() -> BTreeSet<String> {
+    config_defaults().into_keys().collect()
 }
 
 /// A key as postern.toml(5) documents it, with the default its text gives
@@ -423,15 +405,15 @@ fn documented_keys() -> Vec<DocKey> {
 
 #[test]
 fn documented_keys_are_the_config_fields() {
-    let source = config_keys_from_source();
+    let config = config_keys();
     let documented: BTreeSet<String> = documented_keys().into_iter().map(|k| k.key).collect();
-    let undocumented: Vec<&String> = source.difference(&documented).collect();
-    let unknown: Vec<&String> = documented.difference(&source).collect();
+    let undocumented: Vec<&String> = config.difference(&documented).collect();
+    let unknown: Vec<&String> = documented.difference(&config).collect();
     assert!(
         undocumented.is_empty() && unknown.is_empty(),
-        "postern.toml(5) and lib/src/config.rs disagree:\n  \
-         in config.rs but not documented: {undocumented:?}\n  \
-         documented but not in config.rs: {unknown:?}"
+        "postern.toml(5) and the configuration (lib/src/config.rs) disagree:\n  \
+         in the config but not documented: {undocumented:?}\n  \
+         documented but not in the config: {unknown:?}"
     );
 }
 
@@ -491,11 +473,48 @@ fn toml_examples_parse_and_the_first_is_the_defaults() {
         "the first example of postern.toml(5) is not the built-in defaults"
     );
     let listed = example_values(&blocks[0]);
-    let source = config_keys_from_source();
+    let defaults = config_defaults();
     let listed_keys: BTreeSet<String> = listed.keys().cloned().collect();
+    let keys: BTreeSet<String> = defaults.keys().cloned().collect();
     assert_eq!(
-        listed_keys, source,
+        listed_keys, keys,
         "the defaults example of postern.toml(5) does not list every key"
+    );
+    // Each value of the example is the built-in default as it serializes
+    // (durations as "300s" or "5d", sizes as "10G"). A key the example
+    // leaves commented out has no fixed default: none at all, or the
+    // host's name for `hostname`.
+    for (key, default) in &defaults {
+        match (listed.get(key).cloned().flatten(), default) {
+            (None, None) => {}
+            (None, Some(_)) if key == "hostname" => {}
+            (in_example, default) => assert_eq!(
+                in_example.as_ref(),
+                default.as_ref(),
+                "postern.toml(5): the defaults example and the built-in default disagree on {key}"
+            ),
+        }
+    }
+    // And the serialized defaults, written out as a file, read back as
+    // the defaults.
+    let mut text = String::new();
+    let mut table = "";
+    let (top, tables): (Vec<_>, Vec<_>) = defaults.iter().partition(|(k, _)| !k.contains('.'));
+    for (key, value) in top.into_iter().chain(tables) {
+        let Some(value) = value else { continue };
+        let (t, name) = key.split_once('.').unwrap_or(("", key));
+        if t != table {
+            text.push_str(&format!("[{t}]\n"));
+            table = t;
+        }
+        text.push_str(&format!("{name} = {value}\n"));
+    }
+    let reread = Config::parse(&text, Path::new("serialized defaults"))
+        .unwrap_or_else(|e| panic!("the serialized defaults do not read back: {e}\n{text}"));
+    assert_eq!(
+        format!("{reread:?}"),
+        format!("{:?}", Config::default()),
+        "the serialized defaults read back differently:\n{text}"
     );
     // The default each key's text gives is the one in the example.
     for doc in documented_keys() {
@@ -540,39 +559,438 @@ fn job_example_is_read_and_written_back_byte_for_byte() {
 // ---------------------------------------------------------------------------
 // Every page
 
-/// Exit codes in EXIT STATUS items are codes of lib/src/exit.rs.
-#[test]
-fn documented_exit_codes_exist() {
-    let exit_rs = read(&root().join("lib/src/exit.rs"));
-    let codes: BTreeSet<u32> = exit_rs
-        .lines()
-        .filter_map(|l| {
-            let (_, n) = l.trim().trim_end_matches(',').split_once(" = ")?;
-            n.parse().ok()
+// ---------------------------------------------------------------------------
+// EXIT STATUS against what the tools do
+
+/// The EXIT STATUS section of a page: each code with the enhanced status
+/// codes its items name (`5.3.4`, `4.3.0`). A page may list a code twice
+/// (postern-maildb(8) has a second list for some commands): the sets merge.
+fn documented_exits(name: &str) -> BTreeMap<i32, BTreeSet<String>> {
+    let src = page(name);
+    let mut exits: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
+    let mut current: Option<i32> = None;
+    for (sec, line) in lines_by_section(&src) {
+        if sec != "EXIT STATUS" {
+            continue;
+        }
+        if let Some(n) = line.strip_prefix(".It ") {
+            let n: i32 = n
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: EXIT STATUS item `{line}` is not a number"));
+            exits.entry(n).or_default();
+            current = Some(n);
+        } else if line.starts_with(".El") || line.starts_with(".Pp") {
+            current = None;
+        } else if let Some(n) = current {
+            exits.entry(n).or_default().extend(enhanced_codes(line));
+        }
+    }
+    assert!(
+        exits.contains_key(&0) && exits.contains_key(&75),
+        "{name}: read no exit codes from its EXIT STATUS: {exits:?}"
+    );
+    exits
+}
+
+/// The RFC 3463 codes in a line of text: `class.subject.detail`.
+fn enhanced_codes(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|w| w.trim_matches('.'))
+        .filter(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
         })
-        .collect();
-    assert!(codes.contains(&75), "read no exit codes from exit.rs");
-    for path in pages() {
-        let src = read(&path);
-        for (sec, line) in lines_by_section(&src) {
-            if sec != "EXIT STATUS" {
-                continue;
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a tool did in one situation: its exit code and the enhanced code
+/// its status line starts with (None on success).
+struct Seen {
+    situation: &'static str,
+    code: i32,
+    status: Option<String>,
+}
+
+fn seen(situation: &'static str, out: &util::Output) -> Seen {
+    let status = (out.code != 0).then(|| {
+        assert_eq!(
+            out.stderr.lines().count(),
+            1,
+            "{situation}: a failure says exactly one line: {:?}",
+            out.stderr
+        );
+        out.status_line()
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    Seen {
+        situation,
+        code: out.code,
+        status,
+    }
+}
+
+/// Every situation's code and status line are listed in the page, under
+/// that code. With `complete`, every code and status the page lists was
+/// also seen, so that the page promises nothing the tool does not do.
+fn check_exits(page_name: &str, seen: &[Seen], complete: bool) {
+    let documented = documented_exits(page_name);
+    let mut problems = Vec::new();
+    for s in seen {
+        match (documented.get(&s.code), &s.status) {
+            (None, _) => problems.push(format!(
+                "{}: exit {} is not in EXIT STATUS",
+                s.situation, s.code
+            )),
+            (Some(codes), Some(status)) if !codes.contains(status) => problems.push(format!(
+                "{}: exit {} with {status}, but the page lists {codes:?} for {}",
+                s.situation, s.code, s.code
+            )),
+            (Some(_), None) if s.code != 0 => {
+                problems.push(format!("{}: exit {} without a status", s.situation, s.code))
             }
-            if let Some(n) = line.strip_prefix(".It ") {
-                let n: u32 = n.trim().parse().unwrap_or_else(|_| {
-                    panic!(
-                        "{}: EXIT STATUS item `{line}` is not a number",
-                        path.display()
-                    )
-                });
-                assert!(
-                    codes.contains(&n),
-                    "{}: exit status {n} is not in lib/src/exit.rs",
-                    path.display()
-                );
+            _ => {}
+        }
+    }
+    if complete {
+        for (code, statuses) in &documented {
+            if !seen.iter().any(|s| s.code == *code) {
+                problems.push(format!(
+                    "exit {code} is documented but no situation gives it"
+                ));
+            }
+            for status in statuses {
+                if !seen
+                    .iter()
+                    .any(|s| s.code == *code && s.status.as_deref() == Some(status))
+                {
+                    problems.push(format!(
+                        "exit {code} with {status} is documented but no situation gives it"
+                    ));
+                }
             }
         }
     }
+    assert!(
+        problems.is_empty(),
+        "{page_name}, EXIT STATUS, against what the tool did:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+fn site_with(extra: &str) -> util::Site {
+    util::Site::with_extra(util::closed_port(), extra)
+}
+
+/// `-f a@example.org -- RCPT...` for `n` recipients.
+fn envelope_args(n: usize) -> Vec<String> {
+    let mut args = vec!["-f".to_owned(), "a@example.org".to_owned(), "--".to_owned()];
+    args.extend((0..n).map(|i| format!("r{i}@example.net")));
+    args
+}
+
+fn run_with(site: &util::Site, bin: &str, args: &[String], stdin: &[u8]) -> util::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    site.run(bin, &args, stdin)
+}
+
+/// The situations of postern-receiver(1) EXIT STATUS.
+#[test]
+fn receiver_exit_statuses_are_the_documented_ones() {
+    let site = site_with("message_size_limit = 100000\nhop_count_limit = 3");
+    let ok = util::message("exit", "body");
+    let one = envelope_args(1);
+    let with = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let mut seen_ = vec![
+        seen("a message", &run_with(&site, RECEIVER, &one, &ok)),
+        seen("an empty message", &run_with(&site, RECEIVER, &one, b"")),
+        seen(
+            "a message with no header",
+            &run_with(&site, RECEIVER, &one, b"hello\n\nbody\n"),
+        ),
+        seen(
+            "a bad sender",
+            &run_with(
+                &site,
+                RECEIVER,
+                &with(&["-f", "a b@x.org", "--", "c@d.org"]),
+                &ok,
+            ),
+        ),
+        seen(
+            "a bad recipient",
+            &run_with(&site, RECEIVER, &with(&["-f", "a@x.org", "--", "c"]), &ok),
+        ),
+        seen(
+            "a message over message_size_limit",
+            &run_with(&site, RECEIVER, &one, &vec![b'x'; 100_001]),
+        ),
+        seen(
+            "a loop",
+            &run_with(
+                &site,
+                RECEIVER,
+                &one,
+                b"Received: 1\nReceived: 2\nDelivered-To: x\n\nb\n",
+            ),
+        ),
+        seen(
+            "too many recipients",
+            &run_with(
+                &site,
+                RECEIVER,
+                &envelope_args(postern::mail::job::MAX_RECIPIENTS + 1),
+                &ok,
+            ),
+        ),
+        seen(
+            "an unknown option",
+            &run_with(
+                &site,
+                RECEIVER,
+                &with(&["--frobnicate", "-f", "a@x.org", "--", "c@d.org"]),
+                &ok,
+            ),
+        ),
+        seen(
+            "no recipients",
+            &run_with(&site, RECEIVER, &with(&["-f", "a@x.org", "--"]), &ok),
+        ),
+        seen(
+            "a config with an unknown key",
+            &util::run(
+                RECEIVER,
+                &["-f", "a@x.org", "--", "c@d.org"],
+                &ok,
+                &[("POSTERN_CONFIG", &bad_config(&site))],
+            ),
+        ),
+    ];
+    // Standard output that cannot be written (a full disk).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(RECEIVER)
+        .args(["-f", "a@x.org", "--", "c@d.org"])
+        .env("POSTERN_CONFIG", &site.config)
+        .stdin(std::fs::File::open(write_temp(&site, "msg", &ok)).expect("message file"))
+        .stdout(full)
+        .output()
+        .expect("run the receiver");
+    let out = util::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    seen_.push(seen("standard output on a full disk", &out));
+    check_exits("postern-receiver.1", &seen_, true);
+}
+
+fn write_temp(site: &util::Site, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = site.path().join(name);
+    std::fs::write(&path, bytes).expect("write a temporary file");
+    path
+}
+
+fn bad_config(site: &util::Site) -> PathBuf {
+    write_temp(site, "bad.toml", b"hostname = \"mx\"\nunknown_key = 1\n")
+}
+
+/// The situations of postern-deliverer(8) EXIT STATUS.
+#[test]
+fn deliverer_exit_statuses_are_the_documented_ones() {
+    let sink = util::smtp::Server::start(util::smtp::Script::default());
+    let up = util::Site::new(sink.port);
+    let down = site_with("message_size_limit = 100000\nhop_count_limit = 3");
+    let ok = util::message("exit", "body");
+    let job = |site: &util::Site| {
+        let out = run_with(site, RECEIVER, &envelope_args(1), &ok);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    let with = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let none: Vec<String> = Vec::new();
+    let mut seen_ = vec![
+        seen(
+            "a job delivered",
+            &run_with(&up, DELIVERER, &none, &job(&up)),
+        ),
+        seen("no input", &run_with(&down, DELIVERER, &none, b"")),
+    ];
+    assert_eq!(sink.received().len(), 1, "the job was delivered");
+    seen_.push(seen(
+        "the relay down",
+        &run_with(&down, DELIVERER, &none, &job(&down)),
+    ));
+    assert_eq!(down.queue("deferred").len(), 1, "the job was spooled");
+    seen_.push(seen(
+        "a queue run",
+        &run_with(&down, DELIVERER, &with(&["--run-queue"]), b""),
+    ));
+    let good = String::from_utf8(job(&down)).expect("a job is text up to its message");
+    let size_line = good
+        .lines()
+        .find(|l| l.starts_with("size: "))
+        .expect("a size line")
+        .to_owned();
+    seen_.extend([
+        seen(
+            "not a job",
+            &run_with(&down, DELIVERER, &none, b"Subject: not a job\n\n"),
+        ),
+        seen(
+            "an unknown job version",
+            &run_with(
+                &down,
+                DELIVERER,
+                &none,
+                good.replacen("postern-job 1", "postern-job 9", 1)
+                    .as_bytes(),
+            ),
+        ),
+        seen(
+            "a job larger than allowed",
+            &run_with(
+                &down,
+                DELIVERER,
+                &none,
+                good.replacen(&size_line, "size: 99999999999", 1).as_bytes(),
+            ),
+        ),
+        seen(
+            "a cut job",
+            &run_with(&down, DELIVERER, &none, &good.as_bytes()[..good.len() - 3]),
+        ),
+        seen(
+            "a bare message with a bad sender",
+            &run_with(
+                &down,
+                DELIVERER,
+                &with(&["-f", "a b@x.org", "--", "c@d.org"]),
+                &ok,
+            ),
+        ),
+        seen(
+            "a bare message with a bad recipient",
+            &run_with(&down, DELIVERER, &with(&["-f", "a@x.org", "--", "c"]), &ok),
+        ),
+        seen(
+            "a bare message that is empty",
+            &run_with(&down, DELIVERER, &envelope_args(1), b""),
+        ),
+        seen(
+            "a bare message over message_size_limit",
+            &run_with(&down, DELIVERER, &envelope_args(1), &vec![b'x'; 100_001]),
+        ),
+        seen(
+            "a bare message that loops",
+            &run_with(
+                &down,
+                DELIVERER,
+                &envelope_args(1),
+                b"Received: 1\nReceived: 2\nDelivered-To: x\n\nb\n",
+            ),
+        ),
+        seen(
+            "a bare message with too many recipients",
+            &run_with(
+                &down,
+                DELIVERER,
+                &envelope_args(postern::mail::job::MAX_RECIPIENTS + 1),
+                &ok,
+            ),
+        ),
+        seen(
+            "--flush without --run-queue",
+            &run_with(&down, DELIVERER, &with(&["--flush"]), b""),
+        ),
+        seen(
+            "a config with an unknown key",
+            &util::run(
+                DELIVERER,
+                &[],
+                &job(&down),
+                &[("POSTERN_CONFIG", &bad_config(&down))],
+            ),
+        ),
+    ]);
+    // The spool key: readable by others (78), then missing (75), then the
+    // spool unwritable (75).
+    use std::os::unix::fs::PermissionsExt;
+    let key = down.path().join("spool.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    seen_.push(seen(
+        "a spool key others can read",
+        &run_with(&down, DELIVERER, &none, &job(&down)),
+    ));
+    std::fs::remove_file(&key).expect("remove the key");
+    seen_.push(seen(
+        "no spool key",
+        &run_with(&down, DELIVERER, &none, &job(&down)),
+    ));
+    let fresh = site_with("");
+    std::fs::create_dir_all(fresh.path().join("spool")).expect("spool");
+    std::fs::write(fresh.path().join("spool/tmp"), b"not a directory").expect("block tmp/");
+    seen_.push(seen(
+        "an unwritable spool",
+        &run_with(&fresh, DELIVERER, &none, &job(&fresh)),
+    ));
+    check_exits("postern-deliverer.8", &seen_, true);
+}
+
+/// The situations of postern-maildb(8) that need no root, no lock held by
+/// another process and no damaged file: each exit status and status line
+/// must be the documented ones (the page lists more than is made here).
+#[test]
+fn maildb_exit_statuses_are_documented_ones() {
+    let site = util::MailSite::new();
+    let m = util::message("exit", "body");
+    let wrong = site.path().join("wrong-passphrase");
+    std::fs::write(&wrong, "not the passphrase\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let wrong = wrong.display().to_string();
+    let mut seen_ = vec![
+        seen("init", &site.owner("bob", &["init"])),
+        seen("init again", &site.owner("bob", &["init"])),
+        seen("deliver", &site.run(&["deliver", "bob"], &m)),
+        seen(
+            "deliver to no mailbox",
+            &site.run(&["deliver", "nobody"], &m),
+        ),
+        seen(
+            "deliver to a bad name",
+            &site.run(&["deliver", "../bob"], &m),
+        ),
+        seen(
+            "deliver an empty message",
+            &site.run(&["deliver", "bob"], b""),
+        ),
+        seen(
+            "show a message that is not there",
+            &site.owner("bob", &["show", "99"]),
+        ),
+        seen(
+            "a wrong passphrase",
+            &site.run(&["-u", "bob", "--passphrase-file", &wrong, "list"], b""),
+        ),
+        seen("an unknown option", &site.run(&["--frobnicate"], b"")),
+    ];
+    std::fs::remove_file(site.path().join("mail/bob.sqlite-pub")).expect("remove the key");
+    seen_.push(seen(
+        "deliver without the mailbox's public key",
+        &site.run(&["deliver", "bob"], &m),
+    ));
+    check_exits("postern-maildb.8", &seen_, false);
 }
 
 /// A reference to a postern page points at a page that exists.

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::{Failure, ToFailure};
 use crate::mail::text;
@@ -38,7 +38,7 @@ impl ToFailure for ConfigError {
 }
 
 /// Where log lines go (`log`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogTarget {
     /// syslog if `/dev/log` exists, else stderr when it is a terminal,
@@ -51,7 +51,7 @@ pub enum LogTarget {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The name in our `Received:` header and the default SMTP HELO name.
@@ -70,14 +70,14 @@ pub struct Config {
     pub maildb: MaildbConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolConfig {
     pub directory: PathBuf,
     pub key_file: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
     pub host: String,
@@ -93,7 +93,7 @@ pub struct RelayConfig {
     pub deadline: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     #[serde(with = "human_duration")]
@@ -105,7 +105,7 @@ pub struct QueueConfig {
 }
 
 /// Encrypted mailboxes (postern-maildb(8)).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MaildbConfig {
     /// Where the mailbox files live, one per user.
@@ -117,6 +117,7 @@ pub struct MaildbConfig {
     #[serde(with = "byte_size")]
     pub quota: u64,
     /// When `deliver` fsyncs the drop area's directory after the file.
+    #[serde(serialize_with = "directory_fsync::serialize")]
     pub directory_fsync: DirectoryFsync,
 }
 
@@ -301,8 +302,22 @@ fn system_hostname() -> String {
 
 /// Durations written as `300s`, `5m`, `4h`, `5d` (humantime syntax).
 mod human_duration {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    /// Whole days as `5d`, else whole seconds as `300s` (as postern.toml(5)
+    /// writes the defaults), else milliseconds; each reads back the same.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        const DAY: u64 = 86_400;
+        let text = if d.subsec_nanos() == 0 && d.as_secs() > 0 && d.as_secs().is_multiple_of(DAY) {
+            format!("{}d", d.as_secs() / DAY)
+        } else if d.subsec_nanos() == 0 {
+            format!("{}s", d.as_secs())
+        } else {
+            format!("{}ms", d.as_millis())
+        };
+        s.serialize_str(&text)
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
@@ -317,8 +332,20 @@ mod human_duration {
 /// Sizes written as a number of bytes or as a string with a suffix K, M,
 /// G or T (powers of 1024): `10737418240`, `"10G"`, `"512M"`.
 mod byte_size {
-    use serde::Deserializer;
     use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// With the largest suffix that divides it (`10G`, as postern.toml(5)
+    /// writes the default), else as a number of bytes.
+    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        let suffix = [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')]
+            .into_iter()
+            .find(|(shift, _)| *n != 0 && n.trailing_zeros() >= *shift);
+        match suffix {
+            Some((shift, c)) => s.serialize_str(&format!("{}{c}", n >> shift)),
+            None => s.serialize_u64(*n),
+        }
+    }
 
     struct Size;
 
@@ -364,6 +391,20 @@ mod byte_size {
             return None;
         }
         digits.parse::<u64>().ok()?.checked_mul(1u64 << shift)
+    }
+}
+
+/// `directory_fsync` as its TOML value; [`DirectoryFsync`] itself is
+/// only read.
+mod directory_fsync {
+    use super::DirectoryFsync;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &DirectoryFsync, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match d {
+            DirectoryFsync::Auto => "auto",
+            DirectoryFsync::Always => "always",
+        })
     }
 }
 

@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::time::SystemTime;
 
 use crate::config::{Config, LogTarget};
@@ -133,8 +134,14 @@ impl Log {
 }
 
 fn syslog() -> Option<Sink> {
+    syslog_at(Path::new(SYSLOG_SOCKET))
+}
+
+/// A syslog sink on the datagram socket `path`: non-blocking, so that a
+/// syslog daemon that stops reading costs log lines, not deliveries.
+fn syslog_at(path: &Path) -> Option<Sink> {
     let sock = UnixDatagram::unbound().ok()?;
-    sock.connect(SYSLOG_SOCKET).ok()?;
+    sock.connect(path).ok()?;
     sock.set_nonblocking(true).ok()?;
     Some(Sink::Syslog(sock))
 }
@@ -167,14 +174,65 @@ mod tests {
     }
 
     #[test]
-    fn unwritable_file_and_missing_syslog_do_not_fail() {
+    fn unwritable_file_and_missing_syslog_fall_back_to_discarding() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no/such/dir/postern.log");
         let mut config = Config {
             log: LogTarget::File,
-            log_file: Some("/nonexistent/dir/postern.log".into()),
+            log_file: Some(missing.clone()),
             ..Config::default()
         };
-        Log::open("t", &config).info(format_args!("lost, harmlessly"));
+        let log = Log::open("t", &config);
+        assert!(matches!(log.sink, Sink::Discard));
+        log.info(format_args!("lost, harmlessly"));
+        assert!(!missing.exists() && !dir.path().join("no").exists());
+
+        // No syslog socket: lines are dropped, the tool goes on.
+        let no_socket = dir.path().join("log");
+        assert!(syslog_at(&no_socket).is_none());
+        // A path that is not a socket is no syslog either.
+        std::fs::write(&no_socket, b"").unwrap();
+        assert!(syslog_at(&no_socket).is_none());
         config.log = LogTarget::Syslog;
-        Log::open("t", &config).info(format_args!("lost or sent, harmlessly"));
+        let log = Log::open("t", &config);
+        if !Path::new(SYSLOG_SOCKET).exists() {
+            assert!(matches!(log.sink, Sink::Discard));
+        }
+        log.info(format_args!("lost or sent, harmlessly"));
+    }
+
+    /// A syslog daemon that stops reading: its socket's queue fills, and
+    /// every further line is dropped at once instead of blocking the
+    /// delivery. The lines that fit arrive whole, one per datagram.
+    #[test]
+    fn a_full_syslog_socket_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let daemon = UnixDatagram::bind(&path).unwrap();
+        let sink = syslog_at(&path).expect("a socket to log to");
+        let log = Log {
+            ident: "postern-test",
+            pid: 42,
+            sink,
+            show_addresses: false,
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            // Far more than any socket queue holds (max_dgram_qlen, buffers).
+            for i in 0..20_000 {
+                log.warning(format_args!("line {i}"));
+            }
+            let _ = done.send(());
+        });
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .is_ok(),
+            "logging to a full syslog socket blocked"
+        );
+        writer.join().unwrap();
+        let mut buf = [0u8; 256];
+        let n = daemon.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"<20>postern-test[42]: warning: line 0");
     }
 }
