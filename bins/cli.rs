@@ -42,21 +42,66 @@ pub fn parse<C: Parser>() -> Result<C, ExitCode> {
                 ExitCode::SUCCESS
             }
             _ => {
-                // clap's first paragraph, on one line: what is wrong and with what.
-                let text = e.to_string();
-                let first: Vec<&str> = text
-                    .lines()
-                    .take_while(|l| !l.trim().is_empty())
-                    .map(|l| l.trim().trim_start_matches("error: "))
-                    .collect();
-                let first = first.join(" ");
                 let name = std::env::args().next().unwrap_or_default();
                 fail(&Failure::config(format!(
-                    "usage: {first} (see {name} --help)"
+                    "usage: {} (see {name} --help)",
+                    usage_problem(&e)
                 )))
             }
         }
     })
+}
+
+/// What is wrong with the command line, on one line, without quoting a
+/// word the user gave unless it is an option's name: the status line goes
+/// to the maillog, and a master.cf that forgets the `--` puts addresses
+/// where options go.
+fn usage_problem(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let option = || match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if is_option_name(arg) => Some(arg.clone()),
+        _ => None,
+    };
+    match e.kind() {
+        // clap's own first paragraph names only options here.
+        ErrorKind::ArgumentConflict
+        | ErrorKind::MissingRequiredArgument
+        | ErrorKind::MissingSubcommand => {
+            let text = e.to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(|l| l.trim().trim_start_matches("error: "))
+                .collect();
+            first.join(" ")
+        }
+        ErrorKind::UnknownArgument => match option() {
+            Some(arg) => format!("unknown option {arg}"),
+            None => "an argument that is not an option, before `--` (recipients go after `--`)"
+                .to_owned(),
+        },
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::NoEquals => {
+            match option() {
+                Some(arg) => format!("invalid value for {arg}"),
+                None => "an invalid value".to_owned(),
+            }
+        }
+        ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues => match option() {
+            Some(arg) => format!("wrong number of values for {arg}"),
+            None => "an unexpected value".to_owned(),
+        },
+        _ => "the command line is not understood".to_owned(),
+    }
+}
+
+/// An option as clap names it (`--config <FILE>`, `-f <SENDER>`), not a
+/// value that happens to start with a hyphen.
+fn is_option_name(arg: &str) -> bool {
+    arg.starts_with('-')
+        && arg.len() <= 40
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '<' | '>' | ' ' | '_'))
 }
 
 /// Loads `--config FILE`, else `$POSTERN_CONFIG`, else the default file.

@@ -220,7 +220,6 @@ fn receiver_and_deliverer_say_no_address_or_subject() {
 /// receiver), or a damaged job, the deliverer refuses it without quoting
 /// it.
 #[test]
-#[ignore = "issue 8: the job reader's errors echo its input (lib/src/mail/job.rs): NotAJob and UnknownVersion quote the first bytes (a From: line with its address), Malformed quotes bad field values; the deliverer's status line, and so the maillog, shows them; fixed on main by the lead"]
 fn deliverer_refusing_a_bad_stream_does_not_quote_it() {
     let site = Site::new(util::closed_port());
     let mut said = Said::default();
@@ -230,7 +229,7 @@ fn deliverer_refusing_a_bad_stream_does_not_quote_it() {
         format!("postern-job 1 {SENDER}\n").into_bytes(),
     ] {
         let out = site.run(DELIVERER, &[], &input);
-        assert_eq!(out.code, 65, "{}", out.stderr);
+        assert_eq!(out.code, 75, "{}", out.stderr);
         said.tool("a message instead of a job", &out);
     }
     // A job whose fields were damaged on the way (a value where another
@@ -250,7 +249,7 @@ fn deliverer_refusing_a_bad_stream_does_not_quote_it() {
         ),
     ] {
         let out = site.run(DELIVERER, &[], text.replacen(field, &bad, 1).as_bytes());
-        assert_eq!(out.code, 65, "{}", out.stderr);
+        assert_eq!(out.code, 75, "{}", out.stderr);
         said.tool("a damaged job", &out);
     }
     said.log("a message instead of a job", &site.log());
@@ -260,7 +259,6 @@ fn deliverer_refusing_a_bad_stream_does_not_quote_it() {
 /// A master.cf that forgets the `--` puts addresses where options go: the
 /// usage error must say what is wrong without quoting them.
 #[test]
-#[ignore = "issue 8: a usage error quotes the unexpected argument (clap's text, bins/cli.rs parse), which is an address when master.cf forgets the `--`, in the status line that goes to the maillog; fixed on main by the lead"]
 fn usage_error_does_not_quote_an_address() {
     let site = Site::new(util::closed_port());
     let mut said = Said::default();
@@ -343,7 +341,6 @@ fn maildb_says_no_address_or_subject() {
 /// at the next open, with a warning that must not name the mailbox file
 /// (whose name is the owner's address).
 #[test]
-#[ignore = "issue 8: postern-maildb's warning about sealed files it could not open prints the drop area's path, which is named after the address (bins/postern-maildb.rs report_merge), to the log and stderr; fixed on main by the lead"]
 fn maildb_corrupt_drop_file_warning_names_no_address() {
     let site = MailSite::new();
     let bob = RECIPIENTS[0];

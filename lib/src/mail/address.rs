@@ -2,9 +2,11 @@
 //! section 4.1.2, as Postfix hands them to a pipe(8) command.
 //!
 //! This is a guard, not a full RFC 5321 parser: it keeps out what could
-//! break a protocol line or a job stream (control characters, angle
-//! brackets, unquoted spaces) and what no MTA would route (no domain,
-//! over-long parts). Quoted local parts and UTF-8 (RFC 6531) pass.
+//! break a protocol line or a job stream (control characters anywhere;
+//! angle brackets, spaces and the like outside a quoted local part) and
+//! what no MTA would route (no domain, over-long parts). Quoted local parts
+//! (RFC 5321 Quoted-string, which may hold `<`, `>` and spaces) and UTF-8
+//! (RFC 6531) pass.
 
 use std::fmt;
 
