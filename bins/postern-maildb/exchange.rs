@@ -4,15 +4,13 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use clap::{Subcommand, ValueEnum};
-use postern::config::Config;
 use postern::exit::{Failure, ToFailure};
-use postern::log::Log;
-use postern::mailbox::exchange::ExchangeError;
 use postern::mailbox::passphrase::{self, Prompt, Source};
-use postern::mailbox::{Mailbox, backup, export, import, purge};
+use postern::mailbox::{backup, export, import, message_count, purge};
+
+use super::{Run, clean, ignore_broken_pipe, print};
 
 #[derive(Subcommand)]
 pub enum ExchangeCommand {
@@ -82,87 +80,7 @@ pub enum Format {
     Sqlite,
 }
 
-pub fn run(
-    cmd: &ExchangeCommand,
-    cli: &super::Cli,
-    config: &Config,
-    log: &Log,
-    now: SystemTime,
-) -> Result<(), Failure> {
-    let timeout = config.maildb.lock_timeout;
-    let fail = |e: ExchangeError| e.to_failure();
-    let mut out = BufWriter::new(io::stdout().lock());
-    match cmd {
-        ExchangeCommand::Backup { dir, all: true } => {
-            let results =
-                backup::backup_all(&config.maildb.directory, dir, timeout).map_err(fail)?;
-            let total = results.len();
-            let mut failed = 0;
-            let mut first_failure = None;
-            for (i, (mailbox, result)) in results.into_iter().enumerate() {
-                let name = file_name(&mailbox);
-                match result {
-                    Ok(r) => writeln!(out, "{name}\tok\t{}\t{}", r.files, r.bytes),
-                    Err(e) => {
-                        let f = e.to_failure();
-                        // A mailbox's file name is its user's address: the
-                        // log names it by its place in the run instead.
-                        if log.shows_addresses() {
-                            log.warning(format_args!("backup failed: {name}: {}", f.status));
-                        } else {
-                            log.warning(format_args!(
-                                "backup failed: mailbox {} of {total}: {}",
-                                i + 1,
-                                f.status
-                            ));
-                        }
-                        let line = writeln!(out, "{name}\tfailed\t{}", super::clean(&f.text));
-                        failed += 1;
-                        first_failure.get_or_insert(f);
-                        line
-                    }
-                }
-                .or_else(super::ignore_broken_pipe)?;
-            }
-            out.flush().or_else(super::ignore_broken_pipe)?;
-            // stdout names each mailbox; the status line (for cron's mail
-            // or log) says how many, with the first failure's exit status.
-            return first_failure.map_or(Ok(()), |f| {
-                Err(Failure {
-                    text: format!(
-                        "{failed} of {total} mailboxes were not backed up (see standard output)"
-                    ),
-                    ..f
-                })
-            });
-        }
-        ExchangeCommand::Backup { dir, all: false } => {
-            let path = super::mailbox_path(&cli.mailbox, config)?;
-            let r = backup::backup(&path, dir, timeout).map_err(fail)?;
-            writeln!(out, "{}\tok\t{}\t{}", file_name(&path), r.files, r.bytes)
-                .and_then(|()| out.flush())
-                .or_else(super::ignore_broken_pipe)?;
-            return Ok(());
-        }
-        _ => {}
-    }
-    let path = super::mailbox_path(&cli.mailbox, config)?;
-    let pw = super::read_passphrase(&cli.passphrase, &path)?;
-    if let ExchangeCommand::Restore { src, force } = cmd {
-        let mb = backup::restore(src, &path, &pw, *force, timeout, now).map_err(fail)?;
-        drop(pw);
-        super::report_merge(&mb, log);
-        let messages: u64 = postern::mailbox::folders(&mb)
-            .map_err(|e| e.to_failure())?
-            .iter()
-            .map(|f| f.messages)
-            .sum();
-        return writeln!(out, "restored\t{}\t{messages}", path.display())
-            .and_then(|()| out.flush())
-            .or_else(super::ignore_broken_pipe);
-    }
-    let mut mb = Mailbox::open(&path, &pw, timeout, now).map_err(|e| e.to_failure())?;
-    super::report_merge(&mb, log);
+pub fn run(run: &Run, cmd: &ExchangeCommand) -> Result<(), Failure> {
     match cmd {
         ExchangeCommand::Export {
             dest,
@@ -171,93 +89,117 @@ pub fn run(
             new_passphrase_fd,
             new_passphrase_file,
         } => {
-            let source = Source::from_options(*new_passphrase_fd, new_passphrase_file.as_deref());
-            let new_pw = passphrase::obtain(source.as_ref(), Prompt::Never)?;
-            if new_pw.is_some() && !matches!(format, Format::Sqlite) {
-                return Err(Failure::config(
-                    "a new passphrase is for --format sqlite only; mbox and eml are not encrypted",
-                ));
-            }
-            let folder = folder.as_deref();
-            let report = match format {
-                Format::Mbox if dest.as_os_str() == "-" => {
-                    drop(out);
-                    let mut stdout = BufWriter::with_capacity(256 * 1024, io::stdout().lock());
-                    let r = export::export_mbox(&mb, &mut stdout, folder);
-                    return match r {
-                        Ok(_) => stdout.flush().or_else(super::ignore_broken_pipe),
-                        Err(ExchangeError::Io { source, .. })
-                            if source.kind() == io::ErrorKind::BrokenPipe =>
-                        {
-                            Ok(())
-                        }
-                        Err(e) => Err(fail(e)),
-                    };
-                }
-                Format::Mbox => export::export_mbox_file(&mb, dest, folder),
-                Format::Eml => export::export_eml(&mb, dest, folder),
-                Format::Sqlite => {
-                    let key: &str = new_pw.as_deref().map_or(pw.as_str(), |s| s.as_str());
-                    export::export_sqlite(&mb, dest, key, folder, timeout)
-                }
-            }
-            .map_err(fail)?;
-            writeln!(
-                out,
-                "exported\t{}\t{}\t{}",
-                report.messages,
-                report.bytes,
-                dest.display()
-            )
+            let new = Source::from_options(*new_passphrase_fd, new_passphrase_file.as_deref());
+            export(run, dest, (*format).into(), folder.as_deref(), new)
         }
         ExchangeCommand::Import {
             src,
             folder,
             allow_plaintext_import,
-        } => {
-            drop(pw);
-            let opts = import::ImportOptions {
-                folder: folder.clone(),
-                allow_plaintext: *allow_plaintext_import,
-                size_limit: config.message_size_limit,
-            };
-            let r = import::import(&mut mb, src, &opts, now).map_err(fail)?;
-            log.info(format_args!(
-                "imported: {} duplicates={} skipped={} too_large={} truncated={}",
-                r.imported, r.duplicates, r.skipped, r.too_large, r.truncated
-            ));
-            if r.truncated > 0 {
-                let _ = writeln!(
-                    io::stderr(),
-                    "{}: warning: {} message(s) cut short at the end of {} were imported as they are",
-                    super::TOOL,
-                    r.truncated,
-                    src.display()
-                );
-            }
-            writeln!(
-                out,
-                "imported\t{}\tduplicates\t{}\tskipped\t{}\ttoo_large\t{}\ttruncated\t{}",
-                r.imported, r.duplicates, r.skipped, r.too_large, r.truncated
-            )
-        }
+        } => import(run, src, folder, *allow_plaintext_import),
         ExchangeCommand::Purge { older_than, folder } => {
-            drop(pw);
-            let n = purge::purge(&mut mb, *older_than, folder.as_deref(), now)
-                .map_err(|e| e.to_failure())?;
-            writeln!(out, "purged\t{n}")
+            let n = purge::purge(&mut run.open()?, *older_than, folder.as_deref(), run.now)?;
+            print(|out| writeln!(out, "purged\t{n}"))
         }
-        ExchangeCommand::Backup { .. } | ExchangeCommand::Restore { .. } => Ok(()),
+        ExchangeCommand::Backup { dir, all: true } => backup_all(run, dir),
+        ExchangeCommand::Backup { dir, all: false } => {
+            let path = run.path()?;
+            let r = backup::backup(&path, dir, run.timeout())?;
+            let name = backup::mailbox_name(&path);
+            print(|out| writeln!(out, "{name}\tok\t{}\t{}", r.files, r.bytes))
+        }
+        ExchangeCommand::Restore { src, force } => {
+            let path = run.path()?;
+            let pw = run.passphrase(&path)?;
+            let mb = backup::restore(src, &path, &pw, *force, run.timeout(), run.now)?;
+            drop(pw);
+            super::report_merge(&mb, run.log);
+            let messages = message_count(&mb)?;
+            print(|out| writeln!(out, "restored\t{}\t{messages}", path.display()))
+        }
     }
-    .and_then(|()| out.flush())
-    .or_else(super::ignore_broken_pipe)
 }
 
-fn file_name(p: &Path) -> String {
-    super::clean(
-        &p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
-    .into_owned()
+impl From<Format> for export::Format {
+    fn from(f: Format) -> export::Format {
+        match f {
+            Format::Mbox => export::Format::Mbox,
+            Format::Eml => export::Format::Eml,
+            Format::Sqlite => export::Format::Sqlite,
+        }
+    }
+}
+
+/// `export`: to DEST, or as mbox to standard output for `-`.
+fn export(
+    run: &Run,
+    dest: &Path,
+    format: export::Format,
+    folder: Option<&str>,
+    new: Option<Source>,
+) -> Result<(), Failure> {
+    let (mb, pw) = run.unlock()?;
+    let new_pw = passphrase::obtain(new.as_ref(), Prompt::Never)?;
+    export::check_new_passphrase(format, new_pw.is_some())?;
+    if format == export::Format::Mbox && dest.as_os_str() == "-" {
+        let mut stdout = BufWriter::with_capacity(256 * 1024, io::stdout().lock());
+        return match export::export_mbox(&mb, &mut stdout, folder) {
+            Ok(_) => stdout.flush().or_else(ignore_broken_pipe),
+            Err(e) if e.is_broken_pipe() => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let new_pw = new_pw.as_ref().map(|p| p.as_str());
+    let r = export::export(&mb, format, dest, folder, &pw, new_pw, run.timeout())?;
+    let dest = dest.display();
+    print(|out| writeln!(out, "exported\t{}\t{}\t{dest}", r.messages, r.bytes))
+}
+
+/// `import`: the messages of SRC added, duplicates left out.
+fn import(run: &Run, src: &Path, folder: &Option<String>, plaintext: bool) -> Result<(), Failure> {
+    let mut mb = run.open()?;
+    let opts = import::ImportOptions {
+        folder: folder.clone(),
+        allow_plaintext: plaintext,
+        size_limit: run.config.message_size_limit,
+    };
+    let r = import::import(&mut mb, src, &opts, run.now)?;
+    let counts = format!(
+        "{} duplicates={} skipped={} too_large={} truncated={}",
+        r.imported, r.duplicates, r.skipped, r.too_large, r.truncated
+    );
+    run.log.info(format_args!("imported: {counts}"));
+    if r.truncated > 0 {
+        let _ = writeln!(
+            io::stderr(),
+            "{}: warning: {} message(s) cut short at the end of {} were imported as they are",
+            super::TOOL,
+            r.truncated,
+            src.display()
+        );
+    }
+    print(|out| {
+        writeln!(
+            out,
+            "imported\t{}\tduplicates\t{}\tskipped\t{}\ttoo_large\t{}\ttruncated\t{}",
+            r.imported, r.duplicates, r.skipped, r.too_large, r.truncated
+        )
+    })
+}
+
+/// `backup --all`: every mailbox on its own; standard output names each,
+/// the status line (for cron's mail or log) says how many failed.
+fn backup_all(run: &Run, dir: &Path) -> Result<(), Failure> {
+    let results = backup::backup_all(&run.config.maildb.directory, dir, run.timeout())?;
+    backup::log_failures(&results, run.log);
+    print(|out| {
+        results.iter().try_for_each(|(mailbox, result)| {
+            let name = backup::mailbox_name(mailbox);
+            match result {
+                Ok(r) => writeln!(out, "{name}\tok\t{}\t{}", r.files, r.bytes),
+                Err(e) => writeln!(out, "{name}\tfailed\t{}", clean(&e.to_failure().text)),
+            }
+        })
+    })?;
+    backup::verdict(&results)
 }

@@ -66,6 +66,9 @@ use super::exchange::ExchangeError;
 use super::export::{create_private, make_dir, sync_parent, temp_beside};
 use super::lock::MailboxLock;
 use super::{Mailbox, MailboxError, starts_plaintext};
+use crate::exit::{Failure, ToFailure};
+use crate::log::Log;
+use crate::mail::text;
 
 // SQLite's lock bytes (sqlite3.c: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE,
 // UNIX_SHM_BASE with WAL_WRITE_LOCK, WAL_CKPT_LOCK, UNIX_SHM_DMS).
@@ -338,6 +341,55 @@ pub fn backup_all(
         .collect())
 }
 
+/// A mailbox's file name, fit for a line of output (no control characters).
+pub fn mailbox_name(mailbox: &Path) -> String {
+    let name = mailbox
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    text::clean(&name).into_owned()
+}
+
+/// Logs each mailbox that [`backup_all`] could not back up. A mailbox's
+/// file name is its user's address: unless the log may show addresses,
+/// it names the mailbox by its place in the run instead.
+pub fn log_failures(results: &[EachBackup], log: &Log) {
+    let total = results.len();
+    for (i, (mailbox, result)) in results.iter().enumerate() {
+        let Err(e) = result else { continue };
+        let status = e.to_failure().status;
+        if log.shows_addresses() {
+            log.warning(format_args!(
+                "backup failed: {}: {status}",
+                mailbox_name(mailbox)
+            ));
+        } else {
+            log.warning(format_args!(
+                "backup failed: mailbox {} of {total}: {status}",
+                i + 1
+            ));
+        }
+    }
+}
+
+/// How a run of [`backup_all`] ends: Ok when every mailbox was backed up;
+/// else how many were not, with the first failure's exit status (each
+/// mailbox's own outcome is for standard output).
+pub fn verdict(results: &[EachBackup]) -> Result<(), Failure> {
+    let mut failures = results.iter().filter_map(|(_, r)| r.as_ref().err());
+    let Some(first) = failures.next() else {
+        return Ok(());
+    };
+    let failed = 1 + failures.count();
+    Err(Failure {
+        text: format!(
+            "{failed} of {} mailboxes were not backed up (see standard output)",
+            results.len()
+        ),
+        ..first.to_failure()
+    })
+}
+
 /// Restores the backup `src` (with its `-wal`, and the sealed messages of
 /// its `-drop/new/`) as the mailbox `mailbox`, checked with `passphrase`;
 /// returns the restored mailbox, opened.
@@ -508,7 +560,7 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit::{Sysexit, ToFailure};
+    use crate::exit::Sysexit;
     use crate::mailbox::{INBOX, check, deliver};
 
     const SHORT: Duration = Duration::from_millis(150);
@@ -612,5 +664,33 @@ mod tests {
         closer.join().unwrap();
         assert_eq!(check(&mb).unwrap().messages, 2);
         assert_ne!(fs::metadata(&path).unwrap().ino(), inode);
+    }
+
+    #[test]
+    fn a_run_over_all_mailboxes_fails_with_its_first_failure_counted() {
+        let ok = |name: &str| (PathBuf::from(name), Ok(BackupReport::default()));
+        let busy = |name: &str| {
+            let path = PathBuf::from(name);
+            (path.clone(), Err(ExchangeError::Busy { path }))
+        };
+        let refused = |name: &str| {
+            let path = PathBuf::from(name);
+            (path.clone(), Err(ExchangeError::Exists { path }))
+        };
+        assert!(verdict(&[]).is_ok());
+        assert!(verdict(&[ok("/m/a.sqlite"), ok("/m/b.sqlite")]).is_ok());
+        let results = [
+            ok("/m/a.sqlite"),
+            busy("/m/b.sqlite"),
+            refused("/m/c.sqlite"),
+        ];
+        let f = verdict(&results).unwrap_err();
+        assert_eq!(f.exit, Sysexit::TempFail);
+        assert_eq!(
+            f.text,
+            "2 of 3 mailboxes were not backed up (see standard output)"
+        );
+        log_failures(&results, &Log::discard("test"));
+        assert_eq!(mailbox_name(Path::new("/m/a\tb.sqlite")), "a b.sqlite");
     }
 }

@@ -333,6 +333,26 @@ pub struct MergeReport {
     pub corrupt: usize,
 }
 
+impl MergeReport {
+    /// The warning for sealed files that could not be opened, if any. The
+    /// drop area's path holds the mailbox's name, so the address: it is
+    /// named only when `show_path`.
+    pub fn corrupt_warning(&self, mailbox: &Path, show_path: bool) -> Option<String> {
+        if self.corrupt == 0 {
+            return None;
+        }
+        let place = if show_path {
+            drop_dir(mailbox).join("corrupt").display().to_string()
+        } else {
+            "corrupt/ in the mailbox's drop area".to_owned()
+        };
+        Some(format!(
+            "{} sealed messages could not be opened and were moved to {place}",
+            self.corrupt
+        ))
+    }
+}
+
 /// Sealed messages waiting in the drop area.
 pub fn waiting(mailbox: &Path) -> io::Result<usize> {
     match fs::read_dir(drop_dir(mailbox).join("new")) {
@@ -613,5 +633,29 @@ mod tests {
             damaged[flip.index(sealed.len())] ^= 0x40;
             prop_assert!(unseal(secret, &damaged).is_err());
         }
+    }
+
+    #[test]
+    fn corrupt_files_are_warned_of_without_the_address_unless_asked() {
+        let mb = Path::new("/m/bob@example.org.sqlite");
+        let none = MergeReport {
+            merged: 3,
+            corrupt: 0,
+        };
+        assert_eq!(none.corrupt_warning(mb, true), None);
+        let two = MergeReport {
+            merged: 0,
+            corrupt: 2,
+        };
+        assert_eq!(
+            two.corrupt_warning(mb, false).unwrap(),
+            "2 sealed messages could not be opened and were moved to corrupt/ in the \
+             mailbox's drop area"
+        );
+        assert!(
+            two.corrupt_warning(mb, true)
+                .unwrap()
+                .ends_with("moved to /m/bob@example.org.sqlite-drop/corrupt")
+        );
     }
 }

@@ -35,6 +35,8 @@ pub enum ExchangeError {
     },
     #[error("{path} is in use by another process; try again later")]
     Busy { path: PathBuf },
+    #[error("a new passphrase is for --format sqlite only; mbox and eml are not encrypted")]
+    NewPassphraseNotSqlite,
 }
 
 impl ExchangeError {
@@ -44,6 +46,12 @@ impl ExchangeError {
             op,
             source,
         }
+    }
+
+    /// A write to a reader that went away (`| head`): not an error for
+    /// a command writing to standard output.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ExchangeError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     pub(crate) fn bad(path: &std::path::Path, detail: impl Into<String>) -> Self {
@@ -77,6 +85,7 @@ impl ToFailure for ExchangeError {
                 Failure::new(Sysexit::TempFail, status::MAILBOX_BUSY, text)
             }
             ExchangeError::Io { .. } | ExchangeError::Sqlite { .. } => Failure::tempfail(text),
+            ExchangeError::NewPassphraseNotSqlite => Failure::config(text),
         }
     }
 }

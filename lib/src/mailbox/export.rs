@@ -34,6 +34,52 @@ pub struct ExportReport {
     pub bytes: u64,
 }
 
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One mboxrd file ([`export_mbox`], [`export_mbox_file`]).
+    Mbox,
+    /// A directory of `.eml` files ([`export_eml`]).
+    Eml,
+    /// An encrypted SQLite copy ([`export_sqlite`]).
+    Sqlite,
+}
+
+/// Exports the messages (of `folder`, or all) to the new file or
+/// directory `dest` in `format`. An SQLite copy is encrypted under
+/// `new_passphrase` when one is given, else under `passphrase`, the
+/// mailbox's own; the other formats are plaintext and refuse a new one.
+pub fn export(
+    mb: &Mailbox,
+    format: Format,
+    dest: &Path,
+    folder: Option<&str>,
+    passphrase: &str,
+    new_passphrase: Option<&str>,
+    lock_timeout: Duration,
+) -> Result<ExportReport, ExchangeError> {
+    check_new_passphrase(format, new_passphrase.is_some())?;
+    match format {
+        Format::Mbox => export_mbox_file(mb, dest, folder),
+        Format::Eml => export_eml(mb, dest, folder),
+        Format::Sqlite => export_sqlite(
+            mb,
+            dest,
+            new_passphrase.unwrap_or(passphrase),
+            folder,
+            lock_timeout,
+        ),
+    }
+}
+
+/// Only an SQLite copy is encrypted, so only it takes a new passphrase.
+pub fn check_new_passphrase(format: Format, given: bool) -> Result<(), ExchangeError> {
+    if given && format != Format::Sqlite {
+        return Err(ExchangeError::NewPassphraseNotSqlite);
+    }
+    Ok(())
+}
+
 struct Row {
     id: i64,
     folder: String,
@@ -501,5 +547,39 @@ mod tests {
         ));
         drop(copy);
         assert!(Mailbox::open_for_check(&dest, "another one", LOCK).is_ok());
+    }
+
+    #[test]
+    fn a_new_passphrase_is_for_an_sqlite_copy_only() {
+        use crate::exit::{Sysexit, ToFailure};
+        let (dir, mb) = mailbox_with(&[("INBOX", b"Subject: x\n\nwords\n")]);
+        let mbox = dir.path().join("out.mbox");
+        let refused = export(&mb, Format::Mbox, &mbox, None, PW, Some("new"), LOCK).unwrap_err();
+        assert!(matches!(refused, ExchangeError::NewPassphraseNotSqlite));
+        assert_eq!(refused.to_failure().exit, Sysexit::Config);
+        assert!(!mbox.exists());
+        assert_eq!(
+            export(&mb, Format::Mbox, &mbox, None, PW, None, LOCK)
+                .unwrap()
+                .messages,
+            1
+        );
+        let eml = dir.path().join("eml");
+        assert_eq!(
+            export(&mb, Format::Eml, &eml, None, PW, None, LOCK)
+                .unwrap()
+                .messages,
+            1
+        );
+        // Without a new one, the copy keeps the mailbox's passphrase.
+        let same = dir.path().join("same.sqlite");
+        export(&mb, Format::Sqlite, &same, None, PW, None, LOCK).unwrap();
+        assert!(Mailbox::open_for_check(&same, PW, LOCK).is_ok());
+        let new = dir.path().join("new.sqlite");
+        export(&mb, Format::Sqlite, &new, None, PW, Some("new"), LOCK).unwrap();
+        assert!(Mailbox::open_for_check(&new, "new", LOCK).is_ok());
+        let broken =
+            ExchangeError::io(Path::new("mbox"), "write", io::ErrorKind::BrokenPipe.into());
+        assert!(broken.is_broken_pipe() && !refused.is_broken_pipe());
     }
 }

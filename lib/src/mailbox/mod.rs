@@ -18,6 +18,8 @@
 pub mod backup;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod checkup;
+pub mod delivery;
 pub mod destroy;
 pub mod drop_area;
 pub mod envelope;

@@ -442,6 +442,11 @@ pub fn folders(mb: &Mailbox) -> Result<Vec<FolderInfo>, MailboxError> {
     .map_err(|e| mb.sql(e))
 }
 
+/// How many messages the mailbox holds, in all folders.
+pub fn message_count(mb: &Mailbox) -> Result<u64, MailboxError> {
+    Ok(folders(mb)?.iter().map(|f| f.messages).sum())
+}
+
 /// Creates a user folder. `/` separates levels of a hierarchy.
 pub fn create_folder(
     mb: &mut Mailbox,

@@ -83,6 +83,82 @@ pub fn usage(mailbox: &Path) -> io::Result<Usage> {
     Ok(u)
 }
 
+/// A mailbox that cannot be measured.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot measure {path}: {source}")]
+pub struct Unmeasurable {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// A missing mailbox is the user's mistake (5.1.1); anything else is ours.
+impl ToFailure for Unmeasurable {
+    fn to_failure(&self) -> Failure {
+        if self.source.kind() == io::ErrorKind::NotFound {
+            super::MailboxError::NotFound {
+                path: self.path.clone(),
+            }
+            .to_failure()
+        } else {
+            Failure::tempfail(self.to_string())
+        }
+    }
+}
+
+/// What `postern-maildb quota` reports. The fields are in the order of
+/// the JSON object's keys (sorted, as serde_json writes a map).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuotaReport {
+    pub database: u64,
+    pub drop_area: u64,
+    /// 0: no limit.
+    pub limit: u64,
+    pub mailbox: String,
+    pub used: u64,
+    pub waiting: u64,
+}
+
+/// Measures the mailbox at `mailbox` against `limit` (0: no limit).
+pub fn report(mailbox: &Path, limit: u64) -> Result<QuotaReport, Unmeasurable> {
+    let usage = usage(mailbox).map_err(|source| Unmeasurable {
+        path: mailbox.to_owned(),
+        source,
+    })?;
+    Ok(QuotaReport::new(mailbox, usage, limit))
+}
+
+impl QuotaReport {
+    pub fn new(mailbox: &Path, usage: Usage, limit: u64) -> QuotaReport {
+        QuotaReport {
+            database: usage.database,
+            drop_area: usage.drop_area,
+            limit,
+            mailbox: mailbox.display().to_string(),
+            used: usage.total(),
+            waiting: usage.waiting,
+        }
+    }
+
+    /// The report as lines for a person.
+    pub fn lines(&self) -> [String; 5] {
+        let percent = if self.limit == 0 {
+            "no limit".to_owned()
+        } else {
+            format!("{:.1}%", self.used as f64 * 100.0 / self.limit as f64)
+        };
+        [
+            format!("mailbox: {}", self.mailbox),
+            format!("database: {} bytes", self.database),
+            format!(
+                "drop area: {} bytes, {} sealed messages waiting",
+                self.drop_area, self.waiting
+            ),
+            format!("used: {} bytes ({percent})", self.used),
+            format!("limit: {} bytes", self.limit),
+        ]
+    }
+}
+
 /// The database file and its write-ahead log, in bytes.
 fn database_size(mailbox: &Path) -> io::Result<u64> {
     let mut size = fs::metadata(mailbox)?.len();
@@ -235,6 +311,38 @@ mod tests {
         assert!(over.to_string().contains("91 bytes used"));
         assert!(admits(u64::MAX, u64::MAX, 0).is_ok());
         assert!(admits(u64::MAX, 1, u64::MAX).is_ok());
+    }
+
+    #[test]
+    fn the_report_says_how_full_and_a_missing_mailbox_is_no_user() {
+        let usage = Usage {
+            database: 4096,
+            drop_area: 1024,
+            waiting: 2,
+        };
+        let r = QuotaReport::new(Path::new("/m/bob.sqlite"), usage, 10240);
+        assert_eq!(r.used, 5120);
+        assert_eq!(
+            r.lines(),
+            [
+                "mailbox: /m/bob.sqlite",
+                "database: 4096 bytes",
+                "drop area: 1024 bytes, 2 sealed messages waiting",
+                "used: 5120 bytes (50.0%)",
+                "limit: 10240 bytes",
+            ]
+        );
+        let unlimited = QuotaReport::new(Path::new("m"), usage, 0);
+        assert_eq!(unlimited.lines()[3], "used: 5120 bytes (no limit)");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = report(&dir.path().join("none.sqlite"), 0).unwrap_err();
+        assert_eq!(missing.to_failure().exit, Sysexit::NoUser);
+        let broken = Unmeasurable {
+            path: "m".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(broken.to_failure().exit, Sysexit::TempFail);
+        assert!(broken.to_failure().text.starts_with("cannot measure m: "));
     }
 
     #[test]

@@ -845,3 +845,14 @@ mod sealed_delivery {
         assert!(!drop_area::drop_dir(&path).exists());
     }
 }
+
+#[test]
+fn message_count_adds_up_every_folder() {
+    let (_dir, _path, mut mb) = new_mailbox();
+    assert_eq!(message_count(&mb).unwrap(), 0);
+    deliver(&mut mb, &msg("a", "one"), INBOX, now()).unwrap();
+    deliver(&mut mb, &msg("b", "two"), "Sent", now()).unwrap();
+    create_folder(&mut mb, "Lists", now()).unwrap();
+    deliver(&mut mb, &msg("c", "three"), "Lists", now()).unwrap();
+    assert_eq!(message_count(&mb).unwrap(), 3);
+}
