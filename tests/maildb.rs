@@ -421,30 +421,7 @@ fn man_page_matches_help() {
             "command {c} not documented"
         );
     }
-    // mandoc missing is a failure, not a pass: `make deps` installs it.
-    let out = match std::process::Command::new("mandoc")
-        .args(["-Tlint", "-Wwarning"])
-        .arg(&page_path)
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "mandoc is not installed, so {} cannot be checked: run `make deps` \
-             (as root) to install it",
-            page_path.display()
-        ),
-        Err(e) => panic!("cannot run mandoc: {e}"),
-    };
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "mandoc -Tlint -Wwarning {}: {said}",
-        page_path.display()
-    );
+    util::assert_mandoc_clean(&page_path);
 }
 
 /// A small tmpfs, mounted for one test and unmounted when dropped. Only

@@ -1024,28 +1024,6 @@ fn postern_cross_references_resolve() {
 #[test]
 fn mandoc_lint_is_clean() {
     for path in pages() {
-        let out = match Command::new("mandoc")
-            .args(["-Tlint", "-Wwarning"])
-            .arg(&path)
-            .output()
-        {
-            Ok(out) => out,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "mandoc is not installed, so the man pages cannot be checked: \
-                 run `make deps` (as root) to install it"
-            ),
-            Err(e) => panic!("cannot run mandoc: {e}"),
-        };
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && said.trim().is_empty(),
-            "mandoc -Tlint -Wwarning {} ({}):\n{said}",
-            path.display(),
-            out.status
-        );
+        util::assert_mandoc_clean(&path);
     }
 }

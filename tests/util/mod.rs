@@ -235,3 +235,32 @@ impl MailSite {
         std::fs::read_to_string(self.path().join("postern.log")).unwrap_or_default()
     }
 }
+
+/// `mandoc -Tlint -Wwarning PAGE` must be silent. mandoc missing is a
+/// failure, not a pass: `make deps` installs it.
+pub fn assert_mandoc_clean(page: &Path) {
+    let out = match Command::new("mandoc")
+        .args(["-Tlint", "-Wwarning"])
+        .arg(page)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "mandoc is not installed, so {} cannot be checked: run `make deps` \
+             (as root) to install it",
+            page.display()
+        ),
+        Err(e) => panic!("cannot run mandoc: {e}"),
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "mandoc -Tlint -Wwarning {} ({}):\n{said}",
+        page.display(),
+        out.status
+    );
+}
