@@ -111,8 +111,16 @@ pub fn config(path: &Option<PathBuf>) -> Result<Config, ExitCode> {
 
 /// Prints the status line and returns the exit code.
 pub fn fail(f: &Failure) -> ExitCode {
-    // One write, so that two stages sharing stderr cannot interleave.
-    let _ = std::io::stderr().write_all(format!("{f}\n").as_bytes());
+    // One write, so that two stages sharing stderr cannot interleave. A
+    // filter script running several stages on one stderr (postern-filter)
+    // names each with POSTERN_STATUS_TAG, a short word put before the line,
+    // so it can pass on the one line of the stage whose status it reports.
+    let tag = std::env::var("POSTERN_STATUS_TAG")
+        .ok()
+        .filter(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(|t| format!("{t} "))
+        .unwrap_or_default();
+    let _ = std::io::stderr().write_all(format!("{tag}{f}\n").as_bytes());
     ExitCode::from(f.exit.code())
 }
 

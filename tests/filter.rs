@@ -96,13 +96,15 @@ const R_OK: &str = "cat";
 
 /// Reads the message, refuses it, writes no job.
 fn r_refuses(code: i32, line: &str) -> String {
-    format!("cat >/dev/null; echo '{line}' >&2; exit {code}")
+    format!(
+        "cat >/dev/null; echo \"${{POSTERN_STATUS_TAG:+$POSTERN_STATUS_TAG }}{line}\" >&2; exit {code}"
+    )
 }
 
 /// Reads the message, writes part of a job, then fails.
 fn r_cuts(code: i32, line: &str) -> String {
     format!(
-        "cat >/dev/null; printf 'postern-job 1\\nqueue-id: 1\\n'; echo '{line}' >&2; exit {code}"
+        "cat >/dev/null; printf 'postern-job 1\\nqueue-id: 1\\n'; echo \"${{POSTERN_STATUS_TAG:+$POSTERN_STATUS_TAG }}{line}\" >&2; exit {code}"
     )
 }
 
@@ -111,7 +113,7 @@ fn r_cuts(code: i32, line: &str) -> String {
 const R_EPIPE: &str = "cat >/dev/null; trap '' PIPE
 for ((i = 0; i < 2560; i++)); do
     printf '%04096d' 0 2>/dev/null || {
-        echo '4.3.0 cannot write the job to standard output: Broken pipe (os error 32)' >&2
+        echo \"${POSTERN_STATUS_TAG:+$POSTERN_STATUS_TAG }4.3.0 cannot write the job to standard output: Broken pipe (os error 32)\" >&2
         exit 75
     }
 done";
@@ -125,13 +127,13 @@ const R_SIGPIPE: &str = "cat >/dev/null; exec yes";
 /// delivered, anything else is cut (75), as postern-deliverer does.
 const D_READS: &str = "data=$(cat)
 [[ -z $data || $data == *end ]] && exit 0
-echo '4.3.0 job stream ends inside a job (in the envelope)' >&2
+echo \"${POSTERN_STATUS_TAG:+$POSTERN_STATUS_TAG }4.3.0 job stream ends inside a job (in the envelope)\" >&2
 exit 75";
 const D_CUT_LINE: &str = "4.3.0 job stream ends inside a job (in the envelope)";
 
 /// Fails before reading anything (a bad config, a refused job header).
 fn d_fails_early(code: i32, line: &str) -> String {
-    format!("echo '{line}' >&2; exit {code}")
+    format!("echo \"${{POSTERN_STATUS_TAG:+$POSTERN_STATUS_TAG }}{line}\" >&2; exit {code}")
 }
 
 fn expect(out: &Output, code: i32, stderr: &str, case: &str) {
@@ -341,7 +343,7 @@ fn only_the_chosen_stage_line_and_only_its_status_line() {
         Some(R_EPIPE),
         Some(
             "echo 'postern-deliverer[7]: warning: something' >&2; echo chatter
-             echo '5.6.0 job stream does not start with postern-job' >&2
+             echo \"${POSTERN_STATUS_TAG:+$POSTERN_STATUS_TAG }5.6.0 job stream does not start with postern-job\" >&2
              echo 'postern-deliverer[7]: after the status line' >&2; exit 65",
         ),
     );
