@@ -37,9 +37,15 @@ fn bounce_name(entry: &Entry, attempts: u32) -> String {
     format!("{}-b{attempts}", entry.name)
 }
 
-/// Writes the split of a concluded job and drops its `active/` file.
-/// Each step can be repeated: see the module documentation.
-fn settle(spool: &Spool, active: &Entry, job: &Job, now: SystemTime) -> Result<(), SpoolError> {
+/// Writes the split of a concluded job and drops its `active/` file;
+/// returns the split, for the log. Each step can be repeated: see the
+/// module documentation.
+fn settle(
+    spool: &Spool,
+    active: &Entry,
+    job: &Job,
+    now: SystemTime,
+) -> Result<plan::Plan, SpoolError> {
     let split = plan::split(job);
     if let Some(b) = &split.bounce {
         spool.put(
@@ -53,7 +59,8 @@ fn settle(spool: &Spool, active: &Entry, job: &Job, now: SystemTime) -> Result<(
         let when = d.envelope.next_attempt.unwrap_or(now);
         spool.put(Queue::Deferred, &active.name, d, when)?;
     }
-    spool.remove(active)
+    spool.remove(active)?;
+    Ok(split)
 }
 
 impl Deliverer<'_> {
@@ -116,8 +123,9 @@ impl Deliverer<'_> {
                 let _ = spool.move_to(&active, Queue::Deferred);
                 return Err(self.cannot_spool(&job, e));
             }
-            settle(spool, &active, &job, now).map_err(|e| self.cannot_spool(&job, e))?;
-            self.log_split(&active, &job);
+            let split =
+                settle(spool, &active, &job, now).map_err(|e| self.cannot_spool(&job, e))?;
+            self.log_split(&active, &job, &split);
         }
         match first_problem {
             None => Ok(run),
@@ -165,8 +173,7 @@ impl Deliverer<'_> {
         e.to_failure()
     }
 
-    fn log_split(&self, active: &Entry, job: &Job) {
-        let split = plan::split(job);
+    fn log_split(&self, active: &Entry, job: &Job, split: &plan::Plan) {
         let qid = &job.envelope.queue_id;
         if split.defer.is_some() {
             self.log.info(format_args!(

@@ -6,7 +6,9 @@
 //! and the end of data, exactly 354 to DATA); 4xx defers, 5xx fails, and
 //! any other reply is a protocol failure that defers (4.5.0): a relay that
 //! says 354 after the final dot has not taken the message. Diagnostics are
-//! cleaned and bounded when recorded (`Recipient::settle`). A connection that fails or drops before the final reply to DATA
+//! cleaned and bounded when recorded (`Recipient::settle`).
+//!
+//! A connection that fails or drops before the final reply to DATA
 //! leaves every recipient still undone deferred; one that drops after the
 //! message was sent but before the reply may lead to a second delivery
 //! later, which is the at-least-once promise of postern(7).
@@ -18,7 +20,7 @@
 //! write, and the message with its terminator goes out through one buffer.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -221,9 +223,9 @@ pub fn deliver(relay: &Relay, job: &mut Job) -> Attempt {
         }
         Err(reply) => {
             // Every recipient without its own RCPT reply shares the fate
-            // of the transaction.
+            // of the transaction (`refused` is in order, as `undone` is).
             for &i in &undone {
-                if !refused.contains(&i) {
+                if refused.binary_search(&i).is_err() {
                     set_failure(&mut recipients[i], &reply);
                 }
             }
@@ -271,9 +273,13 @@ impl Clock {
 }
 
 /// Resolves `host:port` within `wait`. getaddrinfo(3) has no timeout of
-/// its own, so it runs on a thread that is left behind if it hangs (the
-/// process ends soon after).
+/// its own, so a name is looked up on a thread that is left behind if it
+/// hangs (the process ends soon after); an address literal, the usual
+/// relay, needs no lookup and no thread.
 fn resolve(host: &str, port: u16, wait: Duration) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
     let (tx, rx) = mpsc::channel();
     let name = host.to_owned();
     std::thread::Builder::new()
@@ -317,6 +323,14 @@ struct Session {
 }
 
 impl Session {
+    /// The output side, every write bounded by the attempt's clock.
+    fn timed(&self) -> Timed<'_> {
+        Timed {
+            stream: &self.output,
+            clock: self.clock,
+        }
+    }
+
     fn open(relay: &Relay, clock: Clock) -> Result<Session, Reply> {
         let label = relay.label();
         let local =
@@ -400,12 +414,7 @@ impl Session {
     ) -> Result<ServerReply, Reply> {
         let fail = |e: io::Error| Reply::local(format!("{stage}: {e}"));
         if let Some(c) = command {
-            Timed {
-                stream: &self.output,
-                clock: self.clock,
-            }
-            .write_all(c.as_bytes())
-            .map_err(fail)?;
+            self.timed().write_all(c.as_bytes()).map_err(fail)?;
         }
         let wait = self.clock.wait().map_err(fail)?;
         self.output.set_read_timeout(Some(wait)).map_err(fail)?;
@@ -423,11 +432,7 @@ impl Session {
     /// Sends the message, dot-stuffed with CRLF line endings, and the
     /// terminator, in one buffered stream; returns the final reply.
     fn data(&mut self, msg: &[u8]) -> Result<ServerReply, Reply> {
-        let timed = Timed {
-            stream: &self.output,
-            clock: self.clock,
-        };
-        let mut out = BufWriter::with_capacity(DATA_BUFFER, timed);
+        let mut out = BufWriter::with_capacity(DATA_BUFFER, self.timed());
         write_data(&mut out, msg)
             .and_then(|()| out.flush())
             .map_err(|e| Reply::local(format!("sending the message: {e}")))?;
@@ -439,11 +444,7 @@ impl Session {
     /// already known, and every second spent here is a second in which a
     /// killed deliverer would lose what the relay accepted.
     fn quit(self) {
-        let _ = Timed {
-            stream: &self.output,
-            clock: self.clock,
-        }
-        .write_all(b"QUIT\r\n");
+        let _ = self.timed().write_all(b"QUIT\r\n");
     }
 }
 

@@ -391,15 +391,10 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
 /// boundary.
 fn fitted<'a>(indent: &str, key: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
     let room = MAX_LINE - 1 - indent.len() - key.len() - 2;
-    let clean = text::clean(value);
-    if clean.len() <= room {
-        return clean;
+    match text::clean(value) {
+        std::borrow::Cow::Borrowed(v) => text::cut(v, room).into(),
+        std::borrow::Cow::Owned(v) => text::cut(&v, room).to_owned().into(),
     }
-    let mut cut = room;
-    while !clean.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    clean[..cut].to_owned().into()
 }
 
 /// Reads jobs one after another from a byte stream.

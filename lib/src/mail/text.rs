@@ -51,15 +51,25 @@ pub fn bounded(value: &str, max: usize) -> String {
     } else {
         max
     };
-    let mut cut = room;
-    while !out.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    out.truncate(cut);
+    let kept = cut(&out, room).len();
+    out.truncate(kept);
     if room < max {
         out.push_str(ELLIPSIS);
     }
     out
+}
+
+/// The longest start of `value` of at most `max` bytes that ends on a
+/// character boundary.
+pub fn cut(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }
 
 /// Lower-case hex of `bytes`.
@@ -121,6 +131,8 @@ mod tests {
         assert!(b.starts_with("éé"));
         assert_eq!(bounded("abcdef", 2), "ab");
         assert_eq!(bounded("", 10), "");
+        assert_eq!(cut("aé", 2), "a");
+        assert_eq!(cut("aé", 3), "aé");
     }
 
     #[test]

@@ -158,12 +158,7 @@ impl Spool {
         };
         if !check_key(dir, &spool.key)? {
             let sealed = seal::seal(&spool.key, nonce(dir)?, KEY_CHECK_PAYLOAD)?;
-            let path = dir.join(KEY_CHECK);
-            let tmp = dir.join("tmp").join(KEY_CHECK);
-            let _ = fs::remove_file(&tmp);
-            write_durably(&tmp, &sealed, SystemTime::now())?;
-            fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
-            sync_dir(dir)?;
+            spool.commit(dir, KEY_CHECK, &sealed, SystemTime::now())?;
         }
         Ok(spool)
     }
@@ -200,24 +195,33 @@ impl Spool {
         readable(&plain)?;
         let sealed = seal::seal(&self.key, nonce(&self.dir)?, &plain)?;
         drop(plain);
-        let tmp = self.dir.join("tmp").join(name);
-        let _ = fs::remove_file(&tmp);
-        let result = write_durably(&tmp, &sealed, mtime);
-        drop(sealed);
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        let dest = self.path(queue, name);
-        if let Err(e) = fs::rename(&tmp, &dest).map_err(io_err("rename into queue", &dest)) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        sync_dir(&self.dir.join(queue.dir_name()))?;
+        self.commit(&self.dir.join(queue.dir_name()), name, &sealed, mtime)?;
         Ok(Entry {
             queue,
             name: name.to_owned(),
         })
+    }
+
+    /// The commit discipline: `tmp/name` written and fsync'ed, renamed to
+    /// `dir/name` (replacing a file of that name), `dir` fsync'ed. On
+    /// failure nothing is left in `tmp/`.
+    fn commit(
+        &self,
+        dir: &Path,
+        name: &str,
+        sealed: &[u8],
+        mtime: SystemTime,
+    ) -> Result<(), SpoolError> {
+        let tmp = self.dir.join("tmp").join(name);
+        let _ = fs::remove_file(&tmp);
+        let dest = dir.join(name);
+        let result = write_durably(&tmp, sealed, mtime)
+            .and_then(|()| fs::rename(&tmp, &dest).map_err(io_err("rename into place", &dest)));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        sync_dir(dir)
     }
 
     /// Names in `deferred/` whose next attempt is at or before `now` (all of
