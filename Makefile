@@ -28,9 +28,11 @@ RELEASE = target/release
 # client for the demo), mandoc (man page lint), time (/usr/bin/time -v),
 # hyperfine (start-up times), iproute2 (ss), procps, util-linux (runuser, flock),
 # mutt (reads the mbox export in tests/maildb_mutt.rs) and bsdutils (script(1),
-# the terminal mutt runs in there).
+# the terminal mutt runs in there), python3-venv (srslib for SRS interop and
+# bench), dnsmasq-base (a local DNS server for alias TXT records), postsrsd
+# and libmail-srs-perl (SRS peers: bench and interop).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
-	mutt bsdutils python3
+	mutt bsdutils python3 python3-venv dnsmasq-base postsrsd libmail-srs-perl
 
 .PHONY: all deps build test demo bench bench-maildb install clean
 

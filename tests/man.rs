@@ -318,7 +318,15 @@ fn flatten_defaults(
             Value::Number(n) => Some(n.to_string()),
             // A JSON string of these characters is written as TOML writes it.
             Value::String(_) => Some(v.to_string()),
-            Value::Array(_) => panic!("{key}: arrays are not expected in the config"),
+            // Arrays of strings, as TOML writes them: ["a", "b"].
+            Value::Array(items) => Some(format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         };
         out.insert(key, text);
     }
@@ -385,6 +393,10 @@ fn documented_keys() -> Vec<DocKey> {
                             (Some(".Qq"), Some("\"\"")) => Some("\"\"".to_owned()),
                             (Some(".Qq"), Some(v)) => Some(format!("\"{v}\"")),
                             (Some(".Cm"), Some(v)) => Some(v.to_owned()),
+                            // A list, written whole: `.Li ["a", "b"]`.
+                            (Some(".Li"), Some(_)) => next
+                                .strip_prefix(".Li ")
+                                .map(|v| v.trim().to_owned()),
                             _ => None,
                         }
                     })

@@ -68,6 +68,122 @@ pub struct Config {
     pub relay: RelayConfig,
     pub queue: QueueConfig,
     pub maildb: MaildbConfig,
+    pub dns: DnsConfig,
+    pub aliases: AliasesConfig,
+    pub srs: SrsConfig,
+    pub rewriter: RewriterConfig,
+}
+
+/// DNS lookups (TXT records for aliases and verification; MX later).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// `IP` or `IP:PORT` of the servers to ask; empty: /etc/resolv.conf.
+    pub nameservers: Vec<String>,
+    /// How long one query may take.
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    /// Queries per lookup before it counts as failed (4.4.3).
+    pub attempts: usize,
+    /// Longest an answer is kept (answers are kept for their TTL, at most
+    /// this; 0s: no cache).
+    #[serde(with = "human_duration")]
+    pub max_cache_ttl: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            nameservers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+            max_cache_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Where aliases come from (postern-alias(8)).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AliasesConfig {
+    /// The alias store (SQLite).
+    pub store: PathBuf,
+    /// Domains served from their DNS TXT records alone, with no row in
+    /// the store (they count as verified: the operator listed them).
+    pub dns_domains: Vec<String>,
+    /// TXT record prefixes read as alias records, in this order
+    /// (`forward-email` reads `forward-email=...`).
+    pub txt_prefixes: Vec<String>,
+    /// File holding the key for encrypted TXT values (empty: none; such
+    /// values are refused with a clear message).
+    pub txt_key_file: Option<PathBuf>,
+    /// Most targets one alias may expand to.
+    pub max_targets: usize,
+    /// Most aliases `postern-alias alias add` creates per domain per day.
+    pub max_new_aliases_per_day: u32,
+}
+
+impl Default for AliasesConfig {
+    fn default() -> Self {
+        AliasesConfig {
+            store: PathBuf::from("/var/lib/postern/aliases.db"),
+            dns_domains: Vec::new(),
+            txt_prefixes: vec!["forward-email".into(), "postern".into()],
+            txt_key_file: None,
+            max_targets: 10,
+            max_new_aliases_per_day: 50,
+        }
+    }
+}
+
+/// The Sender Rewriting Scheme for forwarded mail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrsConfig {
+    /// The domain of rewritten senders (`SRS0=...@domain`); empty: the
+    /// `hostname`. Its SPF record must allow this host.
+    pub domain: String,
+    /// Secrets, one per line, the first signs and all verify; mode 0600.
+    pub secrets_file: PathBuf,
+    /// The character after `SRS0`/`SRS1`: `=`, `+` or `-`.
+    pub separator: char,
+    /// How long a rewritten address is accepted back (bounces).
+    #[serde(with = "human_duration")]
+    pub max_age: Duration,
+    /// Leave senders in these domains as they are (ours: SPF passes).
+    pub exclude_domains: Vec<String>,
+}
+
+impl Default for SrsConfig {
+    fn default() -> Self {
+        SrsConfig {
+            domain: String::new(),
+            secrets_file: PathBuf::from("/etc/postern/srs.secrets"),
+            separator: '=',
+            max_age: Duration::from_secs(21 * 86400),
+            exclude_domains: Vec::new(),
+        }
+    }
+}
+
+/// postern-rewriter(1): rate limits and what it adds to messages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewriterConfig {
+    /// Messages per day to one of our domains (0: no limit); a domain's
+    /// own setting in the store wins.
+    pub messages_per_day_per_domain: u64,
+    /// Messages per day from one envelope sender (0: no limit).
+    pub messages_per_day_per_sender: u64,
+}
+
+impl Default for RewriterConfig {
+    fn default() -> Self {
+        RewriterConfig {
+            messages_per_day_per_domain: 10_000,
+            messages_per_day_per_sender: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,6 +261,10 @@ impl Default for Config {
             relay: RelayConfig::default(),
             queue: QueueConfig::default(),
             maildb: MaildbConfig::default(),
+            dns: DnsConfig::default(),
+            aliases: AliasesConfig::default(),
+            srs: SrsConfig::default(),
+            rewriter: RewriterConfig::default(),
         }
     }
 }
@@ -260,6 +380,23 @@ impl Config {
         if self.maildb.lock_timeout.as_millis() > i32::MAX as u128 {
             return Err("maildb.lock_timeout is too long".into());
         }
+        if self.dns.timeout.is_zero() || self.dns.attempts == 0 {
+            return Err("dns.timeout and dns.attempts must be greater than 0".into());
+        }
+        if self.aliases.max_targets == 0 {
+            return Err("aliases.max_targets must be greater than 0".into());
+        }
+        if self.aliases.txt_prefixes.iter().any(|p| {
+            p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            return Err("aliases.txt_prefixes: a prefix is empty or not letters, digits, - and _".into());
+        }
+        if !matches!(self.srs.separator, '=' | '+' | '-') {
+            return Err("srs.separator must be \"=\", \"+\" or \"-\"".into());
+        }
+        if self.srs.max_age < Duration::from_secs(86400) {
+            return Err("srs.max_age must be at least 1d".into());
+        }
         let q = &self.queue;
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
             return Err(
@@ -268,6 +405,15 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The domain of SRS addresses.
+    pub fn srs_domain(&self) -> &str {
+        if self.srs.domain.is_empty() {
+            &self.hostname
+        } else {
+            &self.srs.domain
+        }
     }
 
     /// The name to greet the relay with.

@@ -13,6 +13,7 @@
 //! The binaries in `bins/` only parse arguments, call into these modules,
 //! and turn errors into exit codes.
 
+pub mod alias;
 pub mod config;
 pub mod deliverer;
 pub mod exit;
@@ -20,6 +21,7 @@ pub mod log;
 pub mod mail;
 pub mod mailbox;
 pub mod receiver;
+pub mod rewriter;
 pub mod stage;
 pub mod store;
 
