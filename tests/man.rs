@@ -394,9 +394,9 @@ fn documented_keys() -> Vec<DocKey> {
                             (Some(".Qq"), Some(v)) => Some(format!("\"{v}\"")),
                             (Some(".Cm"), Some(v)) => Some(v.to_owned()),
                             // A list, written whole: `.Li ["a", "b"]`.
-                            (Some(".Li"), Some(_)) => next
-                                .strip_prefix(".Li ")
-                                .map(|v| v.trim().to_owned()),
+                            (Some(".Li"), Some(_)) => {
+                                next.strip_prefix(".Li ").map(|v| v.trim().to_owned())
+                            }
                             _ => None,
                         }
                     })

@@ -387,9 +387,14 @@ impl Config {
             return Err("aliases.max_targets must be greater than 0".into());
         }
         if self.aliases.txt_prefixes.iter().any(|p| {
-            p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            p.is_empty()
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }) {
-            return Err("aliases.txt_prefixes: a prefix is empty or not letters, digits, - and _".into());
+            return Err(
+                "aliases.txt_prefixes: a prefix is empty or not letters, digits, - and _".into(),
+            );
         }
         if !matches!(self.srs.separator, '=' | '+' | '-') {
             return Err("srs.separator must be \"=\", \"+\" or \"-\"".into());

@@ -8,6 +8,10 @@
 //! local part (exact before regex before catch-all, the store before TXT
 //! at each level) and expands its targets; it does no I/O.
 
+pub mod resolve;
+pub mod store;
+pub mod virtual_file;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -43,9 +47,11 @@ pub enum Action {
 pub enum Target {
     /// An address somewhere else (or ours again: one more level).
     Address(Address),
-    /// A local mailbox of postern-maildb(8), delivered through Postfix's
-    /// maildb transport; written `maildb:NAME`.
-    Mailbox(String),
+    /// A local mailbox of postern-maildb(8), named by its address (in a
+    /// domain Postfix routes to the maildb transport); written
+    /// `maildb:ADDRESS`. Not resolved again and its sender not rewritten:
+    /// the mail stays here.
+    Mailbox(Address),
     /// A webhook (`http://` or `https://`): stored, not yet delivered.
     Url(String),
 }
@@ -64,7 +70,7 @@ impl fmt::Display for Target {
 pub enum TargetError {
     #[error("target is not an address, maildb:NAME or an http(s) URL: {0}")]
     Address(#[from] crate::mail::address::AddressError),
-    #[error("target maildb:NAME has a bad mailbox name")]
+    #[error("target maildb:ADDRESS does not name a mailbox address")]
     Mailbox,
     #[error("target URL is longer than {MAX_URL} octets or holds a space or control character")]
     Url,
@@ -74,7 +80,7 @@ pub enum TargetError {
 pub const MAX_URL: usize = 2048;
 
 impl Target {
-    /// `https://...`/`http://...` is a webhook, `maildb:NAME` a local
+    /// `https://...`/`http://...` is a webhook, `maildb:ADDRESS` a local
     /// mailbox, anything else must be an address.
     pub fn parse(text: &str) -> Result<Target, TargetError> {
         let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
@@ -85,8 +91,9 @@ impl Target {
             return Ok(Target::Url(text.to_owned()));
         }
         if let Some(name) = text.strip_prefix("maildb:") {
+            let address = Address::parse(name).map_err(|_| TargetError::Mailbox)?;
             crate::mailbox::name::file_name(name).map_err(|_| TargetError::Mailbox)?;
-            return Ok(Target::Mailbox(name.to_owned()));
+            return Ok(Target::Mailbox(address));
         }
         Ok(Target::Address(Address::parse(text)?))
     }
@@ -187,6 +194,9 @@ pub fn compile_pattern(source: &str) -> Result<regex::Regex, String> {
         .build()
         .map_err(|e| match e {
             regex::Error::CompiledTooBig(_) => "regex is too large once compiled".to_owned(),
-            other => format!("bad regex: {}", other.to_string().lines().last().unwrap_or("")),
+            other => format!(
+                "bad regex: {}",
+                other.to_string().lines().last().unwrap_or("")
+            ),
         })
 }
