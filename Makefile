@@ -21,7 +21,7 @@ POSTERN_USER ?= postern
 POSTERN_CONFIG ?= /etc/postern/postern.toml
 
 CARGO ?= cargo
-BINS = postern-receiver postern-deliverer postern-maildb
+BINS = postern-receiver postern-rewriter postern-deliverer postern-maildb postern-alias
 RELEASE = target/release
 
 # Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP
@@ -30,9 +30,10 @@ RELEASE = target/release
 # mutt (reads the mbox export in tests/maildb_mutt.rs) and bsdutils (script(1),
 # the terminal mutt runs in there), python3-venv (srslib for SRS interop and
 # bench), dnsmasq-base (a local DNS server for alias TXT records), postsrsd
-# and libmail-srs-perl (SRS peers: bench and interop).
+# and libmail-srs-perl (SRS peers: bench and interop), python3-dkim (signs
+# and verifies: the rewriter keeps DKIM signatures valid).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
-	mutt bsdutils python3 python3-venv dnsmasq-base postsrsd libmail-srs-perl
+	mutt bsdutils python3 python3-venv python3-dkim dnsmasq-base postsrsd libmail-srs-perl
 
 .PHONY: all deps build test demo bench bench-maildb install clean
 

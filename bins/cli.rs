@@ -157,3 +157,28 @@ pub fn read_message(limit: u64) -> Result<Vec<u8>, Failure> {
     }
     Ok(msg)
 }
+
+/// A bare RFC 5322 message on stdin with its envelope on the command line
+/// (`-f SENDER -- RCPT...`), checked as postern-receiver(1) checks it:
+/// what every stage accepts besides a job stream.
+pub fn bare_message(
+    config: &Config,
+    tool: &str,
+    sender: String,
+    recipients: Vec<String>,
+    now: std::time::SystemTime,
+) -> Result<postern::mail::job::Job, Failure> {
+    use postern::receiver::{self, Arrival};
+    let msg = read_message(config.message_size_limit)?;
+    let arrival = Arrival {
+        sender,
+        recipients,
+        ..Arrival::default()
+    };
+    let accepted = receiver::accept(config, tool, &arrival, &msg, now, new_queue_id()?)?;
+    let message = accepted.parts(&msg).concat();
+    Ok(postern::mail::job::Job {
+        envelope: accepted.envelope,
+        message,
+    })
+}

@@ -11,8 +11,6 @@ use postern::config::Config;
 use postern::deliverer::{Deliverer, job_size_limit};
 use postern::exit::Failure;
 use postern::log::Log;
-use postern::mail::job::Job;
-use postern::receiver::{self, Arrival};
 use postern::stage::{Stage, run_stream};
 use postern_cli as common;
 
@@ -56,7 +54,7 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     match cli.sender {
         Some(sender) => {
             let now = SystemTime::now();
-            let job = bare_message(config, sender, cli.recipients, now)?;
+            let job = common::bare_message(config, TOOL, sender, cli.recipients, now)?;
             deliverer.process(job, now).map(drop)
         }
         None => run_stream(
@@ -67,25 +65,4 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
             SystemTime::now,
         ),
     }
-}
-
-/// A bare RFC 5322 message, checked as postern-receiver(1) checks it.
-fn bare_message(
-    config: &Config,
-    sender: String,
-    recipients: Vec<String>,
-    now: SystemTime,
-) -> Result<Job, Failure> {
-    let msg = common::read_message(config.message_size_limit)?;
-    let arrival = Arrival {
-        sender,
-        recipients,
-        ..Arrival::default()
-    };
-    let accepted = receiver::accept(config, TOOL, &arrival, &msg, now, common::new_queue_id()?)?;
-    let message = accepted.parts(&msg).concat();
-    Ok(Job {
-        envelope: accepted.envelope,
-        message,
-    })
 }

@@ -14,6 +14,12 @@ use std::process::{Command, Stdio};
 pub const RECEIVER: &str = env!("CARGO_BIN_EXE_postern-receiver");
 pub const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");
 pub const MAILDB: &str = env!("CARGO_BIN_EXE_postern-maildb");
+pub const REWRITER: &str = env!("CARGO_BIN_EXE_postern-rewriter");
+pub const ALIAS: &str = env!("CARGO_BIN_EXE_postern-alias");
+
+/// The SRS secret of every test site, and its SRS domain.
+pub const SRS_SECRET: &str = "test-srs-secret";
+pub const SRS_DOMAIN: &str = "srs.test.example";
 
 /// What a finished tool left behind.
 #[derive(Debug)]
@@ -57,8 +63,9 @@ pub fn run(bin: &str, args: &[&str], stdin: &[u8], env: &[(&str, &Path)]) -> Out
     }
 }
 
-/// A temp directory with a spool, a key, a log file and a config file
-/// pointing the deliverer at `relay_port`.
+/// A temp directory with a spool, a key, a log file, an (empty) alias
+/// store, an SRS secrets file and a config file pointing the deliverer at
+/// `relay_port`.
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -74,17 +81,53 @@ impl Site {
         let key = dir.path().join("spool.key");
         std::fs::write(&key, [0x42u8; 32]).expect("key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+        let secrets = dir.path().join("srs.secrets");
+        std::fs::write(&secrets, format!("{SRS_SECRET}\n")).expect("srs secrets");
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod srs secrets");
         let config = dir.path().join("postern.toml");
+        // Top-level keys go first; tables of `extra_top` go last.
+        let (top, tables) = match extra_top.find("\n[") {
+            _ if extra_top.starts_with('[') => ("", extra_top),
+            Some(i) => extra_top.split_at(i + 1),
+            None => (extra_top, ""),
+        };
         let text = format!(
-            "hostname = \"mx.test.example\"\nlog = \"file\"\nlog_file = \"{log}\"\n{extra_top}\n\
+            "hostname = \"mx.test.example\"\nlog = \"file\"\nlog_file = \"{log}\"\n{top}\n\
              [spool]\ndirectory = \"{spool}\"\nkey_file = \"{key}\"\n\
-             [relay]\nport = {relay_port}\ntimeout = \"5s\"\n",
+             [relay]\nport = {relay_port}\ntimeout = \"5s\"\n\
+             [aliases]\nstore = \"{store}\"\n\
+             [srs]\ndomain = \"{SRS_DOMAIN}\"\nsecrets_file = \"{secrets}\"\n{tables}",
             log = dir.path().join("postern.log").display(),
             spool = dir.path().join("spool").display(),
             key = key.display(),
+            store = dir.path().join("aliases.db").display(),
+            secrets = secrets.display(),
         );
         std::fs::write(&config, text).expect("config");
-        Site { dir, config }
+        let site = Site { dir, config };
+        let made = site.run(ALIAS, &["domain", "list"], b"");
+        assert_eq!(made.code, 0, "postern-alias cannot make the store: {}", made.stderr);
+        site
+    }
+
+    /// Adds `line` to `[table]` of the config file (making the table when
+    /// it is not there yet).
+    pub fn configure(&self, table: &str, line: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let header = format!("[{table}]\n");
+        let text = match text.find(&header) {
+            Some(i) => format!("{}{line}\n{}", &text[..i + header.len()], &text[i + header.len()..]),
+            None => format!("{text}\n{header}{line}\n"),
+        };
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    /// Runs postern-alias with `args`, which must succeed; its stdout.
+    pub fn alias(&self, args: &[&str]) -> String {
+        let out = self.run(ALIAS, args, b"");
+        assert_eq!(out.code, 0, "postern-alias {args:?}: {}", out.stderr);
+        String::from_utf8(out.stdout).expect("UTF-8 output")
     }
 
     pub fn path(&self) -> &Path {
@@ -111,13 +154,24 @@ impl Site {
         std::fs::read_to_string(self.path().join("postern.log")).unwrap_or_default()
     }
 
-    /// receiver | deliverer, as the Postfix filter script runs them.
+    /// receiver | deliverer, without the rewriter.
     pub fn chain(&self, sender: &str, rcpts: &[&str], msg: &[u8]) -> (Output, Output) {
         let mut args = vec!["-f", sender, "--"];
         args.extend_from_slice(rcpts);
         let r = self.run(RECEIVER, &args, msg);
         let d = self.run(DELIVERER, &[], &r.stdout);
         (r, d)
+    }
+
+    /// receiver | rewriter | deliverer, as the Postfix filter script runs
+    /// them (the deliverer only when the rewriter wrote something).
+    pub fn chain3(&self, sender: &str, rcpts: &[&str], msg: &[u8]) -> [Output; 3] {
+        let mut args = vec!["-f", sender, "--"];
+        args.extend_from_slice(rcpts);
+        let r = self.run(RECEIVER, &args, msg);
+        let w = self.run(REWRITER, &[], &r.stdout);
+        let d = self.run(DELIVERER, &[], &w.stdout);
+        [r, w, d]
     }
 }
 

@@ -8,6 +8,8 @@
 //! local part (exact before regex before catch-all, the store before TXT
 //! at each level) and expands its targets; it does no I/O.
 
+pub mod admin;
+pub mod lookup;
 pub mod resolve;
 pub mod store;
 pub mod virtual_file;

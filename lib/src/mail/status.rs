@@ -99,6 +99,9 @@ pub const BAD_SENDER_SYNTAX: Status = Status::new(5, 1, 7);
 pub const MAILBOX_BUSY: Status = Status::new(4, 2, 0);
 /// 5.2.0 Other or undefined mailbox status, permanent.
 pub const MAILBOX_REFUSED: Status = Status::new(5, 2, 0);
+/// 4.2.1 / 5.2.1 Mailbox disabled, not accepting messages (an alias
+/// switched off: `!!name` for now, `!!!name` or disabled for good).
+pub const MAILBOX_DISABLED: Status = Status::new(5, 2, 1);
 /// 5.2.2 Mailbox full.
 pub const MAILBOX_FULL: Status = Status::new(5, 2, 2);
 /// 4.3.0 Other or undefined mail system status: a local problem.
@@ -107,6 +110,8 @@ pub const SYSTEM: Status = Status::new(4, 3, 0);
 pub const SYSTEM_FULL: Status = Status::new(4, 3, 1);
 /// 5.3.4 Message too big for system.
 pub const TOO_BIG: Status = Status::new(5, 3, 4);
+/// 5.3.3 System not capable of selected features (webhook targets).
+pub const NOT_CAPABLE: Status = Status::new(5, 3, 3);
 /// 4.3.5 System incorrectly configured.
 pub const MISCONFIGURED: Status = Status::new(4, 3, 5);
 /// 4.5.0 Other or undefined protocol status: a reply that makes no
@@ -114,6 +119,8 @@ pub const MISCONFIGURED: Status = Status::new(4, 3, 5);
 pub const PROTOCOL: Status = Status::new(4, 5, 0);
 /// 4.4.2 Bad connection: no usable reply from the next hop.
 pub const BAD_CONNECTION: Status = Status::new(4, 4, 2);
+/// 4.4.3 Directory server failure: a DNS lookup failed or timed out.
+pub const DIRECTORY_FAILURE: Status = Status::new(4, 4, 3);
 /// 5.4.6 Routing loop detected.
 pub const LOOP: Status = Status::new(5, 4, 6);
 /// 4.4.7 / 5.4.7 Delivery time expired.
@@ -126,6 +133,10 @@ pub const BAD_ARGUMENTS: Status = Status::new(5, 5, 4);
 pub const BAD_MESSAGE: Status = Status::new(5, 6, 0);
 /// 5.7.0 Other or undefined security status: refused by policy.
 pub const POLICY: Status = Status::new(5, 7, 0);
+/// 4.7.0 Over a rate limit: try again later.
+pub const RATE_LIMITED: Status = Status::new(4, 7, 0);
+/// 4.7.1 Delivery not authorized (yet): a domain not verified.
+pub const NOT_AUTHORIZED: Status = Status::new(4, 7, 1);
 
 #[cfg(test)]
 mod tests {
