@@ -47,33 +47,25 @@ impl Address {
     /// Validates an address given with or without surrounding angle brackets.
     pub fn parse(input: &str) -> Result<Address, AddressError> {
         let s = strip_brackets(input);
-        if s.is_empty() {
-            return Err(AddressError::Empty);
-        }
-        if s.chars().any(char::is_control) {
-            return Err(AddressError::Control);
-        }
-        if s.len() > MAX_ADDRESS {
-            return Err(AddressError::TooLong);
-        }
-        let at = s.rfind('@').ok_or(AddressError::NoDomain)?;
-        let (local, domain) = (&s[..at], &s[at + 1..]);
-        if local.is_empty() {
-            return Err(AddressError::LocalEmpty);
-        }
-        if domain.is_empty() {
-            return Err(AddressError::NoDomain);
-        }
-        if domain.len() > MAX_DOMAIN {
-            return Err(AddressError::DomainLength);
-        }
-        check_local(local)?;
-        check_domain(domain)?;
+        check(s)?;
         Ok(Address(s.to_owned()))
+    }
+
+    /// Validates an address built in a `String` (no angle brackets), keeping
+    /// the `String` rather than copying it: for addresses made per message,
+    /// like SRS addresses.
+    pub fn from_string(s: String) -> Result<Address, AddressError> {
+        check(&s)?;
+        Ok(Address(s))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The part before the last `@`, as given (quoted or not).
+    pub fn local_part(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(l, _)| l)
     }
 
     pub fn domain(&self) -> &str {
@@ -84,6 +76,32 @@ impl Address {
     pub fn is_utf8(&self) -> bool {
         !self.0.is_ascii()
     }
+}
+
+/// The checks of [`Address::parse`], on an address without brackets.
+fn check(s: &str) -> Result<(), AddressError> {
+    if s.is_empty() {
+        return Err(AddressError::Empty);
+    }
+    if s.chars().any(char::is_control) {
+        return Err(AddressError::Control);
+    }
+    if s.len() > MAX_ADDRESS {
+        return Err(AddressError::TooLong);
+    }
+    let at = s.rfind('@').ok_or(AddressError::NoDomain)?;
+    let (local, domain) = (&s[..at], &s[at + 1..]);
+    if local.is_empty() {
+        return Err(AddressError::LocalEmpty);
+    }
+    if domain.is_empty() {
+        return Err(AddressError::NoDomain);
+    }
+    if domain.len() > MAX_DOMAIN {
+        return Err(AddressError::DomainLength);
+    }
+    check_local(local)?;
+    check_domain(domain)
 }
 
 impl fmt::Display for Address {

@@ -6,12 +6,12 @@ pub mod prompt;
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::exit::{Failure, ToFailure};
+use crate::store::private::{self, PrivateFileError};
 
 /// Longest passphrase accepted, in bytes.
 pub const MAX_LEN: usize = 1024;
@@ -133,24 +133,19 @@ pub fn read(source: &Source) -> Result<Passphrase, PassphraseError> {
 
 /// Opens a passphrase file after checking that only its owner can read it.
 fn open_private(path: &Path) -> Result<File, PassphraseError> {
-    let read_err = |error| PassphraseError::Read {
-        source_name: path.display().to_string(),
-        error,
-    };
-    let file = File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(PassphraseError::NotFile {
+    let (file, _) = private::open(path).map_err(|e| match e {
+        PrivateFileError::Open(error) => PassphraseError::Read {
+            source_name: path.display().to_string(),
+            error,
+        },
+        PrivateFileError::NotFile => PassphraseError::NotFile {
             path: path.to_owned(),
-        });
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(PassphraseError::Mode {
+        },
+        PrivateFileError::Mode(mode) => PassphraseError::Mode {
             path: path.to_owned(),
             mode,
-        });
-    }
+        },
+    })?;
     Ok(file)
 }
 
@@ -191,6 +186,7 @@ pub fn from_bytes(
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn z(b: &[u8]) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(b.to_vec())

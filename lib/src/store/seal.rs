@@ -11,9 +11,8 @@
 //! O(log log n) bits of the length at most 12% overhead, and never below
 //! 4096 bytes.
 
-use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::AeadInOut;
@@ -21,6 +20,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use zeroize::Zeroizing;
 
 use crate::exit::{Failure, ToFailure};
+use crate::store::private::{self, PrivateFileError};
 
 const MAGIC: &[u8; 5] = b"PSPL\x01";
 const NONCE_LEN: usize = 24;
@@ -82,20 +82,16 @@ impl SealKey {
             path: path.to_owned(),
             source,
         };
-        let mut file = fs::File::open(path).map_err(read_err)?;
-        let meta = file.metadata().map_err(read_err)?;
-        if !meta.is_file() {
-            return Err(SealError::KeyNotFile {
+        let (mut file, meta) = private::open(path).map_err(|e| match e {
+            PrivateFileError::Open(source) => read_err(source),
+            PrivateFileError::NotFile => SealError::KeyNotFile {
                 path: path.to_owned(),
-            });
-        }
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(SealError::KeyMode {
+            },
+            PrivateFileError::Mode(mode) => SealError::KeyMode {
                 path: path.to_owned(),
                 mode,
-            });
-        }
+            },
+        })?;
         if meta.size() != KEY_LEN as u64 {
             return Err(SealError::KeyLength {
                 path: path.to_owned(),
@@ -184,7 +180,9 @@ pub fn open(key: &SealKey, mut sealed: Vec<u8>) -> Result<Vec<u8>, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn key() -> SealKey {
         SealKey::from_bytes([7; 32])
