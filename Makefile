@@ -33,7 +33,7 @@ RELEASE = target/release
 # and libmail-srs-perl (SRS peers: bench and interop), python3-dkim (signs
 # and verifies: the rewriter keeps DKIM signatures valid).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
-	mutt bsdutils python3 python3-venv python3-dkim dnsmasq-base postsrsd libmail-srs-perl
+	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl
 
 .PHONY: all deps build test demo bench bench-maildb install clean
 

@@ -18,6 +18,8 @@ pub enum Sysexit {
     Usage = 64,
     /// 65 EX_DATAERR: the message or job is malformed.
     DataErr = 65,
+    /// 66 EX_NOINPUT: an input file cannot be read.
+    NoInput = 66,
     /// 67 EX_NOUSER: a recipient address is unusable.
     NoUser = 67,
     /// 69 EX_UNAVAILABLE: permanent failure; Postfix bounces the message.

@@ -190,7 +190,11 @@ pub enum SrsConfigError {
 impl ToFailure for SrsConfigError {
     fn to_failure(&self) -> Failure {
         match self {
-            SrsConfigError::Read { .. } => Failure::tempfail(self.to_string()),
+            // A missing file is a set-up step not taken; another read
+            // error (EIO, a full table of open files) may pass.
+            SrsConfigError::Read { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
+                Failure::tempfail(self.to_string())
+            }
             _ => Failure::config(self.to_string()),
         }
     }
