@@ -9,6 +9,7 @@
 //! local part (exact before regex before catch-all, the store before TXT
 //! at each level) and expands its targets; it does no I/O.
 
+pub mod records;
 pub mod txt;
 
 use std::fmt;
