@@ -228,8 +228,9 @@ fn domain(
         DomainCommand::Verify { domain } => {
             let name = admin::domain_arg(&domain)?;
             let client = postern::dns::DnsClient::new(&config.dns).map_err(|e| e.to_failure())?;
-            let answer = client.txt(&name).map_err(|e| e.to_failure())?;
-            if admin::verify_domain(store, &name, &answer.records, now)? {
+            let tokens = postern::alias::records::verification_tokens(&client, &name)
+                .map_err(|e| Failure::new(Sysexit::TempFail, status::DNS_FAILURE, e.to_string()))?;
+            if admin::verify_domain(store, &name, &tokens, now)? {
                 if json { json!({"domain": name, "verified": true}).to_string() } else { format!("{name} is verified") }
             } else {
                 let d = store.domain(&name)?.ok_or_else(|| postern::alias::store::StoreError::NoDomain(name.clone()))?;

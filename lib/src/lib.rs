@@ -16,6 +16,7 @@
 pub mod alias;
 pub mod config;
 pub mod deliverer;
+pub mod dns;
 pub mod exit;
 pub mod log;
 pub mod mail;

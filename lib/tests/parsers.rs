@@ -1,7 +1,7 @@
 //! Property tests of every parser of outside data, through the library's
 //! public API (cargo-fuzz needs a nightly toolchain, which these machines
 //! do not have; proptest runs anywhere): the job stream reader, the SMTP
-//! reply reader, envelope addresses and unsealing.
+//! reply reader, envelope addresses, unsealing, and DNS TXT alias records.
 //!
 //! Case counts are modest (256 to 512) so the whole file runs in seconds
 //! on two cores; every case that ever failed is kept below as a named
@@ -11,6 +11,8 @@
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::time::{Duration, SystemTime};
 
+use postern::alias::txt::{self, TxtKey};
+use postern::alias::{Action, Pattern, compile_pattern};
 use postern::deliverer::smtp::read_reply;
 use postern::exit::{Sysexit, ToFailure};
 use postern::mail::address::{Address, Sender};
@@ -483,5 +485,82 @@ proptest! {
         let i = flip.index(damaged.len());
         damaged[i] ^= 1 << bit;
         prop_assert!(seal::open(&k, damaged).is_err(), "bit {} of byte {} flipped", bit, i);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// DNS TXT alias records (alias::txt)
+
+/// Records: arbitrary text, and records built from the format's own
+/// pieces (so regexes, `!`, `$N`, URLs and encrypted-looking values reach
+/// the deeper paths of the parser).
+fn txt_record() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "!{0,4}[a-zA-Z0-9._+-]{0,8}",
+        "/[^/]{0,16}/[gix]{0,2}",
+        "[:,@ ]",
+        Just("https://".to_owned()),
+        Just("maildb:".to_owned()),
+        Just("example.net".to_owned()),
+        "\\$[0-9{}]{0,3}",
+        "[A-Za-z0-9+/]{40,60}={0,2}",
+        "[\\[\\]()*+?{}|^$.]{0,6}",
+        "[ -~\u{fffd}ä\u{7}]{0,8}",
+    ];
+    let prefix = prop::sample::select(vec![
+        "forward-email=",
+        "postern=",
+        "forward-email-port=",
+        "Postern=",
+        "postern-site-verification=",
+        "v=spf1 ",
+        "",
+    ]);
+    prop_oneof![
+        any::<String>(),
+        (prefix, prop::collection::vec(piece, 0..16))
+            .prop_map(|(p, parts)| format!("{p}{}", parts.concat())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Any records: never a panic; what comes out keeps the parser's
+    /// promises; the order of the records does not matter.
+    #[test]
+    fn txt_parser_never_panics(
+        records in prop::collection::vec(txt_record(), 0..6),
+        with_key in any::<bool>(),
+    ) {
+        let prefixes = vec!["forward-email".to_owned(), "postern".to_owned()];
+        let key = TxtKey::from_bytes([1; 32]);
+        let key = with_key.then_some(&key);
+        let parsed = txt::parse(&records, &prefixes, key);
+        if let Some(p) = &parsed {
+            prop_assert!(p.problems.len() <= txt::MAX_PROBLEMS + 1);
+            prop_assert!(p.problems.iter().all(|pr| !pr.contains('\n')));
+            for rule in &p.rules {
+                match rule.action {
+                    Action::Forward => {
+                        prop_assert!(!rule.targets.is_empty());
+                        prop_assert!(rule.targets.len() <= txt::MAX_RULE_TARGETS);
+                    }
+                    _ => prop_assert!(rule.targets.is_empty()),
+                }
+                for t in &rule.targets {
+                    prop_assert!(!t.to_ascii_lowercase().starts_with("maildb:"));
+                }
+                match &rule.pattern {
+                    Pattern::Exact(name) => prop_assert_eq!(name, &name.to_lowercase()),
+                    Pattern::Regex(source) => prop_assert!(compile_pattern(source).is_ok()),
+                    Pattern::CatchAll => {}
+                }
+            }
+        }
+        let mut reversed = records.clone();
+        reversed.reverse();
+        prop_assert_eq!(txt::parse(&reversed, &prefixes, key), parsed);
+        let _ = txt::verification_tokens(&records);
     }
 }

@@ -1,9 +1,11 @@
 //! A small harness for black-box tests of the built binaries: run a tool
 //! with stdin, arguments and environment in a temp dir, and read what it
-//! did. Plus an SMTP server that can be told to fail.
+//! did. Plus an SMTP server that can be told to fail, and DNS servers
+//! (a private dnsmasq, and one that can be told to misbehave).
 
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod smtp;
 
 use std::io::Write;

@@ -4,14 +4,17 @@
 //! Rules come from three sources, merged per domain in one documented
 //! order: the alias store (`store`, SQLite; virtual(5) files are compiled
 //! into it by `virtual_file`), then the domain's DNS TXT records (`txt`,
-//! the format Forward Email documents). `resolve` picks the rule for a
+//! the format Forward Email documents, parsed; `records`, looked up and
+//! cached). `resolve` picks the rule for a
 //! local part (exact before regex before catch-all, the store before TXT
 //! at each level) and expands its targets; it does no I/O.
 
 pub mod admin;
 pub mod lookup;
+pub mod records;
 pub mod resolve;
 pub mod store;
+pub mod txt;
 pub mod virtual_file;
 
 use std::fmt;

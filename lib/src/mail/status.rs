@@ -119,8 +119,9 @@ pub const MISCONFIGURED: Status = Status::new(4, 3, 5);
 pub const PROTOCOL: Status = Status::new(4, 5, 0);
 /// 4.4.2 Bad connection: no usable reply from the next hop.
 pub const BAD_CONNECTION: Status = Status::new(4, 4, 2);
-/// 4.4.3 Directory server failure: a DNS lookup failed or timed out.
-pub const DIRECTORY_FAILURE: Status = Status::new(4, 4, 3);
+/// 4.4.3 Directory server failure: a DNS lookup failed (SERVFAIL, no
+/// answer in time, an answer that makes no sense). Never a bounce.
+pub const DNS_FAILURE: Status = Status::new(4, 4, 3);
 /// 5.4.6 Routing loop detected.
 pub const LOOP: Status = Status::new(5, 4, 6);
 /// 4.4.7 / 5.4.7 Delivery time expired.

@@ -82,7 +82,7 @@ pub fn explain(rewriter: &mut Rewriter<'_>, input: &str, now: SystemTime) -> Res
         Ok(r) => r,
         Err(ResolveError::Dns(err)) => {
             e.result = "defer";
-            e.status = Some(crate::mail::status::DIRECTORY_FAILURE.to_string());
+            e.status = Some(crate::mail::status::DNS_FAILURE.to_string());
             e.reason = Some(err.to_string());
             return Ok(e);
         }

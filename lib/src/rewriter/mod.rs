@@ -18,6 +18,8 @@ pub mod srs;
 use std::time::{Duration, SystemTime};
 
 use crate::alias::lookup::{Aliases, ResolveError, Resolution, Step};
+use crate::alias::records::DnsRecords;
+use crate::dns::DnsClient;
 use crate::alias::store::AliasStore;
 use crate::alias::{Target, TxtSource, domain_key};
 use crate::config::Config;
@@ -166,7 +168,7 @@ impl<'a> Rewriter<'a> {
             let resolution = match self.aliases.resolve(&r.address) {
                 Ok(res) => res,
                 Err(ResolveError::Dns(e)) => {
-                    wait.get_or_insert((status::DIRECTORY_FAILURE, e.to_string()));
+                    wait.get_or_insert((status::DNS_FAILURE, e.to_string()));
                     continue;
                 }
                 Err(ResolveError::Store(e)) => return Err(self.logged(e.to_failure())),
@@ -374,11 +376,47 @@ impl Stage for Rewriter<'_> {
     }
 }
 
-/// The TXT record source: DNS when some domain may be served from it.
+/// The TXT record source. A bad key file is a configuration error now;
+/// the DNS client itself is made at the first lookup, so a rewriter whose
+/// domains are all in the store never reads resolv.conf or starts a
+/// runtime (one process per message in the pipe form).
 fn txt_source(config: &Config) -> Result<Box<dyn TxtSource>, Failure> {
-    crate::alias::records::DnsRecords::open(config)
-        .map(|r| Box::new(r) as Box<dyn TxtSource>)
-        .map_err(|e| e.to_failure())
+    if let Some(path) = &config.aliases.txt_key_file {
+        crate::alias::txt::TxtKey::load(path).map_err(|e| e.to_failure())?;
+    }
+    Ok(Box::new(LazyDns {
+        aliases: config.aliases.clone(),
+        dns: config.dns.clone(),
+        records: None,
+    }))
+}
+
+struct LazyDns {
+    aliases: crate::config::AliasesConfig,
+    dns: crate::config::DnsConfig,
+    records: Option<DnsRecords<DnsClient>>,
+}
+
+impl TxtSource for LazyDns {
+    fn published(
+        &mut self,
+        domain: &str,
+    ) -> Result<Option<std::sync::Arc<crate::alias::Published>>, crate::alias::LookupError> {
+        if self.records.is_none() {
+            let setup = |reason: String| crate::alias::LookupError {
+                domain: domain.to_owned(),
+                reason,
+            };
+            let client = DnsClient::new(&self.dns).map_err(|e| setup(e.to_string()))?;
+            let records = DnsRecords::from_config(client, &self.aliases, &self.dns)
+                .map_err(|e| setup(e.to_string()))?;
+            self.records = Some(records);
+        }
+        match &mut self.records {
+            Some(r) => r.published(domain),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A recipient made from `from` for `address`: its ORCPT (the address the
