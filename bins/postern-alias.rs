@@ -166,13 +166,18 @@ fn run(cli: Cli, config: &Config, _log: &Log) -> Result<(), Failure> {
             if json {
                 json!(r).to_string()
             } else {
-                format!("{} added, {} changed, {} unchanged", r.added, r.changed, r.unchanged)
+                format!(
+                    "{} added, {} changed, {} unchanged",
+                    r.added, r.changed, r.unchanged
+                )
             }
         }
         Command::Export { domain } => {
             let (text, skipped) = admin::export(&store, domain.as_deref())?;
             if skipped > 0 {
-                eprintln!("{TOOL}: {skipped} alias(es) written as comments: virtual(5) cannot say what they do");
+                eprintln!(
+                    "{TOOL}: {skipped} alias(es) written as comments: virtual(5) cannot say what they do"
+                );
             }
             text.trim_end().to_owned()
         }
@@ -191,8 +196,16 @@ fn domain(
     now: SystemTime,
 ) -> Result<String, Failure> {
     Ok(match c {
-        DomainCommand::Add { dns, verified, domain } => {
-            let mode = if dns { DomainMode::Dns } else { DomainMode::Store };
+        DomainCommand::Add {
+            dns,
+            verified,
+            domain,
+        } => {
+            let mode = if dns {
+                DomainMode::Dns
+            } else {
+                DomainMode::Store
+            };
             let d = admin::add_domain(store, &domain, mode, verified, now)?;
             let record = admin::verification_record(&d);
             if json {
@@ -211,7 +224,11 @@ fn domain(
         DomainCommand::Remove { domain } => {
             let name = admin::domain_arg(&domain)?;
             store.remove_domain(&name)?;
-            if json { json!({"removed": name}).to_string() } else { format!("removed {name}") }
+            if json {
+                json!({"removed": name}).to_string()
+            } else {
+                format!("removed {name}")
+            }
         }
         DomainCommand::List => {
             let domains = store.domains()?;
@@ -231,24 +248,39 @@ fn domain(
             let tokens = postern::alias::records::verification_tokens(&client, &name)
                 .map_err(|e| Failure::new(Sysexit::TempFail, status::DNS_FAILURE, e.to_string()))?;
             if admin::verify_domain(store, &name, &tokens, now)? {
-                if json { json!({"domain": name, "verified": true}).to_string() } else { format!("{name} is verified") }
+                if json {
+                    json!({"domain": name, "verified": true}).to_string()
+                } else {
+                    format!("{name} is verified")
+                }
             } else {
-                let d = store.domain(&name)?.ok_or_else(|| postern::alias::store::StoreError::NoDomain(name.clone()))?;
+                let d = store
+                    .domain(&name)?
+                    .ok_or_else(|| postern::alias::store::StoreError::NoDomain(name.clone()))?;
                 return Err(Failure::new(
                     Sysexit::TempFail,
                     status::NOT_AUTHORIZED,
-                    format!("{name}: no TXT record {} yet", admin::verification_record(&d)),
+                    format!(
+                        "{name}: no TXT record {} yet",
+                        admin::verification_record(&d)
+                    ),
                 ));
             }
         }
         DomainCommand::Show { domain } => {
             let name = admin::domain_arg(&domain)?;
-            let d = store.domain(&name)?.ok_or_else(|| postern::alias::store::StoreError::NoDomain(name.clone()))?;
+            let d = store
+                .domain(&name)?
+                .ok_or_else(|| postern::alias::store::StoreError::NoDomain(name.clone()))?;
             let settings = store.settings(&name)?;
             if json {
                 let mut v = domain_json(&d);
                 v["record"] = json!(admin::verification_record(&d));
-                v["settings"] = settings.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>().into();
+                v["settings"] = settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
                 v.to_string()
             } else {
                 let mut s = format!(
@@ -268,13 +300,25 @@ fn domain(
             let name = admin::domain_arg(&domain)?;
             store.set_setting(&name, &key, &value)?;
             let v = store.setting(&name, &key)?;
-            if json { json!({"domain": name, key: v}).to_string() } else { format!("{name}: {key} = {v}") }
+            if json {
+                json!({"domain": name, key: v}).to_string()
+            } else {
+                format!("{name}: {key} = {v}")
+            }
         }
         DomainCommand::Mode { domain, mode } => {
             let name = admin::domain_arg(&domain)?;
-            let m = if mode == "dns" { DomainMode::Dns } else { DomainMode::Store };
+            let m = if mode == "dns" {
+                DomainMode::Dns
+            } else {
+                DomainMode::Store
+            };
             store.set_domain_mode(&name, m)?;
-            if json { json!({"domain": name, "mode": mode}).to_string() } else { format!("{name}: mode {mode}") }
+            if json {
+                json!({"domain": name, "mode": mode}).to_string()
+            } else {
+                format!("{name}: mode {mode}")
+            }
         }
     })
 }
@@ -286,22 +330,37 @@ fn alias(
     limits: AliasLimits,
     now: SystemTime,
 ) -> Result<String, Failure> {
-    let show = |row: &AliasRow| if json { alias_json(row).to_string() } else { alias_text(row) };
+    let show = |row: &AliasRow| {
+        if json {
+            alias_json(row).to_string()
+        } else {
+            alias_text(row)
+        }
+    };
     Ok(match c {
         AliasCommand::Add(a) => {
-            let (row, new) = admin::add_alias(store, &a.alias, &a.targets, &a.description, limits, now)?;
+            let (row, new) =
+                admin::add_alias(store, &a.alias, &a.targets, &a.description, limits, now)?;
             if json {
                 let mut v = alias_json(&row);
                 v["new"] = json!(new);
                 v.to_string()
             } else {
-                format!("{} {}", if new { "added" } else { "replaced" }, alias_line(&row))
+                format!(
+                    "{} {}",
+                    if new { "added" } else { "replaced" },
+                    alias_line(&row)
+                )
             }
         }
         AliasCommand::Remove { alias } => {
             let row = admin::find(store, &alias)?;
             store.remove_alias(row.id)?;
-            if json { json!({"removed": row.label()}).to_string() } else { format!("removed {}", row.label()) }
+            if json {
+                json!({"removed": row.label()}).to_string()
+            } else {
+                format!("removed {}", row.label())
+            }
         }
         AliasCommand::Enable { alias } => {
             let row = admin::find(store, &alias)?;
@@ -332,11 +391,24 @@ fn read_file(path: &PathBuf) -> Result<(String, String), Failure> {
     let result = if name == "-" {
         io::stdin().lock().read_to_end(&mut bytes).map(drop)
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(drop)
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map(drop)
     };
-    result.map_err(|e| Failure::new(Sysexit::NoInput, status::BAD_ARGUMENTS, format!("cannot read {name}: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::new(Sysexit::DataErr, status::BAD_ARGUMENTS, format!("{name} is not UTF-8 text")))?;
+    result.map_err(|e| {
+        Failure::new(
+            Sysexit::NoInput,
+            status::BAD_ARGUMENTS,
+            format!("cannot read {name}: {e}"),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Failure::new(
+            Sysexit::DataErr,
+            status::BAD_ARGUMENTS,
+            format!("{name} is not UTF-8 text"),
+        )
+    })?;
     Ok((text, name))
 }
 
@@ -349,7 +421,10 @@ fn mode_name(m: DomainMode) -> &'static str {
 
 fn verified_text(d: &Domain) -> String {
     match d.verified {
-        Some(t) => format!("verified {}", date::rfc5322(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))),
+        Some(t) => format!(
+            "verified {}",
+            date::rfc5322(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
+        ),
         None => "not verified".into(),
     }
 }
@@ -375,7 +450,12 @@ fn action_prefix(row: &AliasRow) -> &'static str {
 
 fn alias_line(row: &AliasRow) -> String {
     let state = if row.enabled { "" } else { " (disabled)" };
-    format!("{}{}\t{}{state}", action_prefix(row), row.label(), row.targets.join(", "))
+    format!(
+        "{}{}\t{}{state}",
+        action_prefix(row),
+        row.label(),
+        row.targets.join(", ")
+    )
 }
 
 fn alias_text(row: &AliasRow) -> String {

@@ -67,7 +67,13 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
         let mut out = io::stdout().lock();
         let mut jobs = Vec::new();
         match cli.sender {
-            Some(sender) => jobs.push(common::bare_message(config, TOOL, sender, cli.recipients, now())?),
+            Some(sender) => jobs.push(common::bare_message(
+                config,
+                TOOL,
+                sender,
+                cli.recipients,
+                now(),
+            )?),
             None => {
                 let mut reader = JobReader::new(io::stdin().lock(), job_size_limit(config));
                 while let Some(job) = reader.next_job()? {
@@ -81,7 +87,13 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
                 Ok(r) => r
                     .decisions
                     .iter()
-                    .map(|d| format!("{qid}: <{}> {}\n", d.recipient, rewriter::describe(&d.outcome)))
+                    .map(|d| {
+                        format!(
+                            "{qid}: <{}> {}\n",
+                            d.recipient,
+                            rewriter::describe(&d.outcome)
+                        )
+                    })
                     .collect::<String>(),
                 Err(f) => format!("{qid}: the whole job: {f}\n"),
             };
@@ -108,12 +120,20 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     }
 }
 
-fn explain_all(rewriter: &mut Rewriter<'_>, addresses: &[String], json: bool) -> Result<(), Failure> {
+fn explain_all(
+    rewriter: &mut Rewriter<'_>,
+    addresses: &[String],
+    json: bool,
+) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     let mut worst = None;
     for a in addresses {
         let e = explain::explain(rewriter, a, SystemTime::now())?;
-        let text = if json { e.to_json() + "\n" } else { e.to_text() + "\n" };
+        let text = if json {
+            e.to_json() + "\n"
+        } else {
+            e.to_text() + "\n"
+        };
         out.write_all(text.as_bytes()).map_err(write_failure)?;
         if e.unusable {
             worst = Some(Failure::new(

@@ -37,6 +37,8 @@ impl Stages {
             dir: tempfile::tempdir().expect("a temporary directory"),
         };
         stages.script("postern-receiver", receiver);
+        // The middle stage passes the stream on unless a test says more.
+        stages.script("postern-rewriter", Some(W_PASSES));
         stages.script("postern-deliverer", deliverer);
         stages
     }
@@ -120,6 +122,16 @@ done";
 
 /// Like a C program: dies of SIGPIPE (status 141) when the reader is gone.
 const R_SIGPIPE: &str = "cat >/dev/null; exec yes";
+
+// Stand-in rewriters.
+
+/// Passes the stream on (and dies of SIGPIPE when the reader is gone).
+const W_PASSES: &str = "cat";
+
+/// Reads the whole stream, then refuses the job, writing nothing on.
+fn w_refuses(code: i32, line: &str) -> String {
+    r_refuses(code, line)
+}
 
 // Stand-in deliverers.
 
@@ -373,6 +385,7 @@ fn real_chain_delivers_spools_and_refuses_with_one_line() {
     let site = util::Site::with_extra(util::closed_port(), "message_size_limit = 100000");
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-rewriter", util::REWRITER);
     stages.real("postern-deliverer", util::DELIVERER);
 
     // Relay down: the job is spooled, which is done (0), and nothing said.
@@ -410,6 +423,7 @@ fn real_receiver_behind_a_deliverer_that_quits_gives_the_deliverer_status() {
     let site = util::Site::new(util::closed_port());
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-rewriter", util::REWRITER);
     for &(code, line) in FAILURES {
         stages.script("postern-deliverer", Some(&d_fails_early(code, line)));
         let out = stages.run(&big_message(), Some(&site.config));
@@ -436,8 +450,79 @@ fn real_deliverer_behind_a_receiver_that_cuts_gives_the_receiver_status() {
     // stream ends inside a job"; the receiver's 5.x.x is the one.
     let site = util::Site::new(util::closed_port());
     let stages = Stages::new(Some(&r_cuts(65, "5.6.0 malformed")), None);
+    stages.real("postern-rewriter", util::REWRITER);
     stages.real("postern-deliverer", util::DELIVERER);
     let out = stages.run(MESSAGE, Some(&site.config));
     expect(&out, 65, "5.6.0 malformed\n", "receiver 65 after a cut job");
     assert!(site.queue("deferred").is_empty());
+}
+
+#[test]
+fn rewriter_fails_in_the_middle() {
+    for &(code, line) in FAILURES {
+        // It read the job and refused it: nothing reaches the deliverer.
+        let stages = Stages::new(Some(R_OK), Some(D_READS));
+        stages.script("postern-rewriter", Some(&w_refuses(code, line)));
+        let out = stages.run(MESSAGE, None);
+        expect(
+            &out,
+            code,
+            &one_line(line),
+            &format!("rewriter {code} after reading"),
+        );
+        // It failed before reading (its config): the receiver gets EPIPE.
+        let stages = Stages::new(Some(R_EPIPE), Some(D_READS));
+        stages.script("postern-rewriter", Some(&d_fails_early(code, line)));
+        let out = stages.run(MESSAGE, None);
+        expect(
+            &out,
+            code,
+            &one_line(line),
+            &format!("rewriter {code} before reading"),
+        );
+    }
+    let stages = Stages::new(Some(R_EPIPE), Some(D_READS));
+    stages.script("postern-rewriter", Some("kill -KILL $$"));
+    let out = stages.run(MESSAGE, None);
+    expect(
+        &out,
+        75,
+        "4.3.0 postern-filter: postern-rewriter was killed by signal 9\n",
+        "rewriter killed",
+    );
+    std::fs::remove_file(stages.path("postern-rewriter")).unwrap();
+    let out = stages.run(MESSAGE, None);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("4.3.5 postern-filter: "),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn real_chain_with_an_alias_refuses_an_unknown_one_with_its_own_line() {
+    let site = util::Site::new(util::closed_port());
+    site.alias(&["domain", "add", "--verified", "example.net"]);
+    let stages = Stages::new(None, None);
+    stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-rewriter", util::REWRITER);
+    stages.real("postern-deliverer", util::DELIVERER);
+    // The filter's recipient is bob@example.net, which has no alias.
+    let out = stages.run(&util::message("unknown", "x"), Some(&site.config));
+    expect(
+        &out,
+        67,
+        "5.1.1 <bob@example.net> does not exist\n",
+        "unknown alias",
+    );
+    site.alias(&[
+        "alias",
+        "add",
+        "bob@example.net",
+        "robert@elsewhere.example",
+    ]);
+    let out = stages.run(&util::message("known", "x"), Some(&site.config));
+    expect(&out, 0, "", "alias to a relay that is down: spooled");
+    assert_eq!(site.queue("deferred").len(), 1);
 }

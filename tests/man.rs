@@ -147,7 +147,13 @@ struct Help {
 }
 
 fn help(bin: &str) -> Help {
+    help_of(bin, &[])
+}
+
+/// The options of `bin SUBCOMMAND... --help`.
+fn help_of(bin: &str, subcommand: &[&str]) -> Help {
     let out = Command::new(bin)
+        .args(subcommand)
         .arg("--help")
         .env_remove("POSTERN_CONFIG")
         .output()
@@ -192,7 +198,16 @@ fn help(bin: &str) -> Help {
 }
 
 fn check_flags(bin: &str, page_name: &str) {
-    let help = help(bin);
+    check_flags_of(bin, page_name, &[]);
+}
+
+/// Like `check_flags`, for a tool with subcommands: the options of the
+/// tool and of each subcommand together.
+fn check_flags_of(bin: &str, page_name: &str, subcommands: &[&[&str]]) {
+    let mut help = help(bin);
+    for sub in subcommands {
+        help.options.extend(help_of(bin, sub).options);
+    }
     let src = page(page_name);
     let documented = documented_options(&src);
     let mut problems = Vec::new();
@@ -247,6 +262,33 @@ fn check_flags(bin: &str, page_name: &str) {
 #[test]
 fn receiver_flags_match_its_page() {
     check_flags(RECEIVER, "postern-receiver.1");
+}
+
+#[test]
+fn rewriter_flags_match_its_page() {
+    check_flags_of(util::REWRITER, "postern-rewriter.1", &[&["explain"]]);
+}
+
+#[test]
+fn alias_flags_match_its_page() {
+    let commands: &[&[&str]] = &[
+        &["domain", "add"],
+        &["domain", "remove"],
+        &["domain", "list"],
+        &["domain", "verify"],
+        &["domain", "show"],
+        &["domain", "set"],
+        &["domain", "mode"],
+        &["alias", "add"],
+        &["alias", "remove"],
+        &["alias", "enable"],
+        &["alias", "disable"],
+        &["alias", "list"],
+        &["alias", "show"],
+        &["import"],
+        &["export"],
+    ];
+    check_flags_of(util::ALIAS, "postern-alias.8", commands);
 }
 
 #[test]

@@ -12,13 +12,29 @@ use util::{ALIAS, REWRITER, SRS_DOMAIN, Site};
 fn site_with_aliases(relay_port: u16) -> Site {
     let site = Site::new(relay_port);
     site.alias(&["domain", "add", "--verified", "example.com"]);
-    site.alias(&["alias", "add", "info@example.com", "alice@dest.example", "bob@dest.example"]);
+    site.alias(&[
+        "alias",
+        "add",
+        "info@example.com",
+        "alice@dest.example",
+        "bob@dest.example",
+    ]);
     site.alias(&["alias", "add", "box@example.com", "maildb:box@mail.example"]);
-    site.alias(&["alias", "add", "/^sales-(.+)$/@example.com", "sales+$1@dest.example"]);
+    site.alias(&[
+        "alias",
+        "add",
+        "/^sales-(.+)$/@example.com",
+        "sales+$1@dest.example",
+    ]);
     site.alias(&["alias", "add", "!quiet@example.com"]);
     site.alias(&["alias", "add", "!!later@example.com"]);
     site.alias(&["alias", "add", "!!!gone@example.com"]);
-    site.alias(&["alias", "add", "hook@example.com", "https://hooks.example/in"]);
+    site.alias(&[
+        "alias",
+        "add",
+        "hook@example.com",
+        "https://hooks.example/in",
+    ]);
     site
 }
 
@@ -31,23 +47,46 @@ fn an_alias_reaches_both_targets_with_an_srs_sender_and_a_bounce_comes_back() {
     let relay = Server::start(Script::default());
     let site = site_with_aliases(relay.port);
     let [r, w, d] = site.chain3("carol@sender.example", &["info@example.com"], &msg());
-    assert_eq!((r.code, w.code, d.code), (0, 0, 0), "{}{}{}", r.stderr, w.stderr, d.stderr);
+    assert_eq!(
+        (r.code, w.code, d.code),
+        (0, 0, 0),
+        "{}{}{}",
+        r.stderr,
+        w.stderr,
+        d.stderr
+    );
     let got = relay.received();
     assert_eq!(got.len(), 1, "one transaction for both targets");
     let m = &got[0];
     assert_eq!(m.rcpts, ["alice@dest.example", "bob@dest.example"]);
-    let srs = m.mail_from.trim_start_matches('<').trim_end_matches('>').to_owned();
+    let srs = m
+        .mail_from
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
     assert!(
         srs.starts_with("SRS0=") && srs.ends_with(&format!("=sender.example=carol@{SRS_DOMAIN}")),
         "{srs}"
     );
     let text = String::from_utf8_lossy(&m.data).replace("\r\n", "\n");
-    assert!(text.starts_with("X-Original-To: info@example.com\nReceived: by mx.test.example (postern-rewriter)"), "{text}");
+    assert!(
+        text.starts_with(
+            "X-Original-To: info@example.com\nReceived: by mx.test.example (postern-rewriter)"
+        ),
+        "{text}"
+    );
     assert!(text.contains("\n\nthe body stays as it was"), "{text}");
 
     // The bounce comes back to the SRS address, with the null sender.
     let [r, w, d] = site.chain3("", &[&srs], b"Subject: bounce\n\nundeliverable\n");
-    assert_eq!((r.code, w.code, d.code), (0, 0, 0), "{}{}{}", r.stderr, w.stderr, d.stderr);
+    assert_eq!(
+        (r.code, w.code, d.code),
+        (0, 0, 0),
+        "{}{}{}",
+        r.stderr,
+        w.stderr,
+        d.stderr
+    );
     let got = relay.received();
     assert_eq!(got[1].rcpts, ["carol@sender.example"]);
     assert_eq!(got[1].mail_from, "<>");
@@ -64,19 +103,34 @@ fn an_alias_reaches_both_targets_with_an_srs_sender_and_a_bounce_comes_back() {
 fn plus_tags_regexes_mailboxes_and_passing_recipients() {
     let relay = Server::start(Script::default());
     let site = site_with_aliases(relay.port);
-    let rcpts = ["INFO+news@Example.COM", "sales-eu@example.com", "box@example.com", "dave@elsewhere.example"];
+    let rcpts = [
+        "INFO+news@Example.COM",
+        "sales-eu@example.com",
+        "box@example.com",
+        "dave@elsewhere.example",
+    ];
     let [_, w, d] = site.chain3("carol@sender.example", &rcpts, &msg());
     assert_eq!((w.code, d.code), (0, 0), "{}{}", w.stderr, d.stderr);
     let got = relay.received();
     assert_eq!(got.len(), 2, "forwarded and kept copies");
-    let forwarded = got.iter().find(|m| m.mail_from.starts_with("<SRS0=")).expect("SRS copy");
+    let forwarded = got
+        .iter()
+        .find(|m| m.mail_from.starts_with("<SRS0="))
+        .expect("SRS copy");
     assert_eq!(
         forwarded.rcpts,
-        ["alice+news@dest.example", "bob+news@dest.example", "sales+eu@dest.example"]
+        [
+            "alice+news@dest.example",
+            "bob+news@dest.example",
+            "sales+eu@dest.example"
+        ]
     );
     // Two aliases in one copy: neither alias is shown to the targets.
     assert!(!String::from_utf8_lossy(&forwarded.data).contains("X-Original-To"));
-    let kept = got.iter().find(|m| !m.mail_from.starts_with("<SRS0=")).expect("kept copy");
+    let kept = got
+        .iter()
+        .find(|m| !m.mail_from.starts_with("<SRS0="))
+        .expect("kept copy");
     assert_eq!(kept.mail_from, "<carol@sender.example>");
     assert_eq!(kept.rcpts, ["box@mail.example", "dave@elsewhere.example"]);
 }
@@ -86,10 +140,18 @@ fn refusals_have_their_status_and_one_line() {
     let site = site_with_aliases(util::closed_port());
     site.alias(&["domain", "add", "unverified.example"]);
     let cases: &[(&str, i32, &str)] = &[
-        ("nobody@example.com", 67, "5.1.1 <nobody@example.com> does not exist"),
+        (
+            "nobody@example.com",
+            67,
+            "5.1.1 <nobody@example.com> does not exist",
+        ),
         ("gone@example.com", 69, "5.2.1 "),
         ("later@example.com", 75, "4.2.1 "),
-        ("hook@example.com", 69, "5.3.3 webhook targets are not supported by this version"),
+        (
+            "hook@example.com",
+            69,
+            "5.3.3 webhook targets are not supported by this version",
+        ),
         ("x@unverified.example", 75, "4.7.1 "),
         ("SRS0=abcd=AA=x.example=y@srs.test.example", 69, "5.1.7 "),
     ];
@@ -99,13 +161,20 @@ fn refusals_have_their_status_and_one_line() {
         assert_eq!(w.code, *code, "{rcpt}: {}", w.stderr);
         assert_eq!(w.stderr.lines().count(), 1, "{rcpt}: {}", w.stderr);
         assert!(w.stderr.starts_with(line), "{rcpt}: {}", w.stderr);
-        assert!(w.stdout.is_empty(), "{rcpt}: a refused job is not passed on");
+        assert!(
+            w.stdout.is_empty(),
+            "{rcpt}: a refused job is not passed on"
+        );
     }
     // A dropped recipient: done, and no job at all.
     let [_, w, _] = site.chain3("carol@sender.example", &["quiet@example.com"], &msg());
     assert_eq!((w.code, w.stdout.len()), (0, 0), "{}", w.stderr);
     // One refused among deliverable ones rides along, marked failed.
-    let [_, w, _] = site.chain3("carol@sender.example", &["nobody@example.com", "dave@elsewhere.example"], &msg());
+    let [_, w, _] = site.chain3(
+        "carol@sender.example",
+        &["nobody@example.com", "dave@elsewhere.example"],
+        &msg(),
+    );
     assert_eq!(w.code, 0, "{}", w.stderr);
     let jobs = String::from_utf8_lossy(&w.stdout);
     assert!(jobs.contains("status: failed 5.1.1"), "{jobs}");
@@ -114,7 +183,11 @@ fn refusals_have_their_status_and_one_line() {
 #[test]
 fn malformed_input_is_a_local_problem() {
     let site = site_with_aliases(util::closed_port());
-    for input in [&b"postern-job 1\nsender: <a@b.org>\n"[..], b"garbage\n", b"postern-job 99\n"] {
+    for input in [
+        &b"postern-job 1\nsender: <a@b.org>\n"[..],
+        b"garbage\n",
+        b"postern-job 99\n",
+    ] {
         let out = site.run(REWRITER, &[], input);
         assert_eq!(out.code, 75, "{}", out.stderr);
         assert!(out.stderr.starts_with("4.3.0 "), "{}", out.stderr);
@@ -138,7 +211,11 @@ fn malformed_input_is_a_local_problem() {
 fn rate_limits_count_right_with_rewriters_running_at_once() {
     let site = site_with_aliases(util::closed_port());
     site.alias(&["domain", "set", "example.com", "messages_per_day", "40"]);
-    let r = site.run(util::RECEIVER, &["-f", "carol@sender.example", "--", "info@example.com"], &msg());
+    let r = site.run(
+        util::RECEIVER,
+        &["-f", "carol@sender.example", "--", "info@example.com"],
+        &msg(),
+    );
     let job = std::sync::Arc::new(r.stdout);
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -151,22 +228,45 @@ fn rate_limits_count_right_with_rewriters_running_at_once() {
             })
         })
         .collect();
-    let codes: Vec<i32> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let codes: Vec<i32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     assert_eq!(codes, vec![0; 40], "the first 40 of the day pass");
     let out = site.run(REWRITER, &[], &job);
     assert_eq!(out.code, 75, "{}", out.stderr);
-    assert!(out.stderr.starts_with("4.7.0 over the limit of 40 messages a day for this domain example.com"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("4.7.0 over the limit of 40 messages a day for this domain example.com"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn explain_and_dry_run_say_where_mail_goes() {
     let site = site_with_aliases(util::closed_port());
-    let out = site.run(REWRITER, &["explain", "info@example.com", "nobody@example.com", "x@elsewhere.example"], b"");
+    let out = site.run(
+        REWRITER,
+        &[
+            "explain",
+            "info@example.com",
+            "nobody@example.com",
+            "x@elsewhere.example",
+        ],
+        b"",
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("result:  forwarded to alice@dest.example, bob@dest.example"), "{text}");
+    assert!(
+        text.contains("result:  forwarded to alice@dest.example, bob@dest.example"),
+        "{text}"
+    );
     assert!(text.contains("alias store row"), "{text}");
-    assert!(text.contains("result:  refuse 5.1.1 <nobody@example.com> does not exist"), "{text}");
+    assert!(
+        text.contains("result:  refuse 5.1.1 <nobody@example.com> does not exist"),
+        "{text}"
+    );
     assert!(text.contains("not one of ours"), "{text}");
     let out = site.run(REWRITER, &["explain", "--json", "sales-x@example.com"], b"");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -175,10 +275,24 @@ fn explain_and_dry_run_say_where_mail_goes() {
     let out = site.run(REWRITER, &["explain", "not an address"], b"");
     assert_eq!(out.code, 65, "{}", out.stderr);
 
-    let out = site.run(REWRITER, &["--dry-run", "-f", "carol@sender.example", "--", "info@example.com", "gone@example.com"], &msg());
+    let out = site.run(
+        REWRITER,
+        &[
+            "--dry-run",
+            "-f",
+            "carol@sender.example",
+            "--",
+            "info@example.com",
+            "gone@example.com",
+        ],
+        &msg(),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("<info@example.com> forwarded to alice@dest.example, bob@dest.example"), "{text}");
+    assert!(
+        text.contains("<info@example.com> forwarded to alice@dest.example, bob@dest.example"),
+        "{text}"
+    );
     assert!(text.contains("<gone@example.com> refused 5.2.1"), "{text}");
     assert!(!text.contains("postern-job"), "no job is written");
 }
@@ -214,15 +328,36 @@ else:
     )
     .unwrap();
     let key = site.path().join("dkim.txt");
-    let signed = util::run("/usr/bin/python3", &[script.to_str().unwrap(), "sign", key.to_str().unwrap()], &util::crlf(&msg()), &[]);
-    assert_eq!(signed.code, 0, "python3-dkim must be installed (make deps): {}", signed.stderr);
-    let check = |data: &[u8]| util::run("/usr/bin/python3", &[script.to_str().unwrap(), "verify", key.to_str().unwrap()], data, &[]).code;
+    let signed = util::run(
+        "/usr/bin/python3",
+        &[script.to_str().unwrap(), "sign", key.to_str().unwrap()],
+        &util::crlf(&msg()),
+        &[],
+    );
+    assert_eq!(
+        signed.code, 0,
+        "python3-dkim must be installed (make deps): {}",
+        signed.stderr
+    );
+    let check = |data: &[u8]| {
+        util::run(
+            "/usr/bin/python3",
+            &[script.to_str().unwrap(), "verify", key.to_str().unwrap()],
+            data,
+            &[],
+        )
+        .code
+    };
     assert_eq!(check(&signed.stdout), 0, "the signature verifies before");
     let mut tampered = signed.stdout.clone();
     let at = tampered.len() - 3;
     tampered[at] ^= 1;
     assert_eq!(check(&tampered), 1, "the check can fail");
-    let [_, w, d] = site.chain3("carol@sender.example", &["info@example.com"], &signed.stdout);
+    let [_, w, d] = site.chain3(
+        "carol@sender.example",
+        &["info@example.com"],
+        &signed.stdout,
+    );
     assert_eq!((w.code, d.code), (0, 0), "{}{}", w.stderr, d.stderr);
     let got = relay.received();
     assert_eq!(check(&got[0].data), 0, "the forwarded copy still verifies");
@@ -233,29 +368,59 @@ fn import_export_and_json() {
     let site = Site::new(util::closed_port());
     let out = site.alias(&["--json", "domain", "add", "example.com"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    assert!(v["record"].as_str().unwrap().starts_with("postern-site-verification="));
+    assert!(
+        v["record"]
+            .as_str()
+            .unwrap()
+            .starts_with("postern-site-verification=")
+    );
     assert_eq!(v["verified"], false);
     let file = site.path().join("virtual");
-    std::fs::write(&file, "# ours\ninfo@example.com a@x.example, b@x.example\n@example.com all@x.example\n").unwrap();
+    std::fs::write(
+        &file,
+        "# ours\ninfo@example.com a@x.example, b@x.example\n@example.com all@x.example\n",
+    )
+    .unwrap();
     let path = file.to_str().unwrap();
-    assert_eq!(site.alias(&["import", path]).trim(), "2 added, 0 changed, 0 unchanged");
-    assert_eq!(site.alias(&["import", path]).trim(), "0 added, 0 changed, 2 unchanged");
+    assert_eq!(
+        site.alias(&["import", path]).trim(),
+        "2 added, 0 changed, 0 unchanged"
+    );
+    assert_eq!(
+        site.alias(&["import", path]).trim(),
+        "0 added, 0 changed, 2 unchanged"
+    );
     std::fs::write(&file, "new@example.com a@x.example\nbroken@example.com\n").unwrap();
     let out = site.run(ALIAS, &["import", path], b"");
     assert_eq!(out.code, 65, "{}", out.stderr);
     assert!(out.stderr.contains("line 2"), "{}", out.stderr);
-    assert!(!site.alias(&["alias", "list"]).contains("new@"), "nothing imported");
+    assert!(
+        !site.alias(&["alias", "list"]).contains("new@"),
+        "nothing imported"
+    );
     let export = site.alias(&["export"]);
-    assert!(export.contains("info@example.com a@x.example, b@x.example\n@example.com all@x.example"), "{export}");
-    let list: serde_json::Value = serde_json::from_str(&site.alias(&["--json", "alias", "list"])).unwrap();
+    assert!(
+        export.contains("info@example.com a@x.example, b@x.example\n@example.com all@x.example"),
+        "{export}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&site.alias(&["--json", "alias", "list"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     site.alias(&["alias", "disable", "info@example.com"]);
-    let shown: serde_json::Value = serde_json::from_str(&site.alias(&["--json", "alias", "show", "info@example.com"])).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&site.alias(&["--json", "alias", "show", "info@example.com"]))
+            .unwrap();
     assert_eq!(shown["enabled"], false);
     for bad in [
         &["alias", "add", "x@nowhere.example", "a@x.example"][..],
         &["alias", "add", "x@example.com", "not-an-address"],
-        &["domain", "set", "example.com", "has_virus_protection", "maybe"],
+        &[
+            "domain",
+            "set",
+            "example.com",
+            "has_virus_protection",
+            "maybe",
+        ],
         &["alias", "add", "/(/@example.com", "a@x.example"],
     ] {
         let out = site.run(ALIAS, bad, b"");

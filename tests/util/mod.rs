@@ -109,7 +109,11 @@ impl Site {
         std::fs::write(&config, text).expect("config");
         let site = Site { dir, config };
         let made = site.run(ALIAS, &["domain", "list"], b"");
-        assert_eq!(made.code, 0, "postern-alias cannot make the store: {}", made.stderr);
+        assert_eq!(
+            made.code, 0,
+            "postern-alias cannot make the store: {}",
+            made.stderr
+        );
         site
     }
 
@@ -119,7 +123,11 @@ impl Site {
         let text = std::fs::read_to_string(&self.config).expect("read config");
         let header = format!("[{table}]\n");
         let text = match text.find(&header) {
-            Some(i) => format!("{}{line}\n{}", &text[..i + header.len()], &text[i + header.len()..]),
+            Some(i) => format!(
+                "{}{line}\n{}",
+                &text[..i + header.len()],
+                &text[i + header.len()..]
+            ),
             None => format!("{text}\n{header}{line}\n"),
         };
         std::fs::write(&self.config, text).expect("write config");

@@ -93,9 +93,13 @@ pub fn alias_arg(spec: &str) -> Result<(String, Pattern, Action), StoreError> {
         compile_pattern(src).map_err(invalid)?;
         Pattern::Regex(src.to_owned())
     } else if local.is_empty()
-        || local.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '@'))
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '@'))
     {
-        return Err(invalid("an alias name is empty or holds a space, comma or @"));
+        return Err(invalid(
+            "an alias name is empty or holds a space, comma or @",
+        ));
     } else {
         Pattern::Exact(local.to_lowercase())
     };
@@ -215,7 +219,8 @@ pub fn import(
     max_targets: usize,
     now: SystemTime,
 ) -> Result<Imported, StoreError> {
-    let entries = virtual_file::parse(text_in, file, max_targets).map_err(|e| invalid(e.to_string()))?;
+    let entries =
+        virtual_file::parse(text_in, file, max_targets).map_err(|e| invalid(e.to_string()))?;
     let mut plan = Vec::with_capacity(entries.len());
     for e in &entries {
         if store.domain(&e.alias.domain)?.is_none() {
@@ -268,7 +273,14 @@ mod tests {
     fn setup() -> (tempfile::TempDir, AliasStore) {
         let dir = tempfile::tempdir().unwrap();
         let mut s = AliasStore::open_or_create(&dir.path().join("a.db")).unwrap();
-        add_domain(&mut s, "Example.COM.", DomainMode::Store, false, SystemTime::now()).unwrap();
+        add_domain(
+            &mut s,
+            "Example.COM.",
+            DomainMode::Store,
+            false,
+            SystemTime::now(),
+        )
+        .unwrap();
         (dir, s)
     }
 
@@ -286,7 +298,15 @@ mod tests {
         assert!(rec.starts_with("postern-site-verification=") && rec.len() == 26 + 32);
         let now = SystemTime::now();
         assert!(!verify_domain(&mut s, "example.com", &["nope".into()], now).unwrap());
-        assert!(verify_domain(&mut s, "EXAMPLE.com", &["other".into(), d.token.clone()], now).unwrap());
+        assert!(
+            verify_domain(
+                &mut s,
+                "EXAMPLE.com",
+                &["other".into(), d.token.clone()],
+                now
+            )
+            .unwrap()
+        );
         assert!(s.domain("example.com").unwrap().unwrap().verified.is_some());
     }
 
@@ -294,8 +314,18 @@ mod tests {
     fn alias_specs() {
         assert_eq!(alias_arg("!!!Old@example.com").unwrap().2, Action::Refuse);
         assert_eq!(alias_arg("*@example.com").unwrap().1, Pattern::CatchAll);
-        assert_eq!(alias_arg("/^a(.*)$/@example.com").unwrap().1, Pattern::Regex("^a(.*)$".into()));
-        for bad in ["nodomain", "a b@example.com", "!!!!x@example.com", "/(/@example.com", "x@-bad-", "@example.com"] {
+        assert_eq!(
+            alias_arg("/^a(.*)$/@example.com").unwrap().1,
+            Pattern::Regex("^a(.*)$".into())
+        );
+        for bad in [
+            "nodomain",
+            "a b@example.com",
+            "!!!!x@example.com",
+            "/(/@example.com",
+            "x@-bad-",
+            "@example.com",
+        ] {
             assert!(alias_arg(bad).is_err(), "{bad}");
         }
     }
@@ -307,17 +337,45 @@ mod tests {
         let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(add_alias(&mut s, "a@example.com", &[], "", LIMITS, now).is_err());
         assert!(add_alias(&mut s, "a@example.com", &t(&["x"]), "", LIMITS, now).is_err());
-        assert!(add_alias(&mut s, "a@example.com", &t(&["1@x.org", "2@x.org", "3@x.org", "4@x.org"]), "", LIMITS, now).is_err());
+        assert!(
+            add_alias(
+                &mut s,
+                "a@example.com",
+                &t(&["1@x.org", "2@x.org", "3@x.org", "4@x.org"]),
+                "",
+                LIMITS,
+                now
+            )
+            .is_err()
+        );
         assert!(add_alias(&mut s, "!a@example.com", &t(&["1@x.org"]), "", LIMITS, now).is_err());
         assert!(add_alias(&mut s, "a@nowhere.org", &t(&["1@x.org"]), "", LIMITS, now).is_err());
-        let (row, new) = add_alias(&mut s, "A@example.com", &t(&["1@x.org", "1@X.org"]), "first", LIMITS, now).unwrap();
+        let (row, new) = add_alias(
+            &mut s,
+            "A@example.com",
+            &t(&["1@x.org", "1@X.org"]),
+            "first",
+            LIMITS,
+            now,
+        )
+        .unwrap();
         assert!(new);
         assert_eq!(row.targets, ["1@x.org"]);
-        let (_, new) = add_alias(&mut s, "a@example.com", &t(&["2@x.org"]), "", LIMITS, now).unwrap();
+        let (_, new) =
+            add_alias(&mut s, "a@example.com", &t(&["2@x.org"]), "", LIMITS, now).unwrap();
         assert!(!new, "a replacement is not a new alias");
-        add_alias(&mut s, "/^r-(.*)$/@example.com", &t(&["$1@x.org"]), "", LIMITS, now).unwrap();
+        add_alias(
+            &mut s,
+            "/^r-(.*)$/@example.com",
+            &t(&["$1@x.org"]),
+            "",
+            LIMITS,
+            now,
+        )
+        .unwrap();
         add_alias(&mut s, "!!!gone@example.com", &[], "", LIMITS, now).unwrap();
-        let err = add_alias(&mut s, "b@example.com", &t(&["1@x.org"]), "", LIMITS, now).unwrap_err();
+        let err =
+            add_alias(&mut s, "b@example.com", &t(&["1@x.org"]), "", LIMITS, now).unwrap_err();
         assert!(err.to_string().contains("today"), "{err}");
         // Replacing stays possible at the cap.
         add_alias(&mut s, "a@example.com", &t(&["3@x.org"]), "", LIMITS, now).unwrap();
@@ -328,16 +386,40 @@ mod tests {
         let (_d, mut s) = setup();
         let now = SystemTime::now();
         let good = "a@example.com x@y.org\n@example.com all@y.org\n";
-        assert_eq!(import(&mut s, good, "v", 10, now).unwrap(), Imported { added: 2, changed: 0, unchanged: 0 });
-        assert_eq!(import(&mut s, good, "v", 10, now).unwrap(), Imported { added: 0, changed: 0, unchanged: 2 });
+        assert_eq!(
+            import(&mut s, good, "v", 10, now).unwrap(),
+            Imported {
+                added: 2,
+                changed: 0,
+                unchanged: 0
+            }
+        );
+        assert_eq!(
+            import(&mut s, good, "v", 10, now).unwrap(),
+            Imported {
+                added: 0,
+                changed: 0,
+                unchanged: 2
+            }
+        );
         let bad = "b@example.com x@y.org\nc@other.org x@y.org\n";
         let err = import(&mut s, bad, "v", 10, now).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("other.org"), "{err}");
-        assert!(s.find_alias("example.com", &Pattern::Exact("b".into())).unwrap().is_none());
+        assert!(
+            s.find_alias("example.com", &Pattern::Exact("b".into()))
+                .unwrap()
+                .is_none()
+        );
         let (text, skipped) = export(&s, None).unwrap();
         assert_eq!(skipped, 0);
-        assert!(text.contains("a@example.com x@y.org\n@example.com all@y.org\n"), "{text}");
+        assert!(
+            text.contains("a@example.com x@y.org\n@example.com all@y.org\n"),
+            "{text}"
+        );
         // The export reads back as the same aliases.
-        assert_eq!(import(&mut s, &text, "export", 10, now).unwrap().unchanged, 2);
+        assert_eq!(
+            import(&mut s, &text, "export", 10, now).unwrap().unchanged,
+            2
+        );
     }
 }

@@ -220,10 +220,7 @@ impl Aliases {
             }
             _ => {}
         }
-        let local_raw = address
-            .as_str()
-            .rsplit_once('@')
-            .map_or("", |(l, _)| l);
+        let local_raw = address.as_str().rsplit_once('@').map_or("", |(l, _)| l);
         let local = LocalPart::new(local_raw);
         let mut problems = Vec::new();
         let published: Option<Arc<Published>> = match served {
@@ -407,7 +404,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = AliasStore::open_or_create(&dir.path().join("a.db")).unwrap();
         let now = SystemTime::now();
-        for (d, mode) in [("example.com", DomainMode::Store), ("mixed.org", DomainMode::Dns)] {
+        for (d, mode) in [
+            ("example.com", DomainMode::Store),
+            ("mixed.org", DomainMode::Dns),
+        ] {
             store.add_domain(d, mode, "t", now).unwrap();
             store.set_verified(d, now).unwrap();
         }
@@ -422,12 +422,24 @@ mod tests {
             description: String::new(),
         };
         let rows = [
-            add(Pattern::Exact("info".into()), &["a@x.org", "team@example.com"]),
-            add(Pattern::Exact("team".into()), &["b@y.org", "c@z.org", "a@x.org"]),
+            add(
+                Pattern::Exact("info".into()),
+                &["a@x.org", "team@example.com"],
+            ),
+            add(
+                Pattern::Exact("team".into()),
+                &["b@y.org", "c@z.org", "a@x.org"],
+            ),
             add(Pattern::Exact("self".into()), &["self@example.com"]),
-            add(Pattern::Exact("many".into()), &["team@example.com", "d@x.org", "e@x.org"]),
+            add(
+                Pattern::Exact("many".into()),
+                &["team@example.com", "d@x.org", "e@x.org"],
+            ),
             add(Pattern::Exact("hook".into()), &["https://hooks.example/in"]),
-            add(Pattern::Exact("box".into()), &["maildb:box@mail.example.com"]),
+            add(
+                Pattern::Exact("box".into()),
+                &["maildb:box@mail.example.com"],
+            ),
             add(Pattern::Regex("^sales-(.+)$".into()), &["sales+$1@x.org"]),
         ];
         store
@@ -467,49 +479,114 @@ mod tests {
         assert_eq!(targets(&r), ["a@x.org", "b@y.org", "c@z.org"]);
         let r = a.resolve(&addr("info+news@example.com")).unwrap();
         assert_eq!(targets(&r)[0], "a+news@x.org");
-        assert_eq!(targets(&a.resolve(&addr("sales-eu@example.com")).unwrap()), ["sales+eu@x.org"]);
-        assert_eq!(failure(&a.resolve(&addr("nobody@example.com")).unwrap()), "5.1.1");
-        assert_eq!(failure(&a.resolve(&addr("self@example.com")).unwrap()), "5.4.6");
-        assert_eq!(failure(&a.resolve(&addr("many@example.com")).unwrap()), "4.3.5");
-        assert_eq!(failure(&a.resolve(&addr("hook@example.com")).unwrap()), "5.3.3");
-        assert_eq!(failure(&a.resolve(&addr("x@new.example")).unwrap()), "4.7.1");
-        assert_eq!(targets(&a.resolve(&addr("box@example.com")).unwrap()), ["maildb:box@mail.example.com"]);
-        assert_eq!(a.resolve(&addr("x@elsewhere.org")).unwrap(), Resolution::NotOurs);
-        assert_eq!(a.resolve(&addr("x@[127.0.0.1]")).unwrap(), Resolution::NotOurs);
+        assert_eq!(
+            targets(&a.resolve(&addr("sales-eu@example.com")).unwrap()),
+            ["sales+eu@x.org"]
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("nobody@example.com")).unwrap()),
+            "5.1.1"
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("self@example.com")).unwrap()),
+            "5.4.6"
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("many@example.com")).unwrap()),
+            "4.3.5"
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("hook@example.com")).unwrap()),
+            "5.3.3"
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("x@new.example")).unwrap()),
+            "4.7.1"
+        );
+        assert_eq!(
+            targets(&a.resolve(&addr("box@example.com")).unwrap()),
+            ["maildb:box@mail.example.com"]
+        );
+        assert_eq!(
+            a.resolve(&addr("x@elsewhere.org")).unwrap(),
+            Resolution::NotOurs
+        );
+        assert_eq!(
+            a.resolve(&addr("x@[127.0.0.1]")).unwrap(),
+            Resolution::NotOurs
+        );
     }
 
     #[test]
     fn txt_rules_come_after_the_store_and_dns_failures_are_errors() {
         let published = Published {
             rules: vec![
-                txt_rule(Pattern::Exact("info".into()), Action::Forward, &["txt@x.org"]),
+                txt_rule(
+                    Pattern::Exact("info".into()),
+                    Action::Forward,
+                    &["txt@x.org"],
+                ),
                 txt_rule(Pattern::Exact("gone".into()), Action::Refuse, &[]),
                 txt_rule(Pattern::Exact("later".into()), Action::Defer, &[]),
                 txt_rule(Pattern::Exact("quiet".into()), Action::Drop, &[]),
-                txt_rule(Pattern::Regex("^(.+)-x$".into()), Action::Forward, &["$1@x.org"]),
+                txt_rule(
+                    Pattern::Regex("^(.+)-x$".into()),
+                    Action::Forward,
+                    &["$1@x.org"],
+                ),
                 txt_rule(Pattern::CatchAll, Action::Forward, &["all@x.org"]),
             ],
             port: None,
             problems: vec![],
         };
         let (_d, mut a) = setup(FakeTxt(Some(published.clone()), false));
-        assert_eq!(targets(&a.resolve(&addr("info@dnsonly.net")).unwrap()), ["txt@x.org"]);
-        assert_eq!(targets(&a.resolve(&addr("bob-x@dnsonly.net")).unwrap()), ["bob@x.org"]);
-        assert_eq!(targets(&a.resolve(&addr("zzz@dnsonly.net")).unwrap()), ["all@x.org"]);
-        assert_eq!(failure(&a.resolve(&addr("gone@dnsonly.net")).unwrap()), "5.2.1");
-        assert_eq!(failure(&a.resolve(&addr("later@dnsonly.net")).unwrap()), "4.2.1");
-        assert!(matches!(a.resolve(&addr("quiet@mixed.org")).unwrap(), Resolution::Drop { .. }));
+        assert_eq!(
+            targets(&a.resolve(&addr("info@dnsonly.net")).unwrap()),
+            ["txt@x.org"]
+        );
+        assert_eq!(
+            targets(&a.resolve(&addr("bob-x@dnsonly.net")).unwrap()),
+            ["bob@x.org"]
+        );
+        assert_eq!(
+            targets(&a.resolve(&addr("zzz@dnsonly.net")).unwrap()),
+            ["all@x.org"]
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("gone@dnsonly.net")).unwrap()),
+            "5.2.1"
+        );
+        assert_eq!(
+            failure(&a.resolve(&addr("later@dnsonly.net")).unwrap()),
+            "4.2.1"
+        );
+        assert!(matches!(
+            a.resolve(&addr("quiet@mixed.org")).unwrap(),
+            Resolution::Drop { .. }
+        ));
         // A store-only domain never asks DNS.
-        assert_eq!(failure(&a.resolve(&addr("zzz@example.com")).unwrap()), "5.1.1");
+        assert_eq!(
+            failure(&a.resolve(&addr("zzz@example.com")).unwrap()),
+            "5.1.1"
+        );
         let broken = Published {
             problems: vec!["bad regex".into()],
             rules: vec![],
             port: None,
         };
         let (_d, mut a) = setup(FakeTxt(Some(broken), false));
-        assert_eq!(failure(&a.resolve(&addr("x@dnsonly.net")).unwrap()), "4.3.5");
+        assert_eq!(
+            failure(&a.resolve(&addr("x@dnsonly.net")).unwrap()),
+            "4.3.5"
+        );
         let (_d, mut a) = setup(FakeTxt(None, true));
-        assert!(matches!(a.resolve(&addr("x@dnsonly.net")), Err(ResolveError::Dns(_))));
-        assert_eq!(targets(&a.resolve(&addr("info@example.com")).unwrap()).len(), 3);
+        assert!(matches!(
+            a.resolve(&addr("x@dnsonly.net")),
+            Err(ResolveError::Dns(_))
+        ));
+        assert_eq!(
+            targets(&a.resolve(&addr("info@example.com")).unwrap()).len(),
+            3
+        );
     }
 }

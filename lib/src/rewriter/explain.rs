@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Rewriter;
 use crate::alias::domain_key;
-use crate::alias::lookup::{ResolveError, Resolution};
+use crate::alias::lookup::{Resolution, ResolveError};
 use crate::alias::store::DomainMode;
 use crate::exit::{Failure, ToFailure};
 use crate::mail::address::Address;
@@ -42,7 +42,11 @@ pub struct RuleApplied {
     pub source: String,
 }
 
-pub fn explain(rewriter: &mut Rewriter<'_>, input: &str, now: SystemTime) -> Result<Explanation, Failure> {
+pub fn explain(
+    rewriter: &mut Rewriter<'_>,
+    input: &str,
+    now: SystemTime,
+) -> Result<Explanation, Failure> {
     let mut e = Explanation {
         address: input.to_owned(),
         unusable: false,
@@ -67,7 +71,8 @@ pub fn explain(rewriter: &mut Rewriter<'_>, input: &str, now: SystemTime) -> Res
         Ok(Some(original)) => {
             e.result = "reverse";
             e.targets.push(original.as_str().to_owned());
-            e.reason = Some("an SRS address of ours: bounces to it go to the original sender".into());
+            e.reason =
+                Some("an SRS address of ours: bounces to it go to the original sender".into());
             return Ok(e);
         }
         Ok(None) => {}
@@ -103,8 +108,16 @@ pub fn explain(rewriter: &mut Rewriter<'_>, input: &str, now: SystemTime) -> Res
             e.reason = Some("accepted and dropped quietly".into());
             steps
         }
-        Resolution::Fail { status, reason, steps } => {
-            e.result = if status.is_transient() { "defer" } else { "refuse" };
+        Resolution::Fail {
+            status,
+            reason,
+            steps,
+        } => {
+            e.result = if status.is_transient() {
+                "defer"
+            } else {
+                "refuse"
+            };
             e.status = Some(status.to_string());
             e.reason = Some(reason);
             steps
@@ -132,14 +145,24 @@ fn domain_source(rewriter: &mut Rewriter<'_>, address: &Address) -> Result<Strin
     if let Some(store) = rewriter.aliases().store()
         && let Some(d) = store.domain(&key).map_err(|e| e.to_failure())?
     {
-        let verified = if d.verified.is_some() { "verified" } else { "NOT verified: mail waits (4.7.1)" };
+        let verified = if d.verified.is_some() {
+            "verified"
+        } else {
+            "NOT verified: mail waits (4.7.1)"
+        };
         let source = match d.mode {
             DomainMode::Store => "the alias store",
             DomainMode::Dns => "the alias store, then its DNS TXT records",
         };
         return Ok(format!("{key}: {source}; {verified}"));
     }
-    if rewriter.config.aliases.dns_domains.iter().any(|d| domain_key(d).as_deref() == Some(&key)) {
+    if rewriter
+        .config
+        .aliases
+        .dns_domains
+        .iter()
+        .any(|d| domain_key(d).as_deref() == Some(&key))
+    {
         return Ok(format!("{key}: its DNS TXT records (aliases.dns_domains)"));
     }
     Ok(format!("{key}: not one of ours"))

@@ -28,7 +28,9 @@ pub fn has_field(msg: &[u8], name: &str) -> bool {
             return false;
         }
         if let Some(colon) = memchr::memchr(b':', line)
-            && line[..colon].trim_ascii_end().eq_ignore_ascii_case(name.as_bytes())
+            && line[..colon]
+                .trim_ascii_end()
+                .eq_ignore_ascii_case(name.as_bytes())
         {
             return true;
         }
@@ -91,10 +93,27 @@ mod tests {
 
     #[test]
     fn trace_lines_use_the_message_line_ending() {
-        let t = trace(b"Subject: x\r\n\r\nbody", Some("a@b.org"), "mx", "Q1", SystemTime::UNIX_EPOCH);
-        assert!(t.starts_with("X-Original-To: a@b.org\r\nReceived: by mx (postern-rewriter) id Q1;\r\n\t"), "{t}");
+        let t = trace(
+            b"Subject: x\r\n\r\nbody",
+            Some("a@b.org"),
+            "mx",
+            "Q1",
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(
+            t.starts_with(
+                "X-Original-To: a@b.org\r\nReceived: by mx (postern-rewriter) id Q1;\r\n\t"
+            ),
+            "{t}"
+        );
         assert!(t.ends_with("\r\n"));
-        let t = trace(b"X-Original-To: z@y\n\n", Some("a@b.org"), "mx", "Q1", SystemTime::UNIX_EPOCH);
+        let t = trace(
+            b"X-Original-To: z@y\n\n",
+            Some("a@b.org"),
+            "mx",
+            "Q1",
+            SystemTime::UNIX_EPOCH,
+        );
         assert!(t.starts_with("Received:"), "{t}");
         assert_eq!(prepend("A: b\n", b"C: d\n\n"), b"A: b\nC: d\n\n");
     }

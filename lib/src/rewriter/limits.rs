@@ -41,7 +41,8 @@ pub struct Over {
 
 /// The key a sender is counted under.
 pub fn sender_key(secret: &[u8; 32], sender: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(sender.to_ascii_lowercase().as_bytes());
     format!("sender:{}", text::hex(&mac.finalize().into_bytes()[..16]))
 }
@@ -97,12 +98,20 @@ mod tests {
         assert!(!key.contains("alice"));
         let domains = [("example.com".to_string(), 2)];
         for _ in 0..2 {
-            assert_eq!(count(&mut store, 10, &domains, Some((&key, 5))).unwrap(), None);
+            assert_eq!(
+                count(&mut store, 10, &domains, Some((&key, 5))).unwrap(),
+                None
+            );
         }
-        let over = count(&mut store, 10, &domains, Some((&key, 5))).unwrap().unwrap();
+        let over = count(&mut store, 10, &domains, Some((&key, 5)))
+            .unwrap()
+            .unwrap();
         assert_eq!(over.what, "domain example.com");
         // A new day starts again, and forgets the old one.
-        assert_eq!(count(&mut store, 11, &domains, Some((&key, 5))).unwrap(), None);
+        assert_eq!(
+            count(&mut store, 11, &domains, Some((&key, 5))).unwrap(),
+            None
+        );
         assert_eq!(store.count("domain:example.com", 10, 0).unwrap(), 0);
         let over = (0..5)
             .map(|_| count(&mut store, 11, &[], Some((&key, 5))).unwrap())

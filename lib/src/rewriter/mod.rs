@@ -17,12 +17,12 @@ pub mod srs;
 
 use std::time::{Duration, SystemTime};
 
-use crate::alias::lookup::{Aliases, ResolveError, Resolution, Step};
+use crate::alias::lookup::{Aliases, Resolution, ResolveError, Step};
 use crate::alias::records::DnsRecords;
-use crate::dns::DnsClient;
 use crate::alias::store::AliasStore;
 use crate::alias::{Target, TxtSource, domain_key};
 use crate::config::Config;
+use crate::dns::DnsClient;
 use crate::exit::{Failure, Sysexit, ToFailure};
 use crate::log::Log;
 use crate::mail::address::{Address, Sender};
@@ -45,9 +45,17 @@ pub enum Outcome {
     Passed,
     /// An SRS address reversed to the original sender (a bounce).
     Reversed(String),
-    Forwarded { targets: Vec<String>, steps: Vec<Step> },
-    Dropped { steps: Vec<Step> },
-    Failed { status: Status, reason: String },
+    Forwarded {
+        targets: Vec<String>,
+        steps: Vec<Step>,
+    },
+    Dropped {
+        steps: Vec<Step>,
+    },
+    Failed {
+        status: Status,
+        reason: String,
+    },
 }
 
 /// The jobs a rewrite gives and what it decided.
@@ -89,7 +97,10 @@ impl<'a> Rewriter<'a> {
             Err(e) => return Err(fail(e.to_failure())),
         };
         let sender_key = match &mut store {
-            Some(s) => Some(s.secret("sender-counters").map_err(|e| fail(e.to_failure()))?),
+            Some(s) => Some(
+                s.secret("sender-counters")
+                    .map_err(|e| fail(e.to_failure()))?,
+            ),
             None => None,
         };
         let srs = Srs::from_config(config).map_err(|e| fail(e.to_failure()))?;
@@ -140,7 +151,10 @@ impl<'a> Rewriter<'a> {
         for r in std::mem::take(&mut envelope.recipients) {
             let original = r.address.as_str().to_owned();
             if r.status != RcptStatus::Pending {
-                decisions.push(Decision { recipient: original, outcome: Outcome::Passed });
+                decisions.push(Decision {
+                    recipient: original,
+                    outcome: Outcome::Passed,
+                });
                 kept.push(r);
                 continue;
             }
@@ -159,7 +173,10 @@ impl<'a> Rewriter<'a> {
                     let (status, reason) = (e.status(), e.to_string());
                     decisions.push(Decision {
                         recipient: original,
-                        outcome: Outcome::Failed { status, reason: reason.clone() },
+                        outcome: Outcome::Failed {
+                            status,
+                            reason: reason.clone(),
+                        },
                     });
                     failed.push(settled(r, status, &reason));
                     continue;
@@ -181,7 +198,10 @@ impl<'a> Rewriter<'a> {
             }
             match resolution {
                 Resolution::NotOurs => {
-                    decisions.push(Decision { recipient: original, outcome: Outcome::Passed });
+                    decisions.push(Decision {
+                        recipient: original,
+                        outcome: Outcome::Passed,
+                    });
                     kept.push(r);
                 }
                 Resolution::Forward { targets, steps } => {
@@ -204,20 +224,32 @@ impl<'a> Rewriter<'a> {
                     }
                     decisions.push(Decision {
                         recipient: original,
-                        outcome: Outcome::Forwarded { targets: shown, steps },
+                        outcome: Outcome::Forwarded {
+                            targets: shown,
+                            steps,
+                        },
                     });
                 }
                 Resolution::Drop { steps } => {
-                    decisions.push(Decision { recipient: original, outcome: Outcome::Dropped { steps } });
+                    decisions.push(Decision {
+                        recipient: original,
+                        outcome: Outcome::Dropped { steps },
+                    });
                 }
                 Resolution::Fail { status, reason, .. } if status.is_transient() => {
                     wait.get_or_insert((status, reason.clone()));
-                    decisions.push(Decision { recipient: original, outcome: Outcome::Failed { status, reason } });
+                    decisions.push(Decision {
+                        recipient: original,
+                        outcome: Outcome::Failed { status, reason },
+                    });
                 }
                 Resolution::Fail { status, reason, .. } => {
                     decisions.push(Decision {
                         recipient: original,
-                        outcome: Outcome::Failed { status, reason: reason.clone() },
+                        outcome: Outcome::Failed {
+                            status,
+                            reason: reason.clone(),
+                        },
                     });
                     failed.push(settled(r, status, &reason));
                 }
@@ -257,7 +289,10 @@ impl<'a> Rewriter<'a> {
                 return Err(Failure::new(exit, status, reason));
             }
             self.log.info(format_args!("{qid}: dropped by its aliases"));
-            return Ok(Rewritten { jobs: Vec::new(), decisions });
+            return Ok(Rewritten {
+                jobs: Vec::new(),
+                decisions,
+            });
         }
         // Refused recipients ride with the others and reach the bounce
         // queue through the deliverer.
@@ -283,7 +318,8 @@ impl<'a> Rewriter<'a> {
                 Err(e) => {
                     // Forwarding with the sender as it came fails SPF at
                     // worst; refusing the mail would lose it.
-                    self.log.warning(format_args!("{qid}: sender not rewritten: {e}"));
+                    self.log
+                        .warning(format_args!("{qid}: sender not rewritten: {e}"));
                     envelope.sender.clone()
                 }
             };
@@ -297,7 +333,9 @@ impl<'a> Rewriter<'a> {
     }
 
     fn is_ours(&self, a: &Address) -> Result<bool, Failure> {
-        self.aliases.is_ours(a.domain()).map_err(|e| self.logged(e.to_failure()))
+        self.aliases
+            .is_ours(a.domain())
+            .map_err(|e| self.logged(e.to_failure()))
     }
 
     fn logged(&self, f: Failure) -> Failure {
@@ -326,7 +364,9 @@ impl<'a> Rewriter<'a> {
         };
         let mut with_limits = Vec::with_capacity(domains.len());
         for d in domains {
-            let own = store.setting(d, "messages_per_day").map_err(|e| e.to_failure())?;
+            let own = store
+                .setting(d, "messages_per_day")
+                .map_err(|e| e.to_failure())?;
             with_limits.push((d.clone(), own.parse().unwrap_or(default)));
         }
         let sender_key = sender
@@ -364,7 +404,11 @@ impl<'a> Rewriter<'a> {
         ));
         if self.log.shows_addresses() {
             for d in decisions {
-                self.log.info(format_args!("{qid}: to=<{}> {}", d.recipient, describe(&d.outcome)));
+                self.log.info(format_args!(
+                    "{qid}: to=<{}> {}",
+                    d.recipient,
+                    describe(&d.outcome)
+                ));
             }
         }
     }

@@ -192,7 +192,9 @@ impl ToFailure for SrsConfigError {
         match self {
             // A missing file is a set-up step not taken; another read
             // error (EIO, a full table of open files) may pass.
-            SrsConfigError::Read { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
+            SrsConfigError::Read { source, .. }
+                if source.kind() != std::io::ErrorKind::NotFound =>
+            {
                 Failure::tempfail(self.to_string())
             }
             _ => Failure::config(self.to_string()),

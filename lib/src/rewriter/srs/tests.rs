@@ -651,7 +651,8 @@ fn secrets_file() {
     ));
     let missing = SrsSecrets::load(&dir.path().join("missing")).unwrap_err();
     assert!(matches!(missing, SrsConfigError::Read { .. }));
-    assert_eq!(missing.to_failure().exit, crate::exit::Sysexit::TempFail);
+    // A file never made is a set-up step not taken: 78, not a retry loop.
+    assert_eq!(missing.to_failure().exit, crate::exit::Sysexit::Config);
     assert!(matches!(
         SrsSecrets::load(dir.path()),
         Err(SrsConfigError::NotFile { .. } | SrsConfigError::Mode { .. })
