@@ -428,3 +428,132 @@ fn import_export_and_json() {
         assert_eq!(out.stderr.lines().count(), 1, "{bad:?}: {}", out.stderr);
     }
 }
+
+/// A domain served from its TXT records alone, read from a real dnsmasq:
+/// exact, regex and catch-all entries, refusals, and domain verification.
+#[test]
+fn txt_records_from_a_real_dns_server() {
+    use util::dns::{Dnsmasq, Zone};
+    let zone = Zone::new()
+        .local("txt.example")
+        .mx("txt.example", "mx.txt.example", 10)
+        .txt(
+            "txt.example",
+            &[
+                "forward-email=info:alice@dest.example,info:bob@dest.example,",
+                "/^list-(.+)$/:lists+$1@dest.example,!!!old,catchall@dest.example",
+            ],
+        )
+        .txt("txt.example", &["postern=ops:ops@dest.example"])
+        .local("nomx.example")
+        .txt("nomx.example", &["forward-email=all@dest.example"])
+        .local("verify.example")
+        .txt(
+            "verify.example",
+            &["postern-site-verification=will-not-match"],
+        );
+    let dns = Dnsmasq::start(&zone);
+    let relay = Server::start(Script::default());
+    let site = Site::new(relay.port);
+    site.configure(
+        "aliases",
+        "dns_domains = [\"txt.example\", \"nomx.example\"]",
+    );
+    site.configure(
+        "dns",
+        &format!("nameservers = [\"{}\"]\ntimeout = \"2s\"", dns.nameserver()),
+    );
+    let explain = |a: &str| {
+        let out = site.run(REWRITER, &["explain", "--json", a], b"");
+        assert_eq!(out.code, 0, "{a}: {}", out.stderr);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    let v = explain("info@txt.example");
+    assert_eq!(
+        v["targets"],
+        serde_json::json!(["alice@dest.example", "bob@dest.example"])
+    );
+    assert!(
+        v["rules"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("TXT entry"),
+        "{v}"
+    );
+    assert_eq!(
+        explain("list-dev@TXT.example")["targets"][0],
+        "lists+dev@dest.example"
+    );
+    assert_eq!(explain("ops@txt.example")["targets"][0], "ops@dest.example");
+    assert_eq!(
+        explain("anyone@txt.example")["targets"][0],
+        "catchall@dest.example"
+    );
+    assert_eq!(explain("old@txt.example")["status"], "5.2.1");
+    // No MX: its TXT records do not count, and nothing matches.
+    assert_eq!(explain("x@nomx.example")["status"], "5.1.1");
+
+    // Through the chain: SRS sender, both targets.
+    let [_, w, d] = site.chain3("carol@sender.example", &["info@txt.example"], &msg());
+    assert_eq!((w.code, d.code), (0, 0), "{}{}", w.stderr, d.stderr);
+    assert_eq!(
+        relay.received()[0].rcpts,
+        ["alice@dest.example", "bob@dest.example"]
+    );
+
+    // A store domain is verified only by its exact record.
+    site.alias(&["domain", "add", "verify.example"]);
+    let out = site.run(ALIAS, &["domain", "verify", "verify.example"], b"");
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("4.7.1 verify.example: no TXT record postern-site-verification="),
+        "{}",
+        out.stderr
+    );
+}
+
+/// DNS that fails, in each way: the mail waits (4.4.3), never bounces.
+#[test]
+fn a_failing_dns_server_defers_and_never_bounces() {
+    use util::dns::{Behaviour, FakeDns};
+    let dns = FakeDns::start(Behaviour::ServFail);
+    let site = Site::new(util::closed_port());
+    site.configure("aliases", "dns_domains = [\"txt.example\"]");
+    site.configure(
+        "dns",
+        &format!(
+            "nameservers = [\"{}\"]\ntimeout = \"300ms\"\nattempts = 2",
+            dns.nameserver()
+        ),
+    );
+    let r = site.run(
+        util::RECEIVER,
+        &["-f", "carol@sender.example", "--", "info@txt.example"],
+        &msg(),
+    );
+    for behaviour in [
+        Behaviour::ServFail,
+        Behaviour::Silent,
+        Behaviour::Garbage,
+        Behaviour::Refused,
+    ] {
+        let name = format!("{behaviour:?}");
+        dns.set(behaviour);
+        let started = std::time::Instant::now();
+        let out = site.run(REWRITER, &[], &r.stdout);
+        assert_eq!(out.code, 75, "{name}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .starts_with("4.4.3 DNS lookup for txt.example failed"),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{name}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+    }
+}

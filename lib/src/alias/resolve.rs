@@ -124,7 +124,8 @@ pub fn same_target(a: &Target, b: &Target) -> bool {
     }
 }
 
-/// `$1`..`$9` (and `$0`, the whole match) replaced; `$$` is a dollar.
+/// `$1`..`$9` or `${1}`..`${9}` (and `$0`, the whole match) replaced;
+/// `$$` is a dollar.
 /// A captured `@` would move the mail to another domain: refused.
 fn substitute(template: &str, captures: &[Option<String>]) -> Result<String, String> {
     if !template.contains('$') {
@@ -144,19 +145,36 @@ fn substitute(template: &str, captures: &[Option<String>]) -> Result<String, Str
             }
             Some(d @ '0'..='9') => {
                 chars.next();
-                let n = d as usize - '0' as usize;
-                let captured = captures.get(n).cloned().flatten().unwrap_or_default();
-                if captured.contains('@') {
-                    return Err(format!(
-                        "${n} captured an @, which would change the target's domain"
-                    ));
+                push_capture(&mut out, captures, d)?;
+            }
+            // `${1}`, as Forward Email's records may write it.
+            Some('{') => {
+                let mut look = chars.clone();
+                look.next();
+                match (look.next(), look.next()) {
+                    (Some(d @ '0'..='9'), Some('}')) => {
+                        chars = look;
+                        push_capture(&mut out, captures, d)?;
+                    }
+                    _ => out.push('$'),
                 }
-                out.push_str(&captured);
             }
             _ => out.push('$'),
         }
     }
     Ok(out)
+}
+
+fn push_capture(out: &mut String, captures: &[Option<String>], digit: char) -> Result<(), String> {
+    let n = digit as usize - '0' as usize;
+    let captured = captures.get(n).cloned().flatten().unwrap_or_default();
+    if captured.contains('@') {
+        return Err(format!(
+            "${n} captured an @, which would change the target's domain"
+        ));
+    }
+    out.push_str(&captured);
+    Ok(())
 }
 
 /// `bob@x.org` with tag `lists` is `bob+lists@x.org`; a quoted local part,
@@ -256,6 +274,11 @@ mod tests {
         };
         // $1 did not take part: empty, and so no local part: refused.
         assert!(expand(&c, None).is_err());
+        let c = Chosen {
+            rule: rule(Pattern::Regex("(.)(.)".into()), &["${2}-$1@x.org"]),
+            captures: vec![Some("ab".into()), Some("a".into()), Some("b".into())],
+        };
+        assert_eq!(expand(&c, None).unwrap()[0].to_string(), "b-a@x.org");
         let r = rule(Pattern::Regex("x".into()), &["a$$b@x.org", "c$@x.org"]);
         let c = Chosen {
             rule: r,

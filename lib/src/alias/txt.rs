@@ -81,9 +81,8 @@
 //! [`MAX_PROBLEMS`] problems are listed.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::AeadInOut;
@@ -166,20 +165,19 @@ impl TxtKey {
             path: path.to_owned(),
             source,
         };
-        let file = fs::File::open(path).map_err(read_err)?;
-        let meta = file.metadata().map_err(read_err)?;
-        if !meta.is_file() {
-            return Err(TxtKeyError::NotFile {
-                path: path.to_owned(),
-            });
-        }
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(TxtKeyError::Mode {
-                path: path.to_owned(),
-                mode,
-            });
-        }
+        let (file, meta) = crate::store::private::open(path).map_err(|e| {
+            use crate::store::private::PrivateFileError;
+            match e {
+                PrivateFileError::Open(source) => read_err(source),
+                PrivateFileError::NotFile => TxtKeyError::NotFile {
+                    path: path.to_owned(),
+                },
+                PrivateFileError::Mode(mode) => TxtKeyError::Mode {
+                    path: path.to_owned(),
+                    mode,
+                },
+            }
+        })?;
         let too_long = || TxtKeyError::Length {
             path: path.to_owned(),
         };
