@@ -75,9 +75,11 @@ fn postern(secrets: &[&str], separator: char, max_age_days: u64) -> Srs {
 }
 
 fn forward(srs: &Srs, sender: &str, now: u64) -> String {
-    srs.forward(&addr(sender), at(now))
-        .unwrap_or_else(|e| panic!("postern forward {sender}: {e}"))
-        .to_string()
+    let out = srs
+        .forward(&addr(sender), at(now))
+        .unwrap_or_else(|e| panic!("postern forward {sender}: {e}"));
+    assert_eq!(Address::parse(out.as_str()), Ok(out.clone()));
+    out.to_string()
 }
 
 fn reverse(srs: &Srs, address: &str, now: u64) -> Result<String, SrsError> {
