@@ -84,7 +84,10 @@ fn forward(srs: &Srs, sender: &str, now: u64) -> String {
 
 fn reverse(srs: &Srs, address: &str, now: u64) -> Result<String, SrsError> {
     match srs.reverse(&addr(address), at(now)) {
-        Ok(Some(a)) => Ok(a.to_string()),
+        Ok(Some(a)) => {
+            assert_eq!(Address::parse(a.as_str()).as_ref(), Ok(&a));
+            Ok(a.to_string())
+        }
         Ok(None) => panic!("{address} is not an SRS address to postern"),
         Err(e) => Err(e),
     }

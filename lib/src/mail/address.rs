@@ -189,7 +189,9 @@ fn check_local(local: &str) -> Result<(), AddressError> {
     Ok(())
 }
 
-fn check_domain(domain: &str) -> Result<(), AddressError> {
+/// The domain checks of [`Address::parse`] alone, for a builder of
+/// addresses whose other parts are known to be valid.
+pub(crate) fn check_domain(domain: &str) -> Result<(), AddressError> {
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
         let ok = !literal.is_empty()
             && literal

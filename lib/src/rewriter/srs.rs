@@ -67,7 +67,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{Config, SrsConfig};
 use crate::exit::{Failure, ToFailure};
-use crate::mail::address::{Address, MAX_ADDRESS, Sender};
+use crate::mail::address::{self, Address, MAX_ADDRESS, Sender};
 use crate::mail::status::{self, Status};
 use crate::store::private::{self, PrivateFileError};
 
@@ -584,6 +584,9 @@ fn split_srs1(rest: &str) -> Result<(&str, &str, &str), SrsError> {
 }
 
 /// `prefix` + `user` @ `host`, quoted if needed, as a checked address.
+/// `user` and `host` come from a valid address (no control characters),
+/// and what needs quotes is quoted: the length and the domain are what
+/// remain to check.
 fn original(prefix: &str, user: &str, host: &str) -> Result<Address, SrsError> {
     let quote = needs_quotes(prefix) || needs_quotes(user);
     let mut out = String::with_capacity(prefix.len() + user.len() + host.len() + 3);
@@ -597,7 +600,10 @@ fn original(prefix: &str, user: &str, host: &str) -> Result<Address, SrsError> {
     }
     out.push('@');
     out.push_str(host);
-    Address::from_string(out).map_err(|_| SrsError::BadOriginal)
+    if out.len() > MAX_ADDRESS || address::check_domain(host).is_err() {
+        return Err(SrsError::BadOriginal);
+    }
+    Ok(Address::from_valid_parts(out))
 }
 
 /// A hash digit of an address as compared: in any case, like both peers,
