@@ -75,14 +75,19 @@ fn postern(secrets: &[&str], separator: char, max_age_days: u64) -> Srs {
 }
 
 fn forward(srs: &Srs, sender: &str, now: u64) -> String {
-    srs.forward(&addr(sender), at(now))
-        .unwrap_or_else(|e| panic!("postern forward {sender}: {e}"))
-        .to_string()
+    let out = srs
+        .forward(&addr(sender), at(now))
+        .unwrap_or_else(|e| panic!("postern forward {sender}: {e}"));
+    assert_eq!(Address::parse(out.as_str()), Ok(out.clone()));
+    out.to_string()
 }
 
 fn reverse(srs: &Srs, address: &str, now: u64) -> Result<String, SrsError> {
     match srs.reverse(&addr(address), at(now)) {
-        Ok(Some(a)) => Ok(a.to_string()),
+        Ok(Some(a)) => {
+            assert_eq!(Address::parse(a.as_str()).as_ref(), Ok(&a));
+            Ok(a.to_string())
+        }
         Ok(None) => panic!("{address} is not an SRS address to postern"),
         Err(e) => Err(e),
     }

@@ -59,6 +59,15 @@ impl Address {
         Ok(Address(s))
     }
 
+    /// An address put together from the parts of valid ones, as the SRS
+    /// codec does per message: keeping it valid is the builder's job, so
+    /// the checks run only in debug builds (the builder's tests check its
+    /// results with [`Address::parse`]).
+    pub(crate) fn from_valid_parts(s: String) -> Address {
+        debug_assert_eq!(check(&s), Ok(()), "{s:?}");
+        Address(s)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -83,13 +92,13 @@ fn check(s: &str) -> Result<(), AddressError> {
     if s.is_empty() {
         return Err(AddressError::Empty);
     }
-    if s.chars().any(char::is_control) {
+    if has_control(s) {
         return Err(AddressError::Control);
     }
     if s.len() > MAX_ADDRESS {
         return Err(AddressError::TooLong);
     }
-    let at = s.rfind('@').ok_or(AddressError::NoDomain)?;
+    let at = memchr::memrchr(b'@', s.as_bytes()).ok_or(AddressError::NoDomain)?;
     let (local, domain) = (&s[..at], &s[at + 1..]);
     if local.is_empty() {
         return Err(AddressError::LocalEmpty);
@@ -152,21 +161,37 @@ fn strip_brackets(s: &str) -> &str {
         .unwrap_or(s)
 }
 
+/// `char::is_control` over the string, byte by byte when it is ASCII (the
+/// usual case: addresses are checked per message and per SRS rewrite).
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        s.chars().any(char::is_control)
+    }
+}
+
+// The checks below compare bytes with ASCII characters: in UTF-8 every
+// byte of a multi-byte character is 0x80 or above, so they cannot match
+// part of one.
+
 fn check_local(local: &str) -> Result<(), AddressError> {
     if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
         // A quoted string (RFC 5321 Quoted-string): anything printable.
         return Ok(());
     }
     if local
-        .chars()
-        .any(|c| c == ' ' || c == '<' || c == '>' || c == '"' || c == '\\' || c == ',')
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'<' | b'>' | b'"' | b'\\' | b','))
     {
         return Err(AddressError::BadCharacter);
     }
     Ok(())
 }
 
-fn check_domain(domain: &str) -> Result<(), AddressError> {
+/// The domain checks of [`Address::parse`] alone, for a builder of
+/// addresses whose other parts are known to be valid.
+pub(crate) fn check_domain(domain: &str) -> Result<(), AddressError> {
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
         let ok = !literal.is_empty()
             && literal
@@ -178,14 +203,15 @@ fn check_domain(domain: &str) -> Result<(), AddressError> {
             Err(AddressError::BadDomain)
         };
     }
-    let labels_ok = domain.split('.').all(|label| {
+    // Letters, digits and `-` in ASCII; anything beyond ASCII (a U-label).
+    let labels_ok = domain.as_bytes().split(|&b| b == b'.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
+            && !label.starts_with(b"-")
+            && !label.ends_with(b"-")
             && label
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || !b.is_ascii())
     });
     if labels_ok {
         Ok(())

@@ -67,7 +67,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{Config, SrsConfig};
 use crate::exit::{Failure, ToFailure};
-use crate::mail::address::{Address, MAX_ADDRESS, Sender};
+use crate::mail::address::{self, Address, MAX_ADDRESS, Sender};
 use crate::mail::status::{self, Status};
 use crate::store::private::{self, PrivateFileError};
 
@@ -476,7 +476,7 @@ impl Srs {
 
     /// The hash of `pieces` under the signing secret, written in `digits`.
     fn sign<'a>(&self, pieces: &[&str], digits: &'a mut [u8; HASH_MAX]) -> &'a str {
-        &digest(self.secrets.signing(), pieces, digits)[..HASH_LEN]
+        digest(self.secrets.signing(), pieces, HASH_LEN, digits)
     }
 
     fn verify(&self, hash: &str, pieces: &[&str]) -> Result<(), SrsError> {
@@ -486,7 +486,7 @@ impl Srs {
         }
         let mut digits = [0u8; HASH_MAX];
         let matches = self.secrets.keys.iter().any(|key| {
-            let digest = digest(key, pieces, &mut digits);
+            let digest = digest(key, pieces, hash.len(), &mut digits);
             // Without an early exit, so the time taken tells nothing about
             // how much matched.
             let diff = digest.bytes().zip(hash).fold(0u8, |d, (ours, theirs)| {
@@ -522,7 +522,10 @@ impl Srs {
     }
 
     /// `prefix` pieces then `user` at the SRS domain, quoted as a whole
-    /// when `user` needs quotes (the prefix never does).
+    /// when `user` needs quotes (the prefix never does). Valid by
+    /// construction, so not checked again: the pieces come from a valid
+    /// address and the checked SRS domain, the length is checked here, and
+    /// what [`Address::parse`] refuses outside quotes is quoted.
     fn build(&self, prefix: &[&str], user: &str) -> Result<Address, SrsError> {
         let quote = needs_quotes(user);
         let len = prefix.iter().map(|p| p.len()).sum::<usize>()
@@ -544,7 +547,7 @@ impl Srs {
         }
         out.push('@');
         out.push_str(&self.domain);
-        Address::from_string(out).map_err(|_| SrsError::TooLong)
+        Ok(Address::from_valid_parts(out))
     }
 }
 
@@ -587,6 +590,9 @@ fn split_srs1(rest: &str) -> Result<(&str, &str, &str), SrsError> {
 }
 
 /// `prefix` + `user` @ `host`, quoted if needed, as a checked address.
+/// `user` and `host` come from a valid address (no control characters),
+/// and what needs quotes is quoted: the length and the domain are what
+/// remain to check.
 fn original(prefix: &str, user: &str, host: &str) -> Result<Address, SrsError> {
     let quote = needs_quotes(prefix) || needs_quotes(user);
     let mut out = String::with_capacity(prefix.len() + user.len() + host.len() + 3);
@@ -600,7 +606,10 @@ fn original(prefix: &str, user: &str, host: &str) -> Result<Address, SrsError> {
     }
     out.push('@');
     out.push_str(host);
-    Address::from_string(out).map_err(|_| SrsError::BadOriginal)
+    if out.len() > MAX_ADDRESS || address::check_domain(host).is_err() {
+        return Err(SrsError::BadOriginal);
+    }
+    Ok(Address::from_valid_parts(out))
 }
 
 /// A hash digit of an address as compared: in any case, like both peers,
@@ -615,10 +624,15 @@ fn hash_digit(b: u8) -> u8 {
     }
 }
 
-/// HMAC-SHA1 of the pieces, each lowercased in ASCII only (libsrs2's
-/// `tolower` in the C locale, Perl's `lc` on bytes), in base64 digits
-/// written in `digits`.
-fn digest<'a>(key: &HmacSha1, pieces: &[&str], digits: &'a mut [u8; HASH_MAX]) -> &'a str {
+/// The first `len` (at most [`HASH_MAX`]) base64 digits of HMAC-SHA1 of
+/// the pieces, each lowercased in ASCII only (libsrs2's `tolower` in the C
+/// locale, Perl's `lc` on bytes), written in `digits`.
+fn digest<'a>(
+    key: &HmacSha1,
+    pieces: &[&str],
+    len: usize,
+    digits: &'a mut [u8; HASH_MAX],
+) -> &'a str {
     let mut mac = key.clone();
     let mut lower = [0u8; 64];
     for piece in pieces {
@@ -629,7 +643,13 @@ fn digest<'a>(key: &HmacSha1, pieces: &[&str], digits: &'a mut [u8; HASH_MAX]) -
             mac.update(buf);
         }
     }
-    BASE64_NOPAD.encode_mut_str(mac.finalize().as_bytes(), digits)
+    let tag = mac.finalize();
+    let tag = tag.as_bytes();
+    // Only the bytes the digits need: each digit is 6 bits, and a digit
+    // cut short by the end of the input is one not asked for.
+    let bytes = &tag[..(len * 6).div_ceil(8).min(tag.len())];
+    let encoded = BASE64_NOPAD.encode_len(bytes.len());
+    &BASE64_NOPAD.encode_mut_str(bytes, &mut digits[..encoded])[..len.min(encoded)]
 }
 
 fn day_number(now: SystemTime) -> u64 {

@@ -41,13 +41,20 @@ fn postsrsd() -> Srs {
     srs_at("example.com", &["tops3cr3t"], '=')
 }
 
+/// Forwards, and checks that the result (built without a check) parses.
 fn forward(srs: &Srs, addr: &str, now: u64) -> String {
-    srs.forward(&a(addr), at(now)).unwrap().to_string()
+    let out = srs.forward(&a(addr), at(now)).unwrap();
+    assert_eq!(Address::parse(out.as_str()), Ok(out.clone()));
+    out.to_string()
 }
 
+/// Reverses, and checks that the result (built without a full check) parses.
 fn reverse(srs: &Srs, addr: &str, now: u64) -> Result<Option<String>, SrsError> {
-    srs.reverse(&a(addr), at(now))
-        .map(|r| r.map(|x| x.to_string()))
+    let out = srs.reverse(&a(addr), at(now))?;
+    if let Some(out) = &out {
+        assert_eq!(Address::parse(out.as_str()).as_ref(), Ok(out));
+    }
+    Ok(out.map(|x| x.to_string()))
 }
 
 #[test]
@@ -265,9 +272,21 @@ fn hash_rules() {
     let full = digest(
         srs.secrets.signing(),
         &["2W", "otherdomain.com", "test"],
+        HASH_MAX,
         &mut digits,
     )
     .to_owned();
+    assert_eq!(full.len(), HASH_MAX);
+    for len in 1..HASH_MAX {
+        let mut d = [0u8; HASH_MAX];
+        let short = digest(
+            srs.secrets.signing(),
+            &["2W", "otherdomain.com", "test"],
+            len,
+            &mut d,
+        );
+        assert_eq!(short, &full[..len]);
+    }
     assert!(full.starts_with("vmyz"), "{full}");
     for len in [5, 8, HASH_MAX] {
         let s = good.replace("vmyz", &full[..len]);
@@ -412,9 +431,10 @@ fn a_reversal_that_is_no_address_is_refused() {
     let hash = digest(
         srs.secrets.signing(),
         &["2W", "bad_domain!", "x"],
+        4,
         &mut digits,
-    )[..4]
-        .to_owned();
+    )
+    .to_owned();
     let s = format!("SRS0={hash}=2W=bad_domain!=x@example.com");
     assert_eq!(reverse(&srs, &s, T), Err(SrsError::BadOriginal));
 }
@@ -429,11 +449,12 @@ fn quoted_local_parts_travel_without_their_quotes() {
     );
     // Signed as postsrsd signs what Postfix hands it: `john doe`.
     let mut digits = [0u8; HASH_MAX];
-    let hash = &digest(
+    let hash = digest(
         srs.secrets.signing(),
         &["2W", "otherdomain.com", "john doe"],
+        4,
         &mut digits,
-    )[..4];
+    );
     assert_eq!(
         out,
         format!("\"SRS0={hash}=2W=otherdomain.com=john doe\"@example.com")
@@ -745,7 +766,9 @@ proptest! {
     #[test]
     fn reverse_never_panics(addr in any_address(), days in 0u64..3000) {
         let srs = postsrsd();
-        let _ = srs.reverse(&addr, at(T + days * DAY));
+        if let Ok(Some(out)) = srs.reverse(&addr, at(T + days * DAY)) {
+            prop_assert_eq!(Address::parse(out.as_str()), Ok(out.clone()));
+        }
     }
 
     #[test]
@@ -759,10 +782,12 @@ proptest! {
         let now = at(start);
         match srs.forward(&addr, now) {
             Ok(out) => {
-                prop_assert!(out.as_str().len() <= MAX_ADDRESS);
+                // Built without a check (valid by construction): check it.
+                prop_assert_eq!(Address::parse(out.as_str()), Ok(out.clone()));
                 let back = srs.reverse(&out, at(start + days * DAY));
                 prop_assert!(matches!(back, Ok(Some(_))), "{} -> {} -> {:?}", addr, out, back);
                 let back = back.unwrap().unwrap();
+                prop_assert_eq!(Address::parse(back.as_str()), Ok(back.clone()));
                 // An SRS1 leads to the first hop, whose SRS0 it keeps whole.
                 if unquoted(out.local_part()).starts_with("SRS1") {
                     prop_assert!(unquoted(back.local_part()).starts_with("SRS0"));
@@ -775,6 +800,42 @@ proptest! {
                 e == SrsError::TooLong
                     || (e == SrsError::EmptySender && unquoted(addr.local_part()).is_empty())
             ),
+        }
+    }
+
+    /// Fields signed with our secret reverse to a valid address or to
+    /// BadOriginal, whatever they hold (the reversal checks only the
+    /// length and the domain of what it builds).
+    #[test]
+    fn signed_fields_reverse_to_valid_addresses(
+        host in "[^=@\\x00-\\x1f\\x7f]{1,20}",
+        user in "[^\\x00-\\x1f\\x7f]{1,20}",
+    ) {
+        let srs = postsrsd();
+        let mut digits = [0u8; HASH_MAX];
+        let hash = digest(srs.secrets.signing(), &["2W", &host, &user], 4, &mut digits).to_owned();
+        let local = format!("SRS0={hash}=2W={host}={user}");
+        let mut s = String::new();
+        let quote = needs_quotes(&local);
+        if quote {
+            s.push('"');
+        }
+        push_local(&mut s, &local, quote);
+        if quote {
+            s.push('"');
+        }
+        s.push_str("@example.com");
+        let Ok(addr) = Address::parse(&s) else {
+            return Ok(());
+        };
+        match srs.reverse(&addr, at(T)) {
+            Ok(Some(out)) => {
+                prop_assert_eq!(Address::parse(out.as_str()), Ok(out.clone()));
+                let local = unquoted(out.local_part()).into_owned();
+                prop_assert_eq!(local, user);
+            }
+            Ok(None) => prop_assert!(false, "{} not SRS", s),
+            Err(e) => prop_assert!(matches!(e, SrsError::BadOriginal | SrsError::Missing(_)), "{}: {:?}", s, e),
         }
     }
 
