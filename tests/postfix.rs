@@ -898,3 +898,83 @@ fn mailbox_domain_mail_is_sealed_into_encrypted_mailboxes() {
     let list = owner(&bob, &["list"]);
     assert!(list.contains("m-maildb-later"), "{list}");
 }
+
+#[test]
+fn an_alias_forwards_with_srs_and_the_bounce_finds_the_sender() {
+    let pf = Postfix::start("alias");
+    pf.fixture(&["alias", "domain", "add", "--verified", "aliases.test"]);
+    pf.fixture(&[
+        "alias",
+        "alias",
+        "add",
+        "team@aliases.test",
+        "x@example.net",
+        "y@example.org",
+    ]);
+
+    // To the alias: one copy for both targets, with an SRS sender.
+    let sent = tricky_message("m-alias-7a21");
+    let results = pf.send_through_filter(&["team@aliases.test"], &sent);
+    assert!(results[0].contains("status=sent"), "{results:#?}");
+    let got = pf.wait_for_sink(1, 30);
+    assert_eq!(got[0].rcpt_to, ["<x@example.net>", "<y@example.org>"]);
+    let srs = got[0]
+        .mail_from
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    assert!(
+        srs.starts_with("SRS0=") && srs.ends_with("=example.org=alice@srs.postern.test"),
+        "{srs}"
+    );
+    let text = got[0].text();
+    assert!(
+        text.contains(
+            "\nX-Original-To: team@aliases.test\nReceived: by postern.test (postern-rewriter)"
+        ),
+        "{text}"
+    );
+    // The body and every field of the sender's are as they were.
+    let (_, body) = header_fields(&crlf_to_lf(&sent));
+    assert!(got[0].message.ends_with(&body), "the body changed");
+
+    // A bounce to the SRS address reaches the original sender.
+    smtp_send(
+        pf.port("FILTERED_PORT"),
+        "mx.example.net",
+        "",
+        &[&srs],
+        b"Subject: undeliverable\r\n\r\nsorry\r\n",
+    );
+    let got = pf.wait_for_sink(2, 30);
+    let bounce = got
+        .iter()
+        .find(|m| m.text().contains("Subject: undeliverable"))
+        .expect("the bounce at the sink");
+    assert_eq!(bounce.rcpt_to, [format!("<{SENDER}>")]);
+    assert_eq!(bounce.mail_from, "<>");
+
+    // An alias that does not exist: Postfix bounces with postern's line.
+    smtp_send(
+        pf.port("FILTERED_PORT"),
+        "client.example.org",
+        SENDER,
+        &["nobody@aliases.test"],
+        &tricky_message("m-nobody"),
+    );
+    pf.wait_for("Postfix's bounce for nobody@aliases.test", 30, || {
+        pf.maillog()
+            .lines()
+            .any(|l| l.contains("to=<nobody@aliases.test>") && l.contains("status=bounced"))
+    });
+    let line = pf
+        .maillog()
+        .lines()
+        .find(|l| l.contains("to=<nobody@aliases.test>") && l.contains("status=bounced"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains("dsn=5.1.1") && line.contains("does not exist"),
+        "{line}"
+    );
+}

@@ -256,6 +256,20 @@ impl<'a> Rewriter<'a> {
             }
         }
         let qid = envelope.queue_id.clone();
+        if wait.is_none()
+            && failed.is_empty()
+            && forwarded.is_empty()
+            && decisions.iter().all(|d| d.outcome == Outcome::Passed)
+        {
+            // Nothing of ours: the job goes on as it came, not copied and
+            // not stamped (mail leaving through postern is not touched).
+            envelope.recipients = kept;
+            self.log_decisions(&qid, &decisions, 1);
+            return Ok(Rewritten {
+                jobs: vec![Job { envelope, message }],
+                decisions,
+            });
+        }
         if let Some((status, reason)) = wait {
             return Err(self.logged(Failure::new(Sysexit::TempFail, status, reason)));
         }
@@ -328,7 +342,7 @@ impl<'a> Rewriter<'a> {
         if !kept.is_empty() {
             jobs.push(stamp(kept, &kept_from, envelope.sender.clone()));
         }
-        self.log_decisions(&qid, &decisions, &jobs);
+        self.log_decisions(&qid, &decisions, jobs.len());
         Ok(Rewritten { jobs, decisions })
     }
 
@@ -382,7 +396,7 @@ impl<'a> Rewriter<'a> {
         .map_err(|e| self.logged(e.to_failure()))
     }
 
-    fn log_decisions(&self, qid: &crate::mail::job::QueueId, decisions: &[Decision], jobs: &[Job]) {
+    fn log_decisions(&self, qid: &crate::mail::job::QueueId, decisions: &[Decision], jobs: usize) {
         let mut counts = [0usize; 5];
         for d in decisions {
             counts[match d.outcome {
@@ -395,12 +409,7 @@ impl<'a> Rewriter<'a> {
         }
         self.log.info(format_args!(
             "{qid}: passed={} reversed={} forwarded={} dropped={} refused={} jobs={}",
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3],
-            counts[4],
-            jobs.len()
+            counts[0], counts[1], counts[2], counts[3], counts[4], jobs
         ));
         if self.log.shows_addresses() {
             for d in decisions {
