@@ -490,3 +490,61 @@ fn ports_value(dir: &Path, key: &str) -> Option<String> {
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_owned))
 }
+
+/// The rewriter in each situation that is not a refusal of the recipient
+/// itself: forwarding (with SRS), a bounce reversed, a drop, a domain not
+/// verified, a rate limit, a bad SRS address, a broken stream. A refusal
+/// of one recipient ("5.1.1 <addr> does not exist", "5.2.1") names that
+/// recipient, as Postfix's own maillog line for it (`to=<addr>`) and its
+/// bounce do: the one exception, documented in postern-rewriter(1).
+#[test]
+fn rewriter_says_no_address_or_subject() {
+    let mut said = Said::default();
+    let relay = Server::start(Script::default());
+    let site = Site::new(relay.port);
+    site.alias(&["domain", "add", "--verified", "example.net"]);
+    site.alias(&["domain", "add", "example.com"]);
+    site.alias(&["alias", "add", RECIPIENTS[0], "target.privacy@dest.example"]);
+    site.alias(&["alias", "add", &format!("!{}", RECIPIENTS[1])]);
+    let msg = message();
+    let [r, w, d] = site.chain3(SENDER, &RECIPIENTS[..2], &msg);
+    assert_eq!(
+        (r.code, w.code, d.code),
+        (0, 0, 0),
+        "{}{}{}",
+        r.stderr,
+        w.stderr,
+        d.stderr
+    );
+    for o in [&r, &w, &d] {
+        said.tool("forwarded and dropped", o);
+    }
+    let srs = relay.received()[0]
+        .mail_from
+        .trim_matches(['<', '>'])
+        .to_owned();
+    let [_, w, d] = site.chain3("", &[&srs], &msg);
+    said.tool("a bounce reversed", &w);
+    said.tool("a bounce reversed", &d);
+    let [_, w, _] = site.chain3(SENDER, &["someone.privacy@example.com"], &msg);
+    assert_eq!(w.code, 75, "{}", w.stderr);
+    said.tool("domain not verified", &w);
+    let forged = srs.replacen("SRS0=", "SRS0=x", 1);
+    let [_, w, _] = site.chain3(SENDER, &[&forged], &msg);
+    assert_eq!(w.code, 69, "{}", w.stderr);
+    said.tool("forged SRS address", &w);
+    site.configure("rewriter", "messages_per_day_per_sender = 1");
+    let [_, w, _] = site.chain3(SENDER, &[RECIPIENTS[0]], &msg);
+    assert_eq!(w.code, 75, "{}", w.stderr);
+    said.tool("over the sender's rate limit", &w);
+    let out = site.run(
+        util::REWRITER,
+        &[],
+        b"postern-job 1\nsender: <alice.privacy@example.org>\n",
+    );
+    said.tool("a cut job", &out);
+    said.log("rewriter", &site.log());
+    let mut addresses = all_addresses();
+    addresses.extend(["target.privacy@dest.example", "someone.privacy@example.com"]);
+    said.assert_private(&addresses);
+}
