@@ -4,7 +4,10 @@
 #   make build     cargo build --release
 #   make test      deps + build + every test (a private Postfix included) + man page lint
 #   make demo      a private Postfix with postern as its filter; shows where mail goes
-#   make bench     throughput of Postfix alone, with postern, with a shell filter
+#   make bench     throughput of Postfix alone, with postern (with and without
+#                  the rewriter), with a shell filter
+#   make bench-rewriter  postern-rewriter with 1,000,000 aliases: lookup p50/p99,
+#                  recipients/s vs postsrsd, SRS vs srslib (bench/rewriter-bench.sh)
 #   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search,
 #                  export and import of 1 GiB (BENCH_ONLY=exchange; bench/maildb.sh)
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
@@ -35,7 +38,7 @@ RELEASE = target/release
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
 	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl
 
-.PHONY: all deps build test demo bench bench-maildb install clean
+.PHONY: all deps build test demo bench bench-rewriter bench-maildb install clean
 
 all: build
 
@@ -69,6 +72,10 @@ demo: deps build
 
 bench: deps build
 	timeout --kill-after=15 600 bash bench/run.sh
+
+bench-rewriter: deps build
+	bash tests/interop/install.sh
+	timeout --kill-after=15 1200 bash bench/rewriter-bench.sh
 
 bench-maildb: deps
 	timeout --kill-after=15 1800 bash bench/maildb.sh

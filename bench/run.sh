@@ -2,16 +2,29 @@
 # make bench: what postern costs behind Postfix, measured in one run.
 #
 # smtp-source -> private Postfix -> smtp-sink (tests/fixtures/postfix.sh),
-# through three listeners of the same instance, interleaved run by run:
+# through four listeners of the same instance, interleaved run by run:
 #   baseline  Postfix alone, no content filter
-#   postern   content_filter=postern: postern-receiver | postern-deliverer,
-#             reinjected over SMTP (contrib/postfix)
+#   postern   content_filter=postern: postern-receiver | postern-rewriter |
+#             postern-deliverer, reinjected over SMTP (contrib/postfix)
+#   norewrite content_filter=posternnorw: the same chain without the
+#             rewriter (postern-receiver | postern-deliverer), a second
+#             pipe service running DIR/bin/postern-filter-without-rewriter,
+#             derived here from contrib/postfix/postern-filter (see
+#             derive_two_stage_filter); its own smtpd listener
 #   shell     content_filter=simplefilter: Postfix's FILTER_README "simple"
 #             shell filter (bench/simple-filter): save to a file, reinject
 #             with sendmail -G -i
+# Every message goes to alias@bench.example: bench.example is a verified
+# domain of the instance's alias store and alias@ forwards to one target,
+# sink@example.com, so in the postern chain the rewriter resolves the alias
+# and SRS-rewrites the sender (bench@example.org) for every message; the
+# other modes relay alias@bench.example unchanged. The rate limits are set
+# to 0 (no limit: the runs send far more than a day's default from one
+# sender), but every message is still counted in the store.
 # Throughput = messages / (first connection of smtp-source .. last message
 # accepted by the sink), the end read from Postfix's log. Medians of the
-# runs, and each filter's ratio to the baseline.
+# runs, and each filter's ratio to the baseline; then what the rewriter
+# costs the chain: 1 - (postern ratio / norewrite ratio), in %.
 #
 # Then: start-up + exit time of each binary (--version; hyperfine if
 # installed), one 10 KB message through receiver | deliverer straight to
@@ -39,7 +52,7 @@ time_limit=${BENCH_TIME_LIMIT:-480}
 system_main_cf=/etc/postfix/main.cf
 
 [[ $(id -u) == 0 ]] || { echo "bench: must run as root (it starts a private Postfix)" >&2; exit 1; }
-for b in postern-receiver postern-deliverer; do
+for b in postern-receiver postern-rewriter postern-deliverer; do
     [[ -x $repo/target/release/$b ]] || { echo "bench: $repo/target/release/$b missing (make build)" >&2; exit 1; }
 done
 
@@ -67,6 +80,59 @@ SINK_DUMP=0 POSTERN_BINDIR=$repo/target/release bash "$fixture" start "$dir"
 # shellcheck disable=SC1091
 . "$dir/ports"
 
+# derive_two_stage_filter IN OUT: contrib's postern-filter without the
+# rewriter stage. Four edits, each checked to apply exactly once (a change
+# of shape in contrib/postfix/postern-filter stops the bench instead of
+# measuring something else): the rewriter leaves the stages and tags
+# arrays and the pipeline, and the exit statuses are two, not three.
+derive_two_stage_filter() {
+    local in=$1 out=$2 changed
+    sed -e '/^stages=(postern-receiver postern-rewriter postern-deliverer)$/s/ postern-rewriter//' \
+        -e '/^tags=(r w d)$/s/ w//' \
+        -e '/^ *POSTERN_STATUS_TAG=w "\$bindir\/postern-rewriter" 2>&3 3>&- |$/d' \
+        -e '/statuses =~ /s/\^\[0-9\]+\\ \[0-9\]+\\ \[0-9\]+\$/^[0-9]+\\ [0-9]+$/' \
+        "$in" >"$out"
+    changed=$(diff "$in" "$out" | grep -c '^[<>]' || true)
+    # 3 lines changed (< and > each) and 1 deleted: 7 diff lines.
+    if [[ $changed != 7 ]] || grep -v '^#' "$out" | grep -q 'rewriter\|tags=(r w d)' ||
+        ! grep -q '^\(if \)\?\[\[ ! \$statuses =~ \^\[0-9\]+\\ \[0-9\]+\$ \]\]' "$out" ||
+        ! bash -n "$out"; then
+        echo "bench: cannot derive the two-stage filter from $in (its shape changed; see derive_two_stage_filter)" >&2
+        diff "$in" "$out" >&2 || true
+        return 1
+    fi
+    chmod 755 "$out"
+}
+
+# The fourth mode: a pipe service running the two-stage filter and an
+# smtpd listener that uses it, like the fixture's SHELL_PORT one.
+norewrite_port=$(python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+derive_two_stage_filter "$dir/bin/postern-filter" "$dir/bin/postern-filter-without-rewriter"
+postern_service=$(postconf -c "$dir/etc" -M postern/unix | sed 's/^postern[[:space:]]/posternnorw /')
+postern_service=${postern_service/\/postern-filter /\/postern-filter-without-rewriter }
+[[ $postern_service == *postern-filter-without-rewriter* ]] || { echo "bench: no postern pipe service in master.cf" >&2; exit 1; }
+postconf -c "$dir/etc" -M \
+    "posternnorw/unix=$postern_service" \
+    "127.0.0.1:$norewrite_port/inet=127.0.0.1:$norewrite_port inet n - n - - smtpd"
+postconf -c "$dir/etc" -P \
+    "127.0.0.1:$norewrite_port/inet/content_filter=posternnorw:dummy" \
+    "127.0.0.1:$norewrite_port/inet/syslog_name=postfix/norewrite"
+# The alias every message goes to, and no rate limits (see the top).
+bash "$fixture" set "$dir" 'rewriter.messages_per_day_per_domain = 0'
+bash "$fixture" set "$dir" 'rewriter.messages_per_day_per_sender = 0'
+bash "$fixture" alias "$dir" domain add --verified bench.example >/dev/null
+bash "$fixture" alias "$dir" alias add alias@bench.example sink@example.com >/dev/null
+timeout 60 postfix -c "$dir/etc" reload >/dev/null 2>&1
+for _ in $(seq 100); do
+    ss -ltnH "sport = :$norewrite_port" 2>/dev/null | grep -q . && break
+    sleep 0.1
+done
+ss -ltnH "sport = :$norewrite_port" | grep -q . || { echo "bench: nothing listens on $norewrite_port after reload" >&2; exit 1; }
+
 # Let the shell filter's sendmail (as user postern) use this instance.
 if [[ -e $system_main_cf ]]; then
     cp -p "$system_main_cf" "$dir/system-main.cf"
@@ -92,7 +158,7 @@ run_once() {
     offset=$(stat -c %s "$maillog")
     t0=$(date +%s%N)
     timeout 300 smtp-source -s "$sessions" -m "$messages" -l "$size" \
-        -f bench@example.org -t sink@example.com "127.0.0.1:$port" >/dev/null
+        -f bench@example.org -t alias@bench.example "127.0.0.1:$port" >/dev/null
     deadline=$((SECONDS + 300))
     while :; do
         n=$(delivered_since "$offset")
@@ -130,9 +196,9 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-modes=(baseline postern shell)
-declare -A port=([baseline]=$BASELINE_PORT [postern]=$FILTERED_PORT [shell]=$SHELL_PORT)
-declare -A label=([baseline]="Postfix alone" [postern]="Postfix + postern" [shell]="Postfix + shell filter")
+modes=(baseline postern norewrite shell)
+declare -A port=([baseline]=$BASELINE_PORT [postern]=$FILTERED_PORT [norewrite]=$norewrite_port [shell]=$SHELL_PORT)
+declare -A label=([baseline]="Postfix alone" [postern]="Postfix + postern" [norewrite]="postern w/o rewriter" [shell]="Postfix + shell filter")
 
 # One warm-up message per mode: first runs pay for process start-up.
 for mode in "${modes[@]}"; do
@@ -162,17 +228,28 @@ for size in $sizes; do
             med=$(echo "${results[$mode]:-}" | median)
             ratio=$(awk -v a="$med" -v b="$base" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
             printf '%-24s %-44s %8s %9s\n' "${label[$mode]}" "${results[$mode]:-}" "$med" "$ratio"
+            declare "ratio_$mode=$ratio" "median_$mode=$med"
         done
+        # Both ratios share the baseline: the drop is 1 - postern / norewrite
+        # (from the medians, not the rounded ratios).
+        # shellcheck disable=SC2154
+        awk -v with="$median_postern" -v without="$median_norewrite" \
+            -v rwith="$ratio_postern" -v rwithout="$ratio_norewrite" 'BEGIN {
+            if (with + 0 > 0 && without + 0 > 0)
+                printf "The rewriter costs the chain %.1f %% (ratio to Postfix alone %s with it, %s without; target: at most 15 %%)\n",
+                    (1 - with / without) * 100, rwith, rwithout
+            else print "Cost of the rewriter: n/a" }'
     )$'\n'
     unset results
 done
 
 # Every message must have gone through its filter: check the pipe(8) lines.
 filtered=$(grep -c ' relay=postern, .*status=sent' "$maillog" || true)
+norewrite=$(grep -c ' relay=posternnorw, .*status=sent' "$maillog" || true)
 shelled=$(grep -c ' relay=simplefilter, .*status=sent' "$maillog" || true)
 problems=$(grep -cE 'status=(deferred|bounced)' "$maillog" || true)
 printf '%s' "$tables"
-echo "(pipe(8) runs: postern $filtered, shell filter $shelled; deferred or bounced: $problems)"
+echo "(pipe(8) runs: postern $filtered, postern w/o rewriter $norewrite, shell filter $shelled; deferred or bounced: $problems)"
 
 # ---- start-up and one message --------------------------------------------
 cat >"$dir/direct.toml" <<EOF
