@@ -78,23 +78,29 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let numbers: Option<Vec<usize>> = args.iter().skip(1).map(|a| a.parse().ok()).collect();
     let (dir, sizes) = match (args.first(), numbers.as_deref()) {
-        (Some(dir), Some([])) => (PathBuf::from(dir), Sizes {
-            domains: 100,
-            per_domain: 10_000,
-            lookups: 200_000,
-            jobs: 50_000,
-            stream_jobs: 100_000,
-        }),
+        (Some(dir), Some([])) => (
+            PathBuf::from(dir),
+            Sizes {
+                domains: 100,
+                per_domain: 10_000,
+                lookups: 200_000,
+                jobs: 50_000,
+                stream_jobs: 100_000,
+            },
+        ),
         (Some(dir), Some(&[domains, per_domain, lookups, jobs, stream_jobs]))
             if domains > 0 && per_domain > 0 && lookups > 0 && jobs > 0 =>
         {
-            (PathBuf::from(dir), Sizes {
-                domains,
-                per_domain,
-                lookups,
-                jobs,
-                stream_jobs,
-            })
+            (
+                PathBuf::from(dir),
+                Sizes {
+                    domains,
+                    per_domain,
+                    lookups,
+                    jobs,
+                    stream_jobs,
+                },
+            )
         }
         _ => {
             eprintln!(
@@ -119,7 +125,10 @@ fn run(dir: &Path, sizes: &Sizes) -> Result<(), String> {
     let now = SystemTime::now();
 
     let total = sizes.domains * sizes.per_domain;
-    eprintln!("rewriter-bench: {total} aliases in {} domains", sizes.domains);
+    eprintln!(
+        "rewriter-bench: {total} aliases in {} domains",
+        sizes.domains
+    );
     let start = Instant::now();
     fill_store(&config.aliases.store, sizes, now)?;
     let setup = start.elapsed();
@@ -168,7 +177,10 @@ fn run(dir: &Path, sizes: &Sizes) -> Result<(), String> {
     // per second. Jobs are made before the clock starts. Then the same
     // without the rate-limit counters, to show what counting costs.
     let mut serial = 0;
-    for (name, counting) in [("inprocess_recipients", true), ("inprocess_uncounted", false)] {
+    for (name, counting) in [
+        ("inprocess_recipients", true),
+        ("inprocess_uncounted", false),
+    ] {
         rewriter.counting = counting;
         let mut rates = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
@@ -197,7 +209,8 @@ fn run(dir: &Path, sizes: &Sizes) -> Result<(), String> {
             .write_to(&mut out)
             .map_err(|e| format!("{}: {e}", jobs_path.display()))?;
     }
-    out.flush().map_err(|e| format!("{}: {e}", jobs_path.display()))?;
+    out.flush()
+        .map_err(|e| format!("{}: {e}", jobs_path.display()))?;
     println!("stream_jobs {} jobs", sizes.stream_jobs);
     println!("jobs_file {} path", jobs_path.display());
     println!("config_file {} path", config_path.display());
@@ -238,7 +251,10 @@ fn write_config(dir: &Path) -> Result<PathBuf, String> {
 /// The domains, verified, and every alias, in one transaction.
 fn fill_store(path: &Path, sizes: &Sizes, now: SystemTime) -> Result<(), String> {
     if path.exists() {
-        return Err(format!("{} exists; give an empty directory", path.display()));
+        return Err(format!(
+            "{} exists; give an empty directory",
+            path.display()
+        ));
     }
     let mut store = AliasStore::open_or_create(path).map_err(|e| e.to_string())?;
     for d in 0..sizes.domains {
@@ -290,17 +306,20 @@ fn make_job(rng: &mut Rng, sizes: &Sizes, i: usize, now: SystemTime) -> Result<J
 /// Every job must be forwarded with an SRS sender.
 fn check_forwarded(jobs: &[Job]) -> Result<(), String> {
     match jobs {
-        [job] if job
-            .envelope
-            .sender
-            .address()
-            .is_some_and(|a| a.as_str().starts_with("SRS0=")) =>
+        [job]
+            if job
+                .envelope
+                .sender
+                .address()
+                .is_some_and(|a| a.as_str().starts_with("SRS0=")) =>
         {
             Ok(())
         }
         _ => Err(format!(
             "expected one forwarded job with an SRS0 sender, got {:?}",
-            jobs.iter().map(|j| j.envelope.sender.to_string()).collect::<Vec<_>>()
+            jobs.iter()
+                .map(|j| j.envelope.sender.to_string())
+                .collect::<Vec<_>>()
         )),
     }
 }

@@ -88,7 +88,8 @@ impl Site {
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))
             .expect("chmod srs secrets");
         let config = dir.path().join("postern.toml");
-        // Top-level keys go first; tables of `extra_top` go last.
+        // Top-level keys go first; tables of `extra_top` go last, and
+        // before them [relay] (tests append relay keys to the file).
         let (top, tables) = match extra_top.find("\n[") {
             _ if extra_top.starts_with('[') => ("", extra_top),
             Some(i) => extra_top.split_at(i + 1),
@@ -96,10 +97,10 @@ impl Site {
         };
         let text = format!(
             "hostname = \"mx.test.example\"\nlog = \"file\"\nlog_file = \"{log}\"\n{top}\n\
-             [spool]\ndirectory = \"{spool}\"\nkey_file = \"{key}\"\n\
-             [relay]\nport = {relay_port}\ntimeout = \"5s\"\n\
              [aliases]\nstore = \"{store}\"\n\
-             [srs]\ndomain = \"{SRS_DOMAIN}\"\nsecrets_file = \"{secrets}\"\n{tables}",
+             [srs]\ndomain = \"{SRS_DOMAIN}\"\nsecrets_file = \"{secrets}\"\n\
+             [spool]\ndirectory = \"{spool}\"\nkey_file = \"{key}\"\n\
+             [relay]\nport = {relay_port}\ntimeout = \"5s\"\n{tables}",
             log = dir.path().join("postern.log").display(),
             spool = dir.path().join("spool").display(),
             key = key.display(),

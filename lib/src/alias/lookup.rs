@@ -93,16 +93,16 @@ impl Aliases {
     }
 
     /// True when `domain` is one of ours (in the store or DNS-only).
-    pub fn is_ours(&self, domain: &str) -> Result<bool, StoreError> {
+    pub fn is_ours(&mut self, domain: &str) -> Result<bool, StoreError> {
         let Some(key) = domain_key(domain) else {
             return Ok(false);
         };
         Ok(self.served(&key)? != Served::NotOurs)
     }
 
-    fn served(&self, key: &str) -> Result<Served, StoreError> {
-        if let Some(store) = &self.store
-            && let Some(d) = store.domain(key)?
+    fn served(&mut self, key: &str) -> Result<Served, StoreError> {
+        if let Some(store) = &mut self.store
+            && let Some(d) = store.domain_cached(key)?
         {
             return Ok(match (d.verified, d.mode) {
                 (None, _) => Served::Unverified,
@@ -115,6 +115,14 @@ impl Aliases {
         } else {
             Served::NotOurs
         })
+    }
+
+    /// Called before each job: sees changes another process made.
+    pub fn begin_job(&mut self) -> Result<(), StoreError> {
+        match &mut self.store {
+            Some(s) => s.begin_job(),
+            None => Ok(()),
+        }
     }
 
     /// Resolves `address`: its alias, and one more level for targets in

@@ -261,6 +261,10 @@ pub struct AliasStore {
     /// `PRAGMA data_version` when `patterns` was filled.
     seen_version: i64,
     patterns: HashMap<String, Arc<DomainPatterns>>,
+    /// Domains looked up since `seen_version` (absent ones as `None`):
+    /// the rewriter asks for a domain for the recipient, each target and
+    /// the sender, and a query each costs a read lock on the file.
+    domains: HashMap<String, Option<Domain>>,
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -310,6 +314,7 @@ impl AliasStore {
             path: path.to_owned(),
             seen_version: -1,
             patterns: HashMap::new(),
+            domains: HashMap::new(),
         };
         match version {
             SCHEMA_VERSION => {}
@@ -394,6 +399,40 @@ impl AliasStore {
             .map_err(|e| self.sql(e))
     }
 
+    /// Empties the caches when another connection changed the file.
+    fn forget_if_changed(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.sql(e))?;
+        if version != self.seen_version {
+            self.patterns.clear();
+            self.domains.clear();
+            self.seen_version = version;
+        }
+        Ok(())
+    }
+
+    /// `domain`, from the cache while the file is unchanged. The caller
+    /// calls `begin_job` once per job, so a change made by postern-alias
+    /// is seen by the next job.
+    pub fn domain_cached(&mut self, name: &str) -> Result<Option<Domain>, StoreError> {
+        if let Some(d) = self.domains.get(name) {
+            return Ok(d.clone());
+        }
+        let d = self.domain(name)?;
+        if self.domains.len() >= 100_000 {
+            self.domains.clear();
+        }
+        self.domains.insert(name.to_owned(), d.clone());
+        Ok(d)
+    }
+
+    /// Called before each job: drops what another process has changed.
+    pub fn begin_job(&mut self) -> Result<(), StoreError> {
+        self.forget_if_changed()
+    }
+
     pub fn domains(&self) -> Result<Vec<Domain>, StoreError> {
         let mut s = self
             .conn
@@ -425,14 +464,7 @@ impl AliasStore {
         domain: &str,
         problems: &mut Vec<String>,
     ) -> Result<Arc<DomainPatterns>, StoreError> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(|e| self.sql(e))?;
-        if version != self.seen_version {
-            self.patterns.clear();
-            self.seen_version = version;
-        }
+        self.forget_if_changed()?;
         if let Some(p) = self.patterns.get(domain) {
             return Ok(p.clone());
         }
@@ -516,18 +548,27 @@ impl AliasStore {
     }
 
     /// Adds `n` to counter `key` for `day` and returns the new count, in
-    /// one statement: concurrent rewriters never lose an update. Counters
-    /// of earlier days are removed now and then.
+    /// one statement: concurrent rewriters never lose an update.
     pub fn count(&mut self, key: &str, day: i64, n: u64) -> Result<u64, StoreError> {
-        let total: i64 = self.write(|tx| {
-            tx.prepare_cached(
+        self.count_all(&[key], day, n).map(|v| v[0])
+    }
+
+    /// `count` for several keys in one transaction (one lock, one commit
+    /// for a job's domain and sender counters).
+    pub fn count_all(&mut self, keys: &[&str], day: i64, n: u64) -> Result<Vec<u64>, StoreError> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
                 "INSERT INTO counters(key, day, count) VALUES (?1, ?2, ?3) \
                  ON CONFLICT(key, day) DO UPDATE SET count = count + excluded.count \
                  RETURNING count",
-            )?
-            .query_row(params![key, day, n as i64], |r| r.get(0))
-        })?;
-        Ok(total.max(0) as u64)
+            )?;
+            keys.iter()
+                .map(|k| {
+                    stmt.query_row(params![k, day, n as i64], |r| r.get::<_, i64>(0))
+                        .map(|c| c.max(0) as u64)
+                })
+                .collect()
+        })
     }
 
     /// Forgets counters of days before `day`.

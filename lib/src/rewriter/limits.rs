@@ -15,15 +15,16 @@ use crate::mail::text;
 
 /// Where counts are kept.
 pub trait Counters {
-    /// Adds `n` to `key`'s count for `day` and returns the new count.
-    fn add(&mut self, key: &str, day: i64, n: u64) -> Result<u64, StoreError>;
+    /// Adds `n` to each key's count for `day`, all at once, and returns
+    /// the new counts in the same order.
+    fn add(&mut self, keys: &[&str], day: i64, n: u64) -> Result<Vec<u64>, StoreError>;
     /// Forgets days before `day`.
     fn forget_before(&mut self, day: i64) -> Result<(), StoreError>;
 }
 
 impl Counters for AliasStore {
-    fn add(&mut self, key: &str, day: i64, n: u64) -> Result<u64, StoreError> {
-        self.count(key, day, n)
+    fn add(&mut self, keys: &[&str], day: i64, n: u64) -> Result<Vec<u64>, StoreError> {
+        self.count_all(keys, day, n)
     }
 
     fn forget_before(&mut self, day: i64) -> Result<(), StoreError> {
@@ -57,27 +58,26 @@ pub fn count(
     domains: &[(String, u64)],
     sender: Option<(&str, u64)>,
 ) -> Result<Option<Over>, StoreError> {
-    let mut over = None;
-    let mut first_of_day = false;
-    for (domain, limit) in domains {
-        let n = counters.add(&format!("domain:{domain}"), day, 1)?;
-        first_of_day |= n == 1;
-        if *limit > 0 && n > *limit && over.is_none() {
-            over = Some(Over {
-                what: format!("domain {domain}"),
-                limit: *limit,
-            });
-        }
-    }
+    let domain_keys: Vec<String> = domains.iter().map(|(d, _)| format!("domain:{d}")).collect();
+    let mut keys: Vec<&str> = domain_keys.iter().map(String::as_str).collect();
+    let mut limits: Vec<(String, u64)> = domains
+        .iter()
+        .map(|(d, limit)| (format!("domain {d}"), *limit))
+        .collect();
     if let Some((key, limit)) = sender {
-        let n = counters.add(key, day, 1)?;
-        if limit > 0 && n > limit && over.is_none() {
-            over = Some(Over {
-                what: "sender".into(),
-                limit,
-            });
-        }
+        keys.push(key);
+        limits.push(("sender".into(), limit));
     }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let counts = counters.add(&keys, day, 1)?;
+    let first_of_day = counts.contains(&1);
+    let over = counts
+        .iter()
+        .zip(limits)
+        .find(|(n, (_, limit))| *limit > 0 && **n > *limit)
+        .map(|(_, (what, limit))| Over { what, limit });
     // Yesterday's counters go with the first message of a new day.
     if first_of_day {
         counters.forget_before(day)?;

@@ -136,6 +136,9 @@ impl<'a> Rewriter<'a> {
             mut envelope,
             message,
         } = job;
+        self.aliases
+            .begin_job()
+            .map_err(|e| self.logged(e.to_failure()))?;
         let mut decisions = Vec::with_capacity(envelope.recipients.len());
         let mut forwarded: Vec<Recipient> = Vec::new();
         let mut kept: Vec<Recipient> = Vec::new();
@@ -346,7 +349,7 @@ impl<'a> Rewriter<'a> {
         Ok(Rewritten { jobs, decisions })
     }
 
-    fn is_ours(&self, a: &Address) -> Result<bool, Failure> {
+    fn is_ours(&mut self, a: &Address) -> Result<bool, Failure> {
         self.aliases
             .is_ours(a.domain())
             .map_err(|e| self.logged(e.to_failure()))
