@@ -445,6 +445,7 @@ fn txt_records_from_a_real_dns_server() {
             ],
         )
         .txt("txt.example", &["postern=ops:ops@dest.example"])
+        .txt("txt.example", &["forward-email-port=2525"])
         .local("nomx.example")
         .txt("nomx.example", &["forward-email=all@dest.example"])
         .local("verify.example")
@@ -485,6 +486,8 @@ fn txt_records_from_a_real_dns_server() {
         "lists+dev@dest.example"
     );
     assert_eq!(explain("ops@txt.example")["targets"][0], "ops@dest.example");
+    assert_eq!(v["txt"]["rules"], 5, "{v}");
+    assert_eq!(v["txt"]["port"], 2525, "{v}");
     assert_eq!(
         explain("anyone@txt.example")["targets"][0],
         "catchall@dest.example"

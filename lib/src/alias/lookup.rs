@@ -117,6 +117,18 @@ impl Aliases {
         })
     }
 
+    /// The TXT records `domain` publishes, when it is served from them
+    /// (for `explain`: their count, port and unusable entries).
+    pub fn published(&mut self, domain: &str) -> Result<Option<Arc<Published>>, ResolveError> {
+        let Some(key) = domain_key(domain) else {
+            return Ok(None);
+        };
+        match self.served(&key)? {
+            Served::StoreAndTxt | Served::TxtOnly => Ok(self.txt.published(&key)?),
+            _ => Ok(None),
+        }
+    }
+
     /// Called before each job: sees changes another process made.
     pub fn begin_job(&mut self) -> Result<(), StoreError> {
         match &mut self.store {

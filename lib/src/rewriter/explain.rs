@@ -34,6 +34,20 @@ pub struct Explanation {
     /// Each rule applied: the address it matched and where it was found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleApplied>,
+    /// The domain's TXT records, when it is served from them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txt: Option<TxtRecords>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TxtRecords {
+    /// Usable entries.
+    pub rules: usize,
+    /// `forward-email-port=`, when published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Entries that cannot be used, each with its reason.
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +70,7 @@ pub fn explain(
         reason: None,
         targets: Vec::new(),
         rules: Vec::new(),
+        txt: None,
     };
     let address = match Address::parse(input) {
         Ok(a) => a,
@@ -67,6 +82,14 @@ pub fn explain(
         }
     };
     e.domain = domain_source(rewriter, &address)?;
+    // A DNS failure shows in the result below.
+    if let Ok(Some(p)) = rewriter.aliases().published(address.domain()) {
+        e.txt = Some(TxtRecords {
+            rules: p.rules.len(),
+            port: p.port,
+            problems: p.problems.clone(),
+        });
+    }
     match rewriter.srs().reverse(&address, now) {
         Ok(Some(original)) => {
             e.result = "reverse";
@@ -185,6 +208,16 @@ impl Explanation {
             (r, None, Some(why)) => format!("{r}: {why}"),
             (r, _, None) => r.to_owned(),
         };
+        if let Some(t) = &self.txt {
+            out.push_str(&format!("txt:     {} usable entries", t.rules));
+            if let Some(port) = t.port {
+                out.push_str(&format!(", port {port}"));
+            }
+            out.push('\n');
+            for p in &t.problems {
+                out.push_str(&format!("         unusable: {p}\n"));
+            }
+        }
         out.push_str(&format!("result:  {result}\n"));
         for (i, r) in self.rules.iter().enumerate() {
             let label = if i == 0 { "rule:   " } else { "        " };
