@@ -72,7 +72,9 @@ pub fn count(
         return Ok(None);
     }
     let counts = counters.add(&keys, day, 1)?;
-    let first_of_day = counts.contains(&1);
+    // The first message of the day to a domain clears yesterday's counts
+    // (not a sender's first: every new sender would scan the table).
+    let first_of_day = counts[..domains.len()].contains(&1);
     let over = counts
         .iter()
         .zip(limits)
