@@ -368,26 +368,6 @@ impl AliasStore {
         Ok(value)
     }
 
-    /// Runs `f` in a write transaction that can fail with a store error
-    /// of its own (a validation), rolled back then.
-    pub fn write_checked<T>(
-        &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(sql)?;
-        Ok(value)
-    }
-
     // ---- reading, for the rewriter ----------------------------------
 
     pub fn domain(&self, name: &str) -> Result<Option<Domain>, StoreError> {

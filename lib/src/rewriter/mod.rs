@@ -173,15 +173,7 @@ impl<'a> Rewriter<'a> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    let (status, reason) = (e.status(), e.to_string());
-                    decisions.push(Decision {
-                        recipient: original,
-                        outcome: Outcome::Failed {
-                            status,
-                            reason: reason.clone(),
-                        },
-                    });
-                    failed.push(settled(r, status, &reason));
+                    refuse(&mut decisions, &mut failed, r, e.status(), e.to_string());
                     continue;
                 }
             }
@@ -247,14 +239,7 @@ impl<'a> Rewriter<'a> {
                     });
                 }
                 Resolution::Fail { status, reason, .. } => {
-                    decisions.push(Decision {
-                        recipient: original,
-                        outcome: Outcome::Failed {
-                            status,
-                            reason: reason.clone(),
-                        },
-                    });
-                    failed.push(settled(r, status, &reason));
+                    refuse(&mut decisions, &mut failed, r, status, reason);
                 }
             }
         }
@@ -488,9 +473,24 @@ fn derived(from: &Recipient, address: Address) -> Recipient {
     r
 }
 
-fn settled(mut r: Recipient, code: Status, reason: &str) -> Recipient {
-    r.settle(RcptStatus::Failed { code }, Some(reason));
-    r
+/// Records a refused recipient: its decision, and the recipient settled
+/// as failed (it rides with the others to the bounce queue).
+fn refuse(
+    decisions: &mut Vec<Decision>,
+    failed: &mut Vec<Recipient>,
+    mut r: Recipient,
+    code: Status,
+    reason: String,
+) {
+    r.settle(RcptStatus::Failed { code }, Some(&reason));
+    decisions.push(Decision {
+        recipient: r.address.as_str().to_owned(),
+        outcome: Outcome::Failed {
+            status: code,
+            reason,
+        },
+    });
+    failed.push(r);
 }
 
 fn push_once(v: &mut Vec<String>, s: &str) {
