@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use postern::config::Config;
 use postern::mail::address::{Address, Sender};
 use postern::mail::job::{
-    Envelope, Job, JobReader, Notify, QueueId, RcptStatus, Recipient, write_job,
+    Envelope, Job, JobReader, Notify, QueueId, RcptStatus, Recipient, Ret, write_job,
 };
 use postern::mail::status;
 use postern::receiver::{self, Arrival};
@@ -204,6 +204,9 @@ fn every_field_stream() -> Vec<Job> {
     env.attempts = 3;
     env.next_attempt = Some(fixed_time() + Duration::from_secs(1200));
     env.eight_bit = true;
+    env.envid = Some("QQ314159".into());
+    env.ret = Some(Ret::Headers);
+    env.delay_warned = true;
     env.extra = vec![("scan-verdict".into(), "clean".into())];
     let rcpt = |a: &str| Recipient::new(Address::parse(a).expect("address"));
     let mut bob = rcpt("bob@example.net");
@@ -213,6 +216,9 @@ fn every_field_stream() -> Vec<Job> {
     carol.status = RcptStatus::Delivered;
     carol.notify = Notify::parse("NEVER").expect("notify");
     carol.diagnostic = Some("smtp; 250 2.0.0 Ok: queued as 4Pz1Vx".into());
+    carol.remote_mta = Some("dns; mx1.example.net".into());
+    carol.last_attempt = Some(fixed_time() + Duration::from_secs(600));
+    carol.dsn_passed = true;
     let mut dave = rcpt("dave@example.net");
     dave.status = RcptStatus::Deferred {
         code: status::MAILBOX_BUSY,

@@ -159,6 +159,34 @@ impl std::fmt::Display for Notify {
     }
 }
 
+/// DSN RET (RFC 3461 section 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    /// The whole message (`FULL`).
+    Full,
+    /// Only its headers (`HDRS`).
+    Headers,
+}
+
+impl Ret {
+    pub fn parse(s: &str) -> Option<Ret> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL" => Some(Ret::Full),
+            "HDRS" => Some(Ret::Headers),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Ret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ret::Full => "FULL",
+            Ret::Headers => "HDRS",
+        })
+    }
+}
+
 /// Where a recipient stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RcptStatus {
@@ -216,6 +244,13 @@ pub struct Recipient {
     pub status: RcptStatus,
     /// The remote reply or local reason behind the status, for DSNs.
     pub diagnostic: Option<String>,
+    /// The server that gave the status (`dns; mx.example.net`), for DSNs.
+    pub remote_mta: Option<String>,
+    /// When the recipient was last tried.
+    pub last_attempt: Option<SystemTime>,
+    /// Delivered to a next hop that offers DSN, with NOTIFY and ORCPT
+    /// passed on: success and later delays are that hop's to report.
+    pub dsn_passed: bool,
     /// Recipient fields this build does not know, kept and passed on.
     pub extra: Vec<(String, String)>,
 }
@@ -237,6 +272,9 @@ impl Recipient {
             notify: Notify::default(),
             status: RcptStatus::Pending,
             diagnostic: None,
+            remote_mta: None,
+            last_attempt: None,
+            dsn_passed: false,
             extra: Vec::new(),
         }
     }
@@ -260,6 +298,12 @@ pub struct Envelope {
     pub next_attempt: Option<SystemTime>,
     /// The message has bytes over 127: send with BODY=8BITMIME.
     pub eight_bit: bool,
+    /// DSN envelope id (RFC 3461 section 4.4), as xtext-decoded text.
+    pub envid: Option<String>,
+    /// DSN RET (RFC 3461 section 4.3): what a DSN returns of the message.
+    pub ret: Option<Ret>,
+    /// A delay warning was queued for this message (one per message).
+    pub delay_warned: bool,
     /// Keys this build does not know, kept in order and passed on unchanged,
     /// so a newer stage's fields survive an older one.
     pub extra: Vec<(String, String)>,
@@ -280,6 +324,9 @@ impl Envelope {
             attempts: 0,
             next_attempt: None,
             eight_bit: false,
+            envid: None,
+            ret: None,
+            delay_warned: false,
             extra: Vec::new(),
         }
     }
@@ -360,6 +407,15 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
     if env.eight_bit {
         field(out, "", "eight-bit", "yes");
     }
+    if let Some(e) = &env.envid {
+        field(out, "", "envid", e);
+    }
+    if let Some(r) = env.ret {
+        field(out, "", "ret", &r.to_string());
+    }
+    if env.delay_warned {
+        field(out, "", "delay-warned", "yes");
+    }
     for (k, v) in &env.extra {
         field(out, "", k, v);
     }
@@ -374,6 +430,20 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
         field(out, "  ", "status", &r.status.to_string());
         if let Some(d) = &r.diagnostic {
             field(out, "  ", "diagnostic", d);
+        }
+        if let Some(m) = &r.remote_mta {
+            field(out, "  ", "remote-mta", m);
+        }
+        if let Some(t) = r.last_attempt {
+            field(
+                out,
+                "  ",
+                "last-attempt",
+                &humantime::format_rfc3339_seconds(t).to_string(),
+            );
+        }
+        if r.dsn_passed {
+            field(out, "  ", "dsn-passed", "yes");
         }
         for (k, v) in &r.extra {
             field(out, "  ", k, v);
@@ -551,6 +621,14 @@ impl<R: BufRead> JobReader<R> {
     }
 }
 
+fn yes_no(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{key} must be yes or no")),
+    }
+}
+
 #[derive(Default)]
 struct EnvelopeBuilder {
     queue_id: Option<QueueId>,
@@ -565,6 +643,9 @@ struct EnvelopeBuilder {
     attempts: u32,
     next_attempt: Option<SystemTime>,
     eight_bit: bool,
+    envid: Option<String>,
+    ret: Option<Ret>,
+    delay_warned: bool,
     extra: Vec<(String, String)>,
     size: Option<u64>,
     /// Single-valued fields met so far, top level and current recipient
@@ -586,6 +667,9 @@ const SINGLE_FIELDS: &[&str] = &[
     "attempts",
     "next-attempt",
     "eight-bit",
+    "envid",
+    "ret",
+    "delay-warned",
 ];
 
 impl EnvelopeBuilder {
@@ -645,13 +729,12 @@ impl EnvelopeBuilder {
             "upstream-queue-id" => self.upstream_queue_id = text,
             "attempts" => self.attempts = value.parse().map_err(|_| "bad attempts".to_string())?,
             "next-attempt" => self.next_attempt = Some(time(value)?),
-            "eight-bit" => {
-                self.eight_bit = match value {
-                    "yes" => true,
-                    "no" => false,
-                    _ => return Err("eight-bit must be yes or no".into()),
-                }
+            "eight-bit" => self.eight_bit = yes_no(key, value)?,
+            "envid" => self.envid = text,
+            "ret" => {
+                self.ret = Some(Ret::parse(value).ok_or_else(|| "ret must be FULL or HDRS".to_string())?)
             }
+            "delay-warned" => self.delay_warned = yes_no(key, value)?,
             "size" => self.size = Some(value.parse().map_err(|_| "bad size".to_string())?),
             _ => self.extra.push((key.to_owned(), value.to_owned())),
         }
@@ -678,6 +761,12 @@ impl EnvelopeBuilder {
                 r.status = RcptStatus::parse(value).ok_or_else(|| "bad status".to_string())?
             }
             "diagnostic" => r.diagnostic = Some(value.to_owned()),
+            "remote-mta" => r.remote_mta = Some(value.to_owned()),
+            "last-attempt" => {
+                r.last_attempt =
+                    Some(humantime::parse_rfc3339(value).map_err(|e| format!("{key}: {e}"))?)
+            }
+            "dsn-passed" => r.dsn_passed = yes_no(key, value)?,
             _ => r.extra.push((key.to_owned(), value.to_owned())),
         }
         Ok(())
@@ -702,6 +791,9 @@ impl EnvelopeBuilder {
             attempts: self.attempts,
             next_attempt: self.next_attempt,
             eight_bit: self.eight_bit,
+            envid: self.envid,
+            ret: self.ret,
+            delay_warned: self.delay_warned,
             extra: self.extra,
         };
         Ok((envelope, size))
@@ -930,9 +1022,15 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
                     },
                     Some(&reply),
                 );
+                r.remote_mta = Some(format!("dns; {}", "h".repeat(253)));
+                r.last_attempt = Some(job.envelope.arrival);
+                r.dsn_passed = true;
                 r
             })
             .collect();
+        job.envelope.envid = Some("e".repeat(100));
+        job.envelope.ret = Some(Ret::Headers);
+        job.envelope.delay_warned = true;
         let bytes = job.to_bytes();
         let mut r = JobReader::new(bytes.as_slice(), 1 << 20);
         let back = r.next_job().expect("reads back").expect("a job");
