@@ -66,6 +66,7 @@ pub struct Config {
     pub hop_count_limit: usize,
     pub spool: SpoolConfig,
     pub relay: RelayConfig,
+    pub deliverer: DelivererConfig,
     pub queue: QueueConfig,
     pub maildb: MaildbConfig,
     pub dns: DnsConfig,
@@ -207,6 +208,131 @@ pub struct RelayConfig {
     /// command_time_limit, 1000s by default).
     #[serde(with = "human_duration")]
     pub deadline: Duration,
+    /// STARTTLS to the relay.
+    pub tls: TlsLevel,
+}
+
+/// How much TLS a delivery insists on (Postfix's smtp_tls_security_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsLevel {
+    /// Plain text, even where STARTTLS is offered.
+    None,
+    /// STARTTLS when offered, any certificate; plain text if it is not
+    /// offered or the handshake fails.
+    May,
+    /// STARTTLS required, any certificate.
+    Encrypt,
+    /// STARTTLS required, with a certificate that chains to a trusted
+    /// root and names the host.
+    Verify,
+}
+
+/// Where mail for a domain goes (`deliverer.transport`, `deliverer.routes`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Transport {
+    /// The `[relay]`.
+    Relay,
+    /// The domain's MX hosts.
+    Mx,
+    /// One given host: `HOST:PORT` or `[IP]:PORT`, no MX lookup.
+    Nexthop { host: String, port: u16 },
+}
+
+impl TryFrom<String> for Transport {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Transport, String> {
+        match s.as_str() {
+            "relay" => return Ok(Transport::Relay),
+            "mx" => return Ok(Transport::Mx),
+            _ => {}
+        }
+        let bad = || {
+            format!(
+                "{:?} is not \"relay\", \"mx\", HOST:PORT or [IP]:PORT",
+                text::clean(&s)
+            )
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().ok().filter(|&p| p != 0).ok_or_else(bad)?;
+        let host = match host.strip_prefix('[') {
+            Some(h) => h.strip_suffix(']').ok_or_else(bad)?,
+            None => host,
+        };
+        if host.is_empty()
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '[' || c == ']')
+        {
+            return Err(bad());
+        }
+        Ok(Transport::Nexthop {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl From<Transport> for String {
+    fn from(t: Transport) -> String {
+        match t {
+            Transport::Relay => "relay".into(),
+            Transport::Mx => "mx".into(),
+            Transport::Nexthop { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+            Transport::Nexthop { host, port } => format!("{host}:{port}"),
+        }
+    }
+}
+
+/// How postern-deliverer(8) reaches recipients' domains.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DelivererConfig {
+    /// Where mail goes unless `routes` names the domain.
+    pub transport: Transport,
+    /// Per-domain transports: `"example.net" = "mx"`.
+    pub routes: std::collections::BTreeMap<String, Transport>,
+    /// STARTTLS with MX hosts.
+    pub tls: TlsLevel,
+    /// PEM certificates trusted besides the Mozilla roots (verify level,
+    /// MTA-STS).
+    pub tls_ca_file: Option<PathBuf>,
+    /// The port MX hosts listen on (25; other values are for tests).
+    pub mx_port: u16,
+    /// Most MX hosts tried per domain and attempt.
+    pub max_mx_hosts: usize,
+    /// Longest wait for a TCP connection.
+    #[serde(with = "human_duration")]
+    pub connect_timeout: Duration,
+    /// Longest wait for the greeting and for the reply to each command.
+    #[serde(with = "human_duration")]
+    pub command_timeout: Duration,
+    /// Longest wait for each write of the message and for the reply after
+    /// it.
+    #[serde(with = "human_duration")]
+    pub data_timeout: Duration,
+    /// Longest a whole attempt at one domain may take.
+    #[serde(with = "human_duration")]
+    pub deadline: Duration,
+}
+
+impl Default for DelivererConfig {
+    fn default() -> Self {
+        DelivererConfig {
+            transport: Transport::Relay,
+            routes: std::collections::BTreeMap::new(),
+            tls: TlsLevel::May,
+            tls_ca_file: None,
+            mx_port: 25,
+            max_mx_hosts: 5,
+            connect_timeout: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(600),
+            deadline: Duration::from_secs(900),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -259,6 +385,7 @@ impl Default for Config {
             hop_count_limit: 50,
             spool: SpoolConfig::default(),
             relay: RelayConfig::default(),
+            deliverer: DelivererConfig::default(),
             queue: QueueConfig::default(),
             maildb: MaildbConfig::default(),
             dns: DnsConfig::default(),
@@ -286,6 +413,7 @@ impl Default for RelayConfig {
             helo_name: String::new(),
             timeout: Duration::from_secs(300),
             deadline: Duration::from_secs(600),
+            tls: TlsLevel::None,
         }
     }
 }
@@ -373,6 +501,23 @@ impl Config {
                 "relay.helo_name {:?} is not a host name",
                 text::clean(&self.relay.helo_name)
             ));
+        }
+        let d = &self.deliverer;
+        if d.mx_port == 0 || d.max_mx_hosts == 0 {
+            return Err(
+                "deliverer.mx_port and deliverer.max_mx_hosts must be greater than 0".into(),
+            );
+        }
+        if [
+            d.connect_timeout,
+            d.command_timeout,
+            d.data_timeout,
+            d.deadline,
+        ]
+        .iter()
+        .any(Duration::is_zero)
+        {
+            return Err("deliverer: the timeouts and the deadline must be greater than 0".into());
         }
         if self.maildb.directory.as_os_str().is_empty() {
             return Err("maildb.directory is empty".into());

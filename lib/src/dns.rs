@@ -181,6 +181,28 @@ pub trait DnsLookup {
     }
 }
 
+/// Address lookups (A and AAAA), for mail exchangers.
+pub trait AddressLookup {
+    /// The IPv4 then the IPv6 addresses of `host`; empty when the name
+    /// does not exist or has none.
+    fn addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, DnsError>;
+}
+
+impl AddressLookup for DnsClient {
+    fn addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, DnsError> {
+        let mut out = Vec::new();
+        for kind in [RecordType::A, RecordType::AAAA] {
+            let (records, _) = self.lookup(host, kind)?;
+            out.extend(records.iter().filter_map(|r| match &r.data {
+                RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(std::net::IpAddr::V6(a.0)),
+                _ => None,
+            }));
+        }
+        Ok(out)
+    }
+}
+
 /// A synchronous DNS client: one per process, kept open across jobs.
 pub struct DnsClient {
     // Dropped before the runtime: the resolver's background tasks belong
@@ -298,7 +320,12 @@ impl DnsClient {
     ) -> Result<(Vec<hickory_resolver::proto::rr::Record>, Duration), DnsError> {
         let fail = |reason| DnsError {
             name: text::bounded(name, 255),
-            kind: if kind == RecordType::MX { "MX" } else { "TXT" },
+            kind: match kind {
+                RecordType::MX => "MX",
+                RecordType::A => "A",
+                RecordType::AAAA => "AAAA",
+                _ => "TXT",
+            },
             reason,
         };
         let fqdn = fqdn(name).ok_or_else(|| fail(DnsFailure::BadName))?;

@@ -9,21 +9,28 @@
 
 pub mod plan;
 pub mod queue;
+pub mod route;
 pub mod smtp;
+pub mod tls;
 
 use std::cell::OnceCell;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use crate::config::Config;
+use crate::config::{Config, TlsLevel};
+use crate::dns::{AddressLookup, DnsClient, DnsLookup};
 use crate::exit::{Failure, ToFailure};
 use crate::log::Log;
 use crate::mail::job::Job;
+use crate::mail::status;
 use crate::stage::Stage;
 use crate::store::seal::SealKey;
 use crate::store::spool::{self, Entry, Queue, Spool, SpoolError};
 use plan::Plan;
-use smtp::Relay;
+use route::{Destination, Routes};
+use smtp::{Attempt, Outcome, Peer, Reply, Spec, Timeouts};
+use tls::TlsClients;
 
 /// A job read from a pipe may have grown past the message size limit in
 /// earlier stages (headers, encryption): allow for it.
@@ -66,15 +73,37 @@ pub fn commit(spool: &Spool, plan: &Plan, now: SystemTime) -> Result<Settled, Sp
     Ok(settled)
 }
 
-/// The deliverer stage: its configuration, its log, the relay, the spool
-/// key (loaded and checked before the first attempt), and the spool,
-/// opened only when a job must wait (the fast path never writes to it).
+/// The deliverer stage: its configuration, its log, where each domain
+/// goes, the TLS clients, the DNS client (made when first needed), the
+/// spool key (loaded and checked before the first attempt), and the
+/// spool, opened only when a job must wait (the fast path never writes
+/// to it).
 pub struct Deliverer<'a> {
     config: &'a Config,
     log: &'a Log,
-    relay: Relay,
+    routes: Routes,
+    tls: Option<TlsClients>,
+    dns: OnceCell<DnsClient>,
     key: SealKey,
     spool: OnceCell<Spool>,
+}
+
+/// One host name and where it listens, before its addresses are known.
+struct Host {
+    name: String,
+    port: u16,
+    addrs: Addrs,
+}
+
+/// Where a host's addresses come from.
+enum Addrs {
+    /// Already known (an address literal, a domain's own A records).
+    Known(Vec<IpAddr>),
+    /// The system's resolver: the relay and next hops, which may be in
+    /// /etc/hosts.
+    System,
+    /// DNS: MX hosts.
+    Dns,
 }
 
 impl<'a> Deliverer<'a> {
@@ -88,17 +117,19 @@ impl<'a> Deliverer<'a> {
         };
         let key = SealKey::load(&config.spool.key_file).map_err(|e| fail(e.to_failure()))?;
         spool::check_key(&config.spool.directory, &key).map_err(|e| fail(e.to_failure()))?;
-        let relay = Relay {
-            host: config.relay.host.clone(),
-            port: config.relay.port,
-            helo: config.helo_name().to_owned(),
-            timeout: config.relay.timeout,
-            deadline: config.relay.deadline,
+        let routes = Routes::new(&config.deliverer);
+        let tls = if config.relay.tls == TlsLevel::None && routes.relay_only() {
+            None
+        } else {
+            let ca = config.deliverer.tls_ca_file.as_deref();
+            Some(TlsClients::new(ca).map_err(|e| fail(Failure::config(e.to_string())))?)
         };
         Ok(Deliverer {
             config,
             log,
-            relay,
+            routes,
+            tls,
+            dns: OnceCell::new(),
             key,
             spool: OnceCell::new(),
         })
@@ -116,15 +147,36 @@ impl<'a> Deliverer<'a> {
         Ok(self.spool.get_or_init(|| spool))
     }
 
-    /// Tries every undone recipient once, counts the attempt and logs it.
+    /// The DNS client, made at the first MX lookup (a relay-only
+    /// deliverer never reads resolv.conf).
+    fn dns(&self) -> Result<&DnsClient, Reply> {
+        if let Some(d) = self.dns.get() {
+            return Ok(d);
+        }
+        let client = DnsClient::new(&self.config.dns)
+            .map_err(|e| Reply::local_with(status::MISCONFIGURED, e.to_string()))?;
+        Ok(self.dns.get_or_init(|| client))
+    }
+
+    /// Tries every undone recipient once, destination by destination,
+    /// counts the attempt and logs it.
     fn attempt(&self, job: &mut Job) {
         let started = Instant::now();
-        let attempt = smtp::deliver(&self.relay, job);
+        let now = SystemTime::now();
+        let mut attempt = Attempt::default();
+        for (dest, group) in route::groups(&self.routes, job) {
+            self.send(&dest, job, &group, now, &mut attempt);
+            attempt.count(job, &group);
+        }
         job.envelope.attempts = job.envelope.attempts.saturating_add(1);
         let qid = &job.envelope.queue_id;
+        let via = if attempt.peers.is_empty() {
+            "none".to_owned()
+        } else {
+            attempt.peers.join(",")
+        };
         self.log.info(format_args!(
-            "{qid}: relay={} size={} attempt={} delivered={} deferred={} failed={} delay={:.3}s",
-            self.relay.label(),
+            "{qid}: relay={via} size={} attempt={} delivered={} deferred={} failed={} delay={:.3}s",
             job.message.len(),
             job.envelope.attempts,
             attempt.delivered,
@@ -133,7 +185,7 @@ impl<'a> Deliverer<'a> {
             started.elapsed().as_secs_f64()
         ));
         if let Some((code, diagnostic)) = &attempt.problem {
-            // A relay's words may quote an address: shown only on request.
+            // A server's words may quote an address: shown only on request.
             if self.log.shows_addresses() {
                 self.log
                     .info(format_args!("{qid}: dsn={code} ({diagnostic})"));
@@ -151,6 +203,223 @@ impl<'a> Deliverer<'a> {
         }
     }
 
+    /// One destination's part of an attempt: its hosts in order until
+    /// one settles the group; if none does, the last failure is every
+    /// recipient's.
+    fn send(
+        &self,
+        dest: &Destination,
+        job: &mut Job,
+        group: &[usize],
+        now: SystemTime,
+        attempt: &mut Attempt,
+    ) {
+        let d = &self.config.deliverer;
+        let (level, timeouts, deadline) = match dest {
+            Destination::Relay => {
+                let r = &self.config.relay;
+                let t = Timeouts {
+                    connect: r.timeout,
+                    command: r.timeout,
+                    data: r.timeout,
+                };
+                (r.tls, t, r.deadline)
+            }
+            _ => {
+                let t = Timeouts {
+                    connect: d.connect_timeout,
+                    command: d.command_timeout,
+                    data: d.data_timeout,
+                };
+                (d.tls, t, d.deadline)
+            }
+        };
+        let end = Instant::now() + deadline;
+        let spec = Spec {
+            helo: self.config.helo_name().to_owned(),
+            timeouts,
+            tls: level,
+            tls_client: self.tls.as_ref().and_then(|t| t.for_level(level)),
+        };
+        let mut last = match self.hosts(dest) {
+            Ok(hosts) => self.try_hosts(&hosts, dest, &spec, end, job, group, now, attempt),
+            Err(reply) => Some(reply),
+        };
+        if let Some(reply) = last.take() {
+            smtp::settle_all(job, group, &reply, None, now);
+            attempt.problem.get_or_insert((
+                reply.code,
+                crate::mail::text::bounded(&reply.diagnostic, 200),
+            ));
+        }
+    }
+
+    /// Tries `hosts` in order; `None` once a session settled the group,
+    /// else the last failure.
+    #[allow(clippy::too_many_arguments)]
+    fn try_hosts(
+        &self,
+        hosts: &[Host],
+        dest: &Destination,
+        spec: &Spec,
+        end: Instant,
+        job: &mut Job,
+        group: &[usize],
+        now: SystemTime,
+        attempt: &mut Attempt,
+    ) -> Option<Reply> {
+        let max = match dest {
+            Destination::Mx(_) => self.config.deliverer.max_mx_hosts,
+            _ => usize::MAX,
+        };
+        let mut tried = 0;
+        let mut last = None;
+        for host in hosts {
+            let addrs = match self.addresses(host, end) {
+                Ok(a) => a,
+                Err(reply) => {
+                    last = Some(reply);
+                    continue;
+                }
+            };
+            for ip in addrs {
+                if tried == max {
+                    return last;
+                }
+                tried += 1;
+                let peer = Peer {
+                    name: host.name.clone(),
+                    addr: SocketAddr::new(ip, host.port),
+                };
+                let mut outcome = smtp::deliver_at(&peer, spec, end, job, group, now);
+                if let Outcome::TryNext {
+                    plaintext: true, ..
+                } = outcome
+                {
+                    let plain = Spec {
+                        tls: TlsLevel::None,
+                        tls_client: None,
+                        ..spec.clone()
+                    };
+                    outcome = smtp::deliver_at(&peer, &plain, end, job, group, now);
+                }
+                match outcome {
+                    Outcome::Settled(tls, problem) => {
+                        attempt.peers.push(format!("{peer} tls={tls}"));
+                        if let Some(r) = problem {
+                            attempt.problem.get_or_insert((
+                                r.code,
+                                crate::mail::text::bounded(&r.diagnostic, 200),
+                            ));
+                        }
+                        return None;
+                    }
+                    Outcome::TryNext { reply, .. } => {
+                        attempt.peers.push(format!("{peer} failed"));
+                        last = Some(reply);
+                    }
+                }
+            }
+        }
+        last.or_else(|| {
+            Some(Reply::local_with(
+                status::DNS_FAILURE,
+                format!("no host of {dest} has an address"),
+            ))
+        })
+    }
+
+    /// The hosts of a destination, in the order to try them.
+    fn hosts(&self, dest: &Destination) -> Result<Vec<Host>, Reply> {
+        let r = &self.config.relay;
+        let d = &self.config.deliverer;
+        Ok(match dest {
+            Destination::Relay => vec![Host {
+                name: r.host.clone(),
+                port: r.port,
+                addrs: Addrs::System,
+            }],
+            Destination::Nexthop { host, port } => vec![Host {
+                name: host.clone(),
+                port: *port,
+                addrs: Addrs::System,
+            }],
+            Destination::Literal(ip) => vec![Host {
+                name: ip.to_string(),
+                port: d.mx_port,
+                addrs: Addrs::Known(vec![*ip]),
+            }],
+            Destination::Mx(domain) => {
+                let dns = self.dns()?;
+                let mx = dns
+                    .mx(domain)
+                    .map_err(|e| Reply::local_with(status::DNS_FAILURE, e.to_string()))?;
+                if mx.null && !mx.accepts_mail() {
+                    return Err(Reply::local_with(
+                        status::NULL_MX,
+                        format!("{domain} does not accept mail (null MX, RFC 7505)"),
+                    ));
+                }
+                let names = if mx.accepts_mail() {
+                    route::order_mx(&mx, d.max_mx_hosts, random_word())
+                } else {
+                    // No MX: the domain itself is its mail host (RFC 5321
+                    // section 5.1), if it has an address.
+                    let addrs = dns
+                        .addresses(domain)
+                        .map_err(|e| Reply::local_with(status::DNS_FAILURE, e.to_string()))?;
+                    if addrs.is_empty() {
+                        return Err(Reply::local_with(
+                            status::NO_ROUTE,
+                            format!("{domain} has no MX and no address record"),
+                        ));
+                    }
+                    return Ok(vec![Host {
+                        name: domain.clone(),
+                        port: d.mx_port,
+                        addrs: Addrs::Known(addrs),
+                    }]);
+                };
+                names
+                    .into_iter()
+                    .map(|name| Host {
+                        name,
+                        port: d.mx_port,
+                        addrs: Addrs::Dns,
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// A host's addresses: the relay's and next hops' from the system's
+    /// resolver (they may be in /etc/hosts), MX hosts' from DNS.
+    fn addresses(&self, host: &Host, end: Instant) -> Result<Vec<IpAddr>, Reply> {
+        match &host.addrs {
+            Addrs::Known(a) => Ok(a.clone()),
+            Addrs::Dns => self
+                .dns()?
+                .addresses(&host.name)
+                .map_err(|e| Reply::local_with(status::DNS_FAILURE, e.to_string())),
+            Addrs::System => {
+                let wait = end.saturating_duration_since(Instant::now());
+                smtp::resolve(&host.name, host.port, wait)
+                    .map(|a| a.into_iter().map(|s| s.ip()).collect())
+                    .map_err(|e| Reply::local(format!("cannot resolve {}: {e}", host.name)))
+            }
+        }
+    }
+}
+
+/// A random word, to shuffle MX hosts of equal preference.
+fn random_word() -> u64 {
+    let mut b = [0u8; 8];
+    // No randomness is no reason to fail: the order is then fixed.
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+impl<'a> Deliverer<'a> {
     /// Tries a job and settles it. `Err` means it could be neither
     /// delivered nor spooled: the caller must not report success.
     pub fn handle(&self, mut job: Job, now: SystemTime) -> Result<(), Failure> {

@@ -19,11 +19,15 @@
 //! held every small message for about 40 ms. Each command here is one
 //! write, and the message with its terminator goes out through one buffer.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime};
 
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use super::tls;
+use crate::config::TlsLevel;
 use crate::mail::job::{Job, RcptStatus, Recipient};
 use crate::mail::status::{self, Status};
 use crate::mail::text;
@@ -34,27 +38,6 @@ const MAX_REPLY_LINE: usize = 4096;
 const MAX_REPLY_LINES: usize = 100;
 /// Output buffer for the message.
 const DATA_BUFFER: usize = 64 * 1024;
-
-/// Where and how to connect.
-#[derive(Debug, Clone)]
-pub struct Relay {
-    pub host: String,
-    pub port: u16,
-    pub helo: String,
-    /// Longest wait for the connection, the greeting and each reply or
-    /// write.
-    pub timeout: Duration,
-    /// Longest a whole attempt may take, name lookup to the final reply:
-    /// kept below pipe(8)'s `command_time_limit`, so that the deliverer
-    /// is never killed between the relay's 250 and recording it.
-    pub deadline: Duration,
-}
-
-impl Relay {
-    pub fn label(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
 
 /// A reply as the server sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,12 +106,14 @@ pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, String> {
 enum Want {
     Completion,
     StartData,
+    /// 2xx after the message (waited for with the data timeout).
+    Final,
 }
 
 impl Want {
     fn accepts(self, code: u16) -> bool {
         match self {
-            Want::Completion => (200..300).contains(&code),
+            Want::Completion | Want::Final => (200..300).contains(&code),
             Want::StartData => code == 354,
         }
     }
@@ -136,15 +121,15 @@ impl Want {
 
 /// A failed step, as RFC 3464 wants it in a DSN.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Reply {
-    permanent: bool,
+pub struct Reply {
+    pub permanent: bool,
     /// Enhanced status code: from the reply text, else the class default.
-    code: Status,
+    pub code: Status,
     /// `smtp; 550 5.1.1 ...` or a local reason, bounded when recorded.
-    diagnostic: String,
+    pub diagnostic: String,
     /// The server's 4xx or 5xx reply code; 0 when there was no usable
     /// reply or the reply made no sense for the command.
-    basic: u16,
+    pub basic: u16,
 }
 
 impl Reply {
@@ -180,10 +165,15 @@ impl Reply {
     }
 
     /// No usable reply (connection refused, timeout, dropped, nonsense).
-    fn local(reason: String) -> Reply {
+    pub fn local(reason: String) -> Reply {
+        Reply::local_with(status::BAD_CONNECTION, reason)
+    }
+
+    /// A reason of our own with its status code; permanent if the code is.
+    pub fn local_with(code: Status, reason: String) -> Reply {
         Reply {
-            permanent: false,
-            code: status::BAD_CONNECTION,
+            permanent: code.class() == 5,
+            code,
             diagnostic: format!("x-postern; {reason}"),
             basic: 0,
         }
@@ -196,50 +186,43 @@ pub struct Attempt {
     pub delivered: usize,
     pub deferred: usize,
     pub failed: usize,
-    /// The reply or reason that ended the transaction early, if one did
+    /// The reply or reason that ended a transaction early, if one did
     /// (for the log: only its code is shown unless addresses may be).
     pub problem: Option<(Status, String)>,
+    /// The hosts that took part, as `name[addr]:port`, and the TLS used.
+    pub peers: Vec<String>,
 }
 
-/// Tries every undone recipient of `job` once and records the outcome in
-/// each recipient's status.
-pub fn deliver(relay: &Relay, job: &mut Job) -> Attempt {
-    let undone: Vec<usize> = (0..job.envelope.recipients.len())
-        .filter(|&i| !job.envelope.recipients[i].status.is_done())
-        .collect();
-    let mut attempt = Attempt::default();
-    if undone.is_empty() {
-        return attempt;
-    }
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
-    let result = transaction(relay, job, &undone, &mut accepted, &mut refused);
-    let recipients = &mut job.envelope.recipients;
-    match result {
-        Ok(()) => {
-            for &i in &accepted {
-                recipients[i].settle(RcptStatus::Delivered, None);
+impl Attempt {
+    /// Counts what `group`'s recipients came to.
+    pub fn count(&mut self, job: &Job, group: &[usize]) {
+        for &i in group {
+            match job.envelope.recipients[i].status {
+                RcptStatus::Delivered => self.delivered += 1,
+                RcptStatus::Failed { .. } => self.failed += 1,
+                _ => self.deferred += 1,
             }
         }
-        Err(reply) => {
-            // Every recipient without its own RCPT reply shares the fate
-            // of the transaction (`refused` is in order, as `undone` is).
-            for &i in &undone {
-                if refused.binary_search(&i).is_err() {
-                    set_failure(&mut recipients[i], &reply);
-                }
-            }
-            attempt.problem = Some((reply.code, text::bounded(&reply.diagnostic, 200)));
+    }
+}
+
+/// Records `reply` as the result of every recipient of `group` that has
+/// none yet in this attempt.
+pub fn settle_all(
+    job: &mut Job,
+    group: &[usize],
+    reply: &Reply,
+    remote: Option<&str>,
+    now: SystemTime,
+) {
+    for &i in group {
+        let r = &mut job.envelope.recipients[i];
+        if !r.status.is_done() {
+            set_failure(r, reply);
+            r.remote_mta = remote.map(|n| format!("dns; {n}"));
+            r.last_attempt = Some(now);
         }
     }
-    for &i in &undone {
-        match recipients[i].status {
-            RcptStatus::Delivered => attempt.delivered += 1,
-            RcptStatus::Failed { .. } => attempt.failed += 1,
-            _ => attempt.deferred += 1,
-        }
-    }
-    attempt
 }
 
 fn set_failure(r: &mut Recipient, reply: &Reply) {
@@ -251,32 +234,103 @@ fn set_failure(r: &mut Recipient, reply: &Reply) {
     r.settle(status, Some(&reply.diagnostic));
 }
 
-/// The end of an attempt: every wait is the shorter of the per-step
+/// A host to try: the name it is known by (for TLS and a DSN's
+/// Remote-MTA field) and one of its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.name.parse::<IpAddr>().is_ok() {
+            write!(f, "[{}]:{}", self.addr.ip(), self.addr.port())
+        } else {
+            write!(f, "{}[{}]:{}", self.name, self.addr.ip(), self.addr.port())
+        }
+    }
+}
+
+/// Per-step limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// The TCP connection.
+    pub connect: Duration,
+    /// The greeting, each command's reply, the TLS handshake.
+    pub command: Duration,
+    /// Each write of the message, and the reply after it.
+    pub data: Duration,
+}
+
+/// How sessions go: the same for every peer of a destination.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub helo: String,
+    pub timeouts: Timeouts,
+    pub tls: TlsLevel,
+    /// The client for `tls`; `None` with [`TlsLevel::None`].
+    pub tls_client: Option<Arc<ClientConfig>>,
+}
+
+/// The TLS a session ran with, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsUsed {
+    None,
+    /// Encrypted, certificate not judged.
+    Encrypted,
+    /// Encrypted, certificate verified for the host's name.
+    Verified,
+}
+
+impl std::fmt::Display for TlsUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsUsed::None => "none",
+            TlsUsed::Encrypted => "encrypted",
+            TlsUsed::Verified => "verified",
+        })
+    }
+}
+
+/// How a session at one peer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every recipient of the group has its result for this attempt;
+    /// with the failure that ended the transaction early, if one did.
+    Settled(TlsUsed, Option<Reply>),
+    /// No recipient got an answer of its own and the failure was
+    /// temporary: another peer may do better. `plaintext` says the TLS
+    /// handshake failed where TLS was optional (try again without it).
+    TryNext { reply: Reply, plaintext: bool },
+}
+
+/// The end of an attempt: every wait is the shorter of the step's
 /// timeout and what is left of the attempt's deadline.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
-    step: Duration,
     end: Instant,
 }
 
 impl Clock {
-    fn wait(&self) -> io::Result<Duration> {
+    fn wait(&self, step: Duration) -> io::Result<Duration> {
         let left = self.end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the attempt's deadline (relay.deadline) passed",
+                "the attempt's deadline passed",
             ));
         }
-        Ok(left.min(self.step))
+        Ok(left.min(step))
     }
 }
 
-/// Resolves `host:port` within `wait`. getaddrinfo(3) has no timeout of
-/// its own, so a name is looked up on a thread that is left behind if it
-/// hangs (the process ends soon after); an address literal, the usual
-/// relay, needs no lookup and no thread.
-fn resolve(host: &str, port: u16, wait: Duration) -> io::Result<Vec<SocketAddr>> {
+/// Resolves `host:port` within `wait` with the system's resolver (the
+/// relay's name). getaddrinfo(3) has no timeout of its own, so a name is
+/// looked up on a thread that is left behind if it hangs (the process
+/// ends soon after); an address literal, the usual relay, needs no lookup
+/// and no thread.
+pub fn resolve(host: &str, port: u16, wait: Duration) -> io::Result<Vec<SocketAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
@@ -295,112 +349,230 @@ fn resolve(host: &str, port: u16, wait: Duration) -> io::Result<Vec<SocketAddr>>
     })
 }
 
-/// A stream whose every write waits at most what the clock allows, so
-/// that a relay reading slowly cannot hold the message past the deadline.
+/// The connection under a session: TCP, then TLS over it after STARTTLS.
+enum Wire {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(s) => s.read(buf),
+            Wire::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(s) => s.write(buf),
+            Wire::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(s) => s.flush(),
+            Wire::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Writes through the session's wire, each write bounded by the clock,
+/// so that a server reading slowly cannot hold the message past the
+/// deadline.
 struct Timed<'a> {
-    stream: &'a TcpStream,
+    wire: &'a mut Wire,
+    socket: &'a TcpStream,
     clock: Clock,
+    step: Duration,
 }
 
 impl Write for Timed<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.set_write_timeout(Some(self.clock.wait()?))?;
-        (&*self.stream).write(buf)
+        let wait = self.clock.wait(self.step)?;
+        self.socket.set_write_timeout(Some(wait))?;
+        self.socket.set_read_timeout(Some(wait))?;
+        self.wire.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        (&*self.stream).flush()
+        self.wire.flush()
     }
 }
 
 /// An open SMTP session after EHLO (or HELO).
 struct Session {
-    input: BufReader<TcpStream>,
-    output: TcpStream,
+    io: BufReader<Wire>,
+    /// The TCP socket under `io` (a second handle), for its timeouts.
+    socket: TcpStream,
     clock: Clock,
-    /// EHLO keywords, upper case (RFC 5321 section 4.1.1.1).
-    extensions: Vec<String>,
+    timeouts: Timeouts,
+    /// EHLO keywords, upper case (RFC 5321 section 4.1.1.1), and their
+    /// parameters.
+    extensions: Vec<(String, String)>,
+    tls: TlsUsed,
+}
+
+/// Why a session could not be opened.
+struct NoSession {
+    reply: Reply,
+    /// The TLS handshake failed (the server may do better in plain text).
+    handshake: bool,
+}
+
+impl From<Reply> for NoSession {
+    fn from(reply: Reply) -> NoSession {
+        NoSession {
+            reply,
+            handshake: false,
+        }
+    }
 }
 
 impl Session {
-    /// The output side, every write bounded by the attempt's clock.
-    fn timed(&self) -> Timed<'_> {
+    fn timed(&mut self, step: Duration) -> Timed<'_> {
         Timed {
-            stream: &self.output,
+            wire: self.io.get_mut(),
+            socket: &self.socket,
             clock: self.clock,
+            step,
         }
     }
 
-    fn open(relay: &Relay, clock: Clock) -> Result<Session, Reply> {
-        let label = relay.label();
+    fn open(peer: &Peer, spec: &Spec, clock: Clock) -> Result<Session, NoSession> {
         let local =
-            |what: &str, e: &dyn std::fmt::Display| Reply::local(format!("{what} {label}: {e}"));
-        let addrs = clock
-            .wait()
-            .and_then(|wait| resolve(&relay.host, relay.port, wait))
-            .map_err(|e| local("cannot resolve", &e))?;
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-        let mut stream = None;
-        for addr in addrs {
-            match clock
-                .wait()
-                .and_then(|wait| TcpStream::connect_timeout(&addr, wait))
-            {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let stream = stream.ok_or_else(|| local("cannot connect to", &last))?;
-        let setup = |s: &TcpStream| {
-            s.set_nodelay(true)?;
-            s.try_clone()
-        };
-        let output = setup(&stream).map_err(|e| local("cannot set up the connection to", &e))?;
+            |what: &str, e: &dyn std::fmt::Display| Reply::local(format!("{what} {peer}: {e}"));
+        let stream = clock
+            .wait(spec.timeouts.connect)
+            .and_then(|wait| TcpStream::connect_timeout(&peer.addr, wait))
+            .map_err(|e| local("cannot connect to", &e))?;
+        let socket = stream
+            .set_nodelay(true)
+            .and_then(|()| stream.try_clone())
+            .map_err(|e| local("cannot set up the connection to", &e))?;
         let mut session = Session {
-            input: BufReader::new(stream),
-            output,
+            io: BufReader::new(Wire::Plain(stream)),
+            socket,
             clock,
+            timeouts: spec.timeouts,
             extensions: Vec::new(),
-        };
-        // A refused greeting or EHLO is not a verdict on the message: like
-        // Postfix (smtp_skip_5xx_greeting), it is a temporary failure.
-        let soft = |mut r: Reply| {
-            if r.permanent {
-                r.permanent = false;
-                r.code = status::BAD_CONNECTION;
-            }
-            r
+            tls: TlsUsed::None,
         };
         session
             .expect(None, "greeting", Want::Completion)
             .map_err(soft)?;
-        let ehlo = format!("EHLO {}\r\n", relay.helo);
-        match session.expect(Some(&ehlo), "EHLO", Want::Completion) {
-            Ok(reply) => {
-                session.extensions = reply
-                    .lines
-                    .iter()
-                    .skip(1)
-                    .filter_map(|l| l.split_whitespace().next())
-                    .map(str::to_ascii_uppercase)
-                    .collect();
+        session.hello(&spec.helo)?;
+        let Some(client) = &spec.tls_client else {
+            return Ok(session);
+        };
+        if !session.supports("STARTTLS") {
+            if spec.tls == TlsLevel::May {
+                return Ok(session);
             }
-            Err(r) if r.basic >= 500 => {
-                let helo = format!("HELO {}\r\n", relay.helo);
-                session
-                    .expect(Some(&helo), "HELO", Want::Completion)
-                    .map_err(soft)?;
-            }
-            Err(r) => return Err(soft(r)),
+            return Err(Reply::local_with(
+                status::TLS_FAILURE,
+                format!("TLS is required but {peer} does not offer STARTTLS"),
+            )
+            .into());
         }
+        session
+            .expect(Some("STARTTLS\r\n"), "STARTTLS", Want::Completion)
+            .map_err(soft)?;
+        session
+            .start_tls(peer, client.clone(), spec.tls)
+            .map_err(|e| NoSession {
+                reply: Reply::local_with(
+                    status::TLS_FAILURE,
+                    format!("TLS handshake with {peer} failed: {e}"),
+                ),
+                handshake: true,
+            })?;
+        // RFC 3207 section 4.2: forget what was said before TLS.
+        session.hello(&spec.helo)?;
         Ok(session)
     }
 
+    /// EHLO, or HELO if the server does not know EHLO; keeps the
+    /// extensions offered.
+    fn hello(&mut self, helo: &str) -> Result<(), Reply> {
+        let ehlo = format!("EHLO {helo}\r\n");
+        match self.expect(Some(&ehlo), "EHLO", Want::Completion) {
+            Ok(reply) => {
+                self.extensions = reply
+                    .lines
+                    .iter()
+                    .skip(1)
+                    .filter_map(|l| {
+                        let mut words = l.splitn(2, ' ');
+                        let keyword = words.next()?.to_ascii_uppercase();
+                        Some((keyword, words.next().unwrap_or("").trim().to_owned()))
+                    })
+                    .collect();
+                Ok(())
+            }
+            Err(r) if r.basic >= 500 => {
+                self.extensions.clear();
+                let helo = format!("HELO {helo}\r\n");
+                self.expect(Some(&helo), "HELO", Want::Completion)
+                    .map(drop)
+                    .map_err(soft)
+            }
+            Err(r) => Err(soft(r)),
+        }
+    }
+
+    /// The TLS handshake over the session's TCP connection.
+    fn start_tls(
+        &mut self,
+        peer: &Peer,
+        client: Arc<ClientConfig>,
+        level: TlsLevel,
+    ) -> io::Result<()> {
+        // Bytes the server sent after its 220 would be read as if they had
+        // come through TLS (the STARTTLS injection of CVE-2011-0411).
+        if !self.io.buffer().is_empty() {
+            return Err(io::Error::other(
+                "the server sent data after its reply to STARTTLS",
+            ));
+        }
+        let name = tls::server_name(&peer.name)
+            .or_else(|| tls::server_name(&peer.addr.ip().to_string()))
+            .ok_or_else(|| io::Error::other("no name to check the certificate against"))?;
+        let mut conn = ClientConnection::new(client, name).map_err(io::Error::other)?;
+        let wait = self.clock.wait(self.timeouts.command)?;
+        self.socket.set_read_timeout(Some(wait))?;
+        self.socket.set_write_timeout(Some(wait))?;
+        let mut tcp = self.socket.try_clone()?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)?;
+        }
+        let wire = std::mem::replace(self.io.get_mut(), Wire::Plain(tcp.try_clone()?));
+        let Wire::Plain(stream) = wire else {
+            return Err(io::Error::other("TLS is already on"));
+        };
+        *self.io.get_mut() = Wire::Tls(Box::new(StreamOwned::new(conn, stream)));
+        self.tls = if level == TlsLevel::Verify {
+            TlsUsed::Verified
+        } else {
+            TlsUsed::Encrypted
+        };
+        Ok(())
+    }
+
     fn supports(&self, keyword: &str) -> bool {
-        self.extensions.iter().any(|e| e == keyword)
+        self.extensions.iter().any(|(k, _)| k == keyword)
+    }
+
+    /// The SIZE the server announced, if it gave one (0: no limit).
+    fn size_limit(&self) -> Option<u64> {
+        self.extensions
+            .iter()
+            .find(|(k, _)| k == "SIZE")
+            .and_then(|(_, v)| v.parse().ok())
+            .filter(|&n| n > 0)
     }
 
     /// Sends `command` (if any) and reads the reply. The reply `want`s is
@@ -412,14 +584,21 @@ impl Session {
         stage: &str,
         want: Want,
     ) -> Result<ServerReply, Reply> {
+        let step = if want == Want::Final {
+            self.timeouts.data
+        } else {
+            self.timeouts.command
+        };
         let fail = |e: io::Error| Reply::local(format!("{stage}: {e}"));
         if let Some(c) = command {
-            self.timed().write_all(c.as_bytes()).map_err(fail)?;
+            let mut out = self.timed(step);
+            out.write_all(c.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(fail)?;
         }
-        let wait = self.clock.wait().map_err(fail)?;
-        self.output.set_read_timeout(Some(wait)).map_err(fail)?;
-        let reply =
-            read_reply(&mut self.input).map_err(|e| Reply::local(format!("{stage}: {e}")))?;
+        let wait = self.clock.wait(step).map_err(fail)?;
+        self.socket.set_read_timeout(Some(wait)).map_err(fail)?;
+        let reply = read_reply(&mut self.io).map_err(|e| Reply::local(format!("{stage}: {e}")))?;
         if want.accepts(reply.code) {
             Ok(reply)
         } else if reply.code >= 400 {
@@ -432,70 +611,185 @@ impl Session {
     /// Sends the message, dot-stuffed with CRLF line endings, and the
     /// terminator, in one buffered stream; returns the final reply.
     fn data(&mut self, msg: &[u8]) -> Result<ServerReply, Reply> {
-        let mut out = BufWriter::with_capacity(DATA_BUFFER, self.timed());
+        let step = self.timeouts.data;
+        let mut out = BufWriter::with_capacity(DATA_BUFFER, self.timed(step));
         write_data(&mut out, msg)
             .and_then(|()| out.flush())
             .map_err(|e| Reply::local(format!("sending the message: {e}")))?;
         drop(out);
-        self.expect(None, "end of DATA", Want::Completion)
+        self.expect(None, "end of DATA", Want::Final)
     }
 
     /// Ends the session without waiting for the reply: the outcome is
     /// already known, and every second spent here is a second in which a
-    /// killed deliverer would lose what the relay accepted.
-    fn quit(self) {
-        let _ = self.timed().write_all(b"QUIT\r\n");
+    /// killed deliverer would lose what the server accepted.
+    fn quit(mut self) {
+        let step = self.timeouts.command;
+        let mut out = self.timed(step);
+        let _ = out.write_all(b"QUIT\r\n").and_then(|()| out.flush());
+        if let Wire::Tls(s) = self.io.get_mut() {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
     }
 }
 
-/// One SMTP transaction. RCPT refusals are recorded on the recipients
-/// directly (their indices in `refused`); an `Err` is what ended the
-/// transaction for all the rest.
-fn transaction(
-    relay: &Relay,
+/// A refused greeting or EHLO is not a verdict on the message: like
+/// Postfix (smtp_skip_5xx_greeting), it is a temporary failure.
+fn soft(mut r: Reply) -> Reply {
+    if r.permanent {
+        r.permanent = false;
+        r.code = status::BAD_CONNECTION;
+    }
+    r
+}
+
+/// xtext (RFC 3461 section 4): `+` and `=`, and bytes outside `!`..`~`,
+/// as `+HH`.
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One SMTP session at `peer` for the recipients `group` of `job` (all
+/// undone): each gets its result, or none if the outcome is `TryNext`.
+pub fn deliver_at(
+    peer: &Peer,
+    spec: &Spec,
+    end: Instant,
     job: &mut Job,
-    undone: &[usize],
-    accepted: &mut Vec<usize>,
-    refused: &mut Vec<usize>,
-) -> Result<(), Reply> {
-    let clock = Clock {
-        step: relay.timeout,
-        end: Instant::now() + relay.deadline,
+    group: &[usize],
+    now: SystemTime,
+) -> Outcome {
+    let mut session = match Session::open(peer, spec, Clock { end }) {
+        Ok(s) => s,
+        Err(no) => {
+            return Outcome::TryNext {
+                plaintext: no.handshake && spec.tls == TlsLevel::May,
+                reply: no.reply,
+            };
+        }
     };
-    let mut session = Session::open(relay, clock)?;
+    let tls = session.tls;
+    let mut answered = Vec::new();
+    let result = transaction(&mut session, job, group, &mut answered);
+    let remote = Some(format!("dns; {}", peer.name));
+    for &i in group {
+        let r = &mut job.envelope.recipients[i];
+        r.remote_mta = remote.clone();
+        r.last_attempt = Some(now);
+    }
+    match result {
+        Ok(()) => {
+            session.quit();
+            Outcome::Settled(tls, None)
+        }
+        Err(reply) if answered.is_empty() && !reply.permanent => Outcome::TryNext {
+            reply,
+            plaintext: false,
+        },
+        Err(reply) => {
+            // Every recipient without an answer of its own shares the fate
+            // of the transaction (`answered` is in order, as `group` is).
+            for &i in group {
+                if answered.binary_search(&i).is_err() {
+                    set_failure(&mut job.envelope.recipients[i], &reply);
+                }
+            }
+            Outcome::Settled(tls, Some(reply))
+        }
+    }
+}
+
+/// One SMTP transaction. Each RCPT reply is recorded on its recipient at
+/// once (accepted recipients are marked delivered only after the final
+/// reply to DATA); `answered` collects the recipients that got an answer
+/// of their own. An `Err` is what ended the transaction for the rest.
+fn transaction(
+    session: &mut Session,
+    job: &mut Job,
+    group: &[usize],
+    answered: &mut Vec<usize>,
+) -> Result<(), Reply> {
+    if let Some(limit) = session.size_limit() {
+        if job.message.len() as u64 > limit {
+            return Err(Reply::local_with(
+                status::TOO_BIG,
+                format!(
+                    "message size {} exceeds the server's limit {limit}",
+                    job.message.len()
+                ),
+            ));
+        }
+    }
     let mut params = String::new();
+    if session.supports("SIZE") {
+        params.push_str(&format!(" SIZE={}", job.message.len()));
+    }
     if job.envelope.eight_bit && session.supports("8BITMIME") {
         params.push_str(" BODY=8BITMIME");
     }
     let utf8 = job.envelope.sender.address().is_some_and(|a| a.is_utf8())
-        || undone
+        || group
             .iter()
             .any(|&i| job.envelope.recipients[i].address.is_utf8());
     if utf8 && session.supports("SMTPUTF8") {
         params.push_str(" SMTPUTF8");
     }
+    let dsn = session.supports("DSN");
+    if dsn {
+        if let Some(ret) = job.envelope.ret {
+            params.push_str(&format!(" RET={ret}"));
+        }
+        if let Some(envid) = &job.envelope.envid {
+            params.push_str(&format!(" ENVID={}", xtext(envid)));
+        }
+    }
     let mail = format!("MAIL FROM:{}{params}\r\n", job.envelope.sender);
     session.expect(Some(&mail), "MAIL FROM", Want::Completion)?;
-    for &i in undone {
+    let mut accepted = Vec::new();
+    for &i in group {
         let r = &mut job.envelope.recipients[i];
-        let rcpt = format!("RCPT TO:<{}>\r\n", r.address);
+        let mut rcpt = format!("RCPT TO:<{}>", r.address);
+        if dsn {
+            if !r.notify.is_unset() {
+                rcpt.push_str(&format!(" NOTIFY={}", r.notify));
+            }
+            if let Some(orcpt) = r.orcpt.as_deref().filter(|o| o.is_ascii()) {
+                if let Some((kind, addr)) = orcpt.split_once(';') {
+                    rcpt.push_str(&format!(" ORCPT={kind};{}", xtext(addr)));
+                }
+            }
+        }
+        rcpt.push_str("\r\n");
         match session.expect(Some(&rcpt), "RCPT TO", Want::Completion) {
             Ok(_) => accepted.push(i),
             // The server's own answer for this recipient.
             Err(reply) if reply.basic != 0 => {
                 set_failure(r, &reply);
-                refused.push(i);
+                answered.push(i);
             }
             Err(reply) => return Err(reply),
         }
     }
     if accepted.is_empty() {
-        session.quit();
         return Ok(());
     }
     session.expect(Some("DATA\r\n"), "DATA", Want::StartData)?;
     session.data(&job.message)?;
-    session.quit();
+    for &i in &accepted {
+        let r = &mut job.envelope.recipients[i];
+        r.settle(RcptStatus::Delivered, None);
+        r.dsn_passed = dsn;
+        answered.push(i);
+    }
     Ok(())
 }
 

@@ -732,7 +732,8 @@ impl EnvelopeBuilder {
             "eight-bit" => self.eight_bit = yes_no(key, value)?,
             "envid" => self.envid = text,
             "ret" => {
-                self.ret = Some(Ret::parse(value).ok_or_else(|| "ret must be FULL or HDRS".to_string())?)
+                self.ret =
+                    Some(Ret::parse(value).ok_or_else(|| "ret must be FULL or HDRS".to_string())?)
             }
             "delay-warned" => self.delay_warned = yes_no(key, value)?,
             "size" => self.size = Some(value.parse().map_err(|_| "bad size".to_string())?),

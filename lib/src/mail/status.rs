@@ -119,6 +119,12 @@ pub const MISCONFIGURED: Status = Status::new(4, 3, 5);
 pub const PROTOCOL: Status = Status::new(4, 5, 0);
 /// 4.4.2 Bad connection: no usable reply from the next hop.
 pub const BAD_CONNECTION: Status = Status::new(4, 4, 2);
+/// 4.7.5 Cryptographic failure: TLS required and not had.
+pub const TLS_FAILURE: Status = Status::new(4, 7, 5);
+/// 5.1.10 Recipient address has null MX (RFC 7505).
+pub const NULL_MX: Status = Status::new(5, 1, 10);
+/// 5.4.4 Unable to route: the domain has no mail host.
+pub const NO_ROUTE: Status = Status::new(5, 4, 4);
 /// 4.4.3 Directory server failure: a DNS lookup failed (SERVFAIL, no
 /// answer in time, an answer that makes no sense). Never a bounce.
 pub const DNS_FAILURE: Status = Status::new(4, 4, 3);
