@@ -74,6 +74,12 @@ impl Zone {
         self
     }
 
+    /// An A record (an IPv4 address) or AAAA record (IPv6).
+    pub fn host(mut self, name: &str, ip: &str) -> Zone {
+        self.lines.push(format!("host-record={name},{ip}"));
+        self
+    }
+
     /// TTL of the records above (dnsmasq's `local-ttl`; 0 when unset).
     pub fn ttl(mut self, seconds: u32) -> Zone {
         self.lines.push(format!("local-ttl={seconds}"));

@@ -1,11 +1,13 @@
 //! An SMTP server for tests (RFC 5321 subset) that can be told to refuse
-//! chosen recipients, drop the connection mid-transaction, or fail DATA,
-//! and records every message it accepts.
+//! chosen recipients, greylist, drop the connection mid-transaction, fail
+//! DATA, offer STARTTLS (rustls, with a certificate from `util::tls`) and
+//! extensions, and records every message it accepts with the commands
+//! that brought it.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,12 +30,27 @@ pub struct Script {
     pub data_start_reply: Option<String>,
     /// Wait this long before the reply to the end of DATA.
     pub data_delay: Option<Duration>,
+    /// Offer STARTTLS with this server configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Offer STARTTLS, answer 220, then send bytes that are no handshake.
+    pub broken_tls: bool,
+    /// More EHLO keywords (`DSN`, `SIZE 1000`).
+    pub extensions: Vec<String>,
+    /// Recipients refused with `450 4.2.0 greylisted` the first time each
+    /// is seen (by this server), accepted after.
+    pub greylist: HashSet<String>,
+    /// Close the connection half-way through the message.
+    pub drop_in_data: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     pub mail_from: String,
     pub rcpts: Vec<String>,
+    /// The MAIL and RCPT commands as sent, parameters included.
+    pub commands: Vec<String>,
+    /// The message came over TLS.
+    pub tls: bool,
     /// The message as sent, dot-unstuffed, with CRLF line endings, without
     /// the final CRLF before the dot.
     pub data: Vec<u8>,
@@ -42,6 +59,8 @@ pub struct Received {
 pub struct Server {
     pub port: u16,
     pub messages: Arc<Mutex<Vec<Received>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -53,19 +72,28 @@ impl Server {
 
     /// Listens on 127.0.0.1:`port` (0 = any free port).
     pub fn start_on(port: u16, script: Script) -> Server {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind test SMTP server");
+        Server::start_at("127.0.0.1", port, script)
+    }
+
+    /// Listens on `ip`:`port` (any loopback address: 127.0.0.2 ... let
+    /// several "MX hosts" share one port).
+    pub fn start_at(ip: &str, port: u16, script: Script) -> Server {
+        let listener = TcpListener::bind((ip, port)).expect("bind test SMTP server");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
         let messages = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (m, s) = (messages.clone(), stop.clone());
+        let (m, s, c) = (messages.clone(), stop.clone(), connections.clone());
+        let seen = Arc::new(Mutex::new(HashSet::new()));
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (m, script) = (m.clone(), script.clone());
+                        c.fetch_add(1, Ordering::SeqCst);
+                        let (m, script, seen) = (m.clone(), script.clone(), seen.clone());
                         std::thread::spawn(move || {
-                            let _ = session(stream, &script, &m);
+                            let _ = session(stream, &script, &m, &seen);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -75,6 +103,7 @@ impl Server {
         Server {
             port,
             messages,
+            connections,
             stop,
             thread: Some(thread),
         }
@@ -94,53 +123,95 @@ impl Drop for Server {
     }
 }
 
+/// The connection: TCP, then TLS after STARTTLS.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
 fn session(
     stream: TcpStream,
     script: &Script,
     messages: &Mutex<Vec<Received>>,
+    seen: &Mutex<HashSet<String>>,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_nonblocking(false)?;
-    let mut out = stream.try_clone()?;
-    let mut input = BufReader::new(stream);
+    let mut io: BufReader<Box<dyn Io>> = BufReader::new(Box::new(stream.try_clone()?));
     let greeting = script
         .greeting
         .clone()
         .unwrap_or_else(|| "220 sink ESMTP".into());
-    write!(out, "{greeting}\r\n")?;
+    write!(io.get_mut(), "{greeting}\r\n")?;
     if !greeting.starts_with('2') {
         return Ok(());
     }
     let mut from = String::new();
     let mut rcpts: Vec<String> = Vec::new();
+    let mut commands: Vec<String> = Vec::new();
     let mut rcpt_count = 0;
+    let mut tls = false;
     loop {
         let mut line = String::new();
-        if input.read_line(&mut line)? == 0 {
+        if io.read_line(&mut line)? == 0 {
             return Ok(());
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
+        let out = io.get_mut();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            write!(
-                out,
-                "250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n"
-            )?;
+            let mut words: Vec<String> = vec![
+                "sink".into(),
+                "8BITMIME".into(),
+                "SMTPUTF8".into(),
+                "PIPELINING".into(),
+            ];
+            if (script.tls.is_some() || script.broken_tls) && !tls {
+                words.push("STARTTLS".into());
+            }
+            words.extend(script.extensions.iter().cloned());
+            let last = words.len() - 1;
+            let mut reply = String::new();
+            for (i, w) in words.iter().enumerate() {
+                reply.push_str(&format!("250{}{w}\r\n", if i == last { ' ' } else { '-' }));
+            }
+            out.write_all(reply.as_bytes())?;
+        } else if upper == "STARTTLS" && !tls && (script.tls.is_some() || script.broken_tls) {
+            write!(out, "220 2.0.0 Ready to start TLS\r\n")?;
+            if script.broken_tls {
+                out.write_all(b"this is not a TLS record\r\n")?;
+                return Ok(());
+            }
+            let config = script.tls.clone().expect("tls config");
+            let conn = rustls::ServerConnection::new(config).expect("server connection");
+            let tcp = stream.try_clone()?;
+            io = BufReader::new(Box::new(rustls::StreamOwned::new(conn, tcp)));
+            tls = true;
         } else if upper.starts_with("MAIL FROM:") {
-            from = cmd[10..].to_string();
+            from = cmd[10..].split(' ').next().unwrap_or("").to_string();
             rcpts.clear();
+            commands = vec![cmd.clone()];
             rcpt_count = 0;
             let reply = script.mail_reply.as_deref().unwrap_or("250 2.1.0 Ok");
             write!(out, "{reply}\r\n")?;
         } else if upper.starts_with("RCPT TO:") {
             rcpt_count += 1;
+            commands.push(cmd.clone());
             let addr = cmd[8..]
+                .split(' ')
+                .next()
+                .unwrap_or("")
                 .trim_start_matches('<')
                 .trim_end_matches('>')
                 .to_string();
             if script.drop_at_rcpt == Some(rcpt_count) {
                 write!(out, "421 4.3.2 Service shutting down, closing channel\r\n")?;
                 return Ok(());
+            }
+            if script.greylist.contains(&addr) && seen.lock().expect("lock").insert(addr.clone()) {
+                write!(
+                    out,
+                    "450 4.2.0 <{addr}>: Recipient address rejected: Greylisted, try again later\r\n"
+                )?;
+                continue;
             }
             match script.rcpt_replies.get(&addr) {
                 Some(reply) => write!(out, "{reply}\r\n")?,
@@ -165,7 +236,7 @@ fn session(
             let mut data = Vec::new();
             loop {
                 let mut l = Vec::new();
-                if input.read_until(b'\n', &mut l)? == 0 {
+                if io.read_until(b'\n', &mut l)? == 0 {
                     return Ok(());
                 }
                 if l == b".\r\n" {
@@ -177,6 +248,9 @@ fn session(
                     &l[..]
                 };
                 data.extend_from_slice(l);
+                if script.drop_in_data && data.len() > 10 {
+                    return Ok(());
+                }
             }
             if data.ends_with(b"\r\n") {
                 data.truncate(data.len() - 2);
@@ -192,10 +266,12 @@ fn session(
                 messages.lock().expect("lock").push(Received {
                     mail_from: from.clone(),
                     rcpts: rcpts.clone(),
+                    commands: commands.clone(),
+                    tls,
                     data,
                 });
             }
-            write!(out, "{reply}\r\n")?;
+            write!(io.get_mut(), "{reply}\r\n")?;
         } else if upper == "QUIT" {
             write!(out, "221 2.0.0 Bye\r\n")?;
             return Ok(());
@@ -204,5 +280,6 @@ fn session(
         } else {
             write!(out, "502 5.5.2 Error: command not recognized\r\n")?;
         }
+        io.get_mut().flush()?;
     }
 }

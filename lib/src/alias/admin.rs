@@ -181,7 +181,7 @@ fn check_targets(
     for t in targets {
         // A regex alias's targets may hold $1..: checked with a stand-in.
         let check = if matches!(pattern, Pattern::Regex(_)) {
-            t.replace(|c: char| c == '$', "x")
+            t.replace('$', "x")
         } else {
             t.clone()
         };

@@ -278,7 +278,9 @@ impl<'a> Deliverer<'a> {
             let addrs = match self.addresses(host, end) {
                 Ok(a) => a,
                 Err(reply) => {
-                    last = Some(reply);
+                    if last.is_none() {
+                        last = Some(reply);
+                    }
                     continue;
                 }
             };
@@ -316,7 +318,15 @@ impl<'a> Deliverer<'a> {
                     }
                     Outcome::TryNext { reply, .. } => {
                         attempt.peers.push(format!("{peer} failed"));
-                        last = Some(reply);
+                        // A host that could not be reached says less than
+                        // one that answered (or failed TLS): keep the
+                        // latter for the sender's DSN.
+                        if last
+                            .as_ref()
+                            .is_none_or(|l: &Reply| l.is_unreached() || !reply.is_unreached())
+                        {
+                            last = Some(reply);
+                        }
                     }
                 }
             }

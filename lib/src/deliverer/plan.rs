@@ -55,9 +55,11 @@ pub fn conclude(job: &mut Job, now: SystemTime, q: &QueueConfig) {
     job.envelope.next_attempt = waiting.then(|| now + backoff(job.envelope.attempts, q));
 }
 
+/// Failed recipients, and delivered ones that asked for NOTIFY=SUCCESS
+/// from a next hop that could not take the request on (no DSN offered).
 fn needs_bounce(r: &Recipient) -> bool {
     matches!(r.status, RcptStatus::Failed { .. })
-        || (r.status == RcptStatus::Delivered && r.notify.success)
+        || (r.status == RcptStatus::Delivered && r.notify.success && !r.dsn_passed)
 }
 
 /// Splits a concluded job into what the bouncer reports and what waits.

@@ -169,6 +169,11 @@ impl Reply {
         Reply::local_with(status::BAD_CONNECTION, reason)
     }
 
+    /// No conversation took place: the host could not be reached.
+    pub fn is_unreached(&self) -> bool {
+        self.basic == 0 && self.code == status::BAD_CONNECTION
+    }
+
     /// A reason of our own with its status code; permanent if the code is.
     pub fn local_with(code: Status, reason: String) -> Reply {
         Reply {
@@ -762,10 +767,9 @@ fn transaction(
             if !r.notify.is_unset() {
                 rcpt.push_str(&format!(" NOTIFY={}", r.notify));
             }
-            if let Some(orcpt) = r.orcpt.as_deref().filter(|o| o.is_ascii()) {
-                if let Some((kind, addr)) = orcpt.split_once(';') {
-                    rcpt.push_str(&format!(" ORCPT={kind};{}", xtext(addr)));
-                }
+            let orcpt = r.orcpt.as_deref().filter(|o| o.is_ascii());
+            if let Some((kind, addr)) = orcpt.and_then(|o| o.split_once(';')) {
+                rcpt.push_str(&format!(" ORCPT={kind};{}", xtext(addr)));
             }
         }
         rcpt.push_str("\r\n");
