@@ -723,16 +723,12 @@ fn transaction(
     group: &[usize],
     answered: &mut Vec<usize>,
 ) -> Result<(), Reply> {
-    if let Some(limit) = session.size_limit() {
-        if job.message.len() as u64 > limit {
-            return Err(Reply::local_with(
-                status::TOO_BIG,
-                format!(
-                    "message size {} exceeds the server's limit {limit}",
-                    job.message.len()
-                ),
-            ));
-        }
+    let size = job.message.len() as u64;
+    if let Some(limit) = session.size_limit().filter(|&l| size > l) {
+        return Err(Reply::local_with(
+            status::TOO_BIG,
+            format!("message size {size} exceeds the server's limit {limit}"),
+        ));
     }
     let mut params = String::new();
     if session.supports("SIZE") {
