@@ -169,10 +169,7 @@ impl Site {
     /// The jobs in a spool queue, unsealed with the site's key.
     pub fn spooled(&self, queue: &str) -> Vec<postern::mail::job::Job> {
         use postern::store::spool::{Entry, Queue, Spool};
-        let q = Queue::ALL
-            .into_iter()
-            .find(|q| q.dir_name() == queue)
-            .expect("a spool queue");
+        let q = Queue::named(queue).expect("a spool queue");
         let key = postern::store::seal::SealKey::from_bytes([0x42u8; 32]);
         let spool = Spool::open(&self.path().join("spool"), key).expect("open spool");
         let mut names = spool.list(q).expect("list spool");
@@ -320,27 +317,6 @@ impl MailSite {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path().join("postern.log")).unwrap_or_default()
-    }
-
-    /// The jobs in a spool queue, unsealed with the site's key.
-    pub fn spooled(&self, queue: &str) -> Vec<postern::mail::job::Job> {
-        use postern::store::spool::{Entry, Queue, Spool};
-        let q = Queue::ALL
-            .into_iter()
-            .find(|q| q.dir_name() == queue)
-            .expect("a spool queue");
-        let key = postern::store::seal::SealKey::from_bytes([0x42u8; 32]);
-        let spool = Spool::open(&self.path().join("spool"), key).expect("open spool");
-        let mut names = spool.list(q).expect("list spool");
-        names.sort();
-        names
-            .into_iter()
-            .map(|(name, _)| {
-                spool
-                    .load(&Entry { queue: q, name })
-                    .expect("load spooled job")
-            })
-            .collect()
     }
 }
 

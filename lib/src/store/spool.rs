@@ -41,18 +41,29 @@ const KEY_CHECK_PAYLOAD: &[u8] = b"postern spool key check 1\n";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
+    /// Waiting for the next attempt (the file's mtime is its due time).
     Deferred,
+    /// Claimed by a queue runner.
     Active,
+    /// Recipients the bouncer must report.
     Bounce,
+    /// Files that failed authentication or hold no job.
     Corrupt,
+    /// Held by the operator (`postern-queue hold`): never tried.
+    Hold,
+    /// Redacted copies of delivered messages, kept for the retention time
+    /// (the file's mtime is when it goes).
+    Sent,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [
+    pub const ALL: [Queue; 6] = [
         Queue::Deferred,
         Queue::Active,
         Queue::Bounce,
         Queue::Corrupt,
+        Queue::Hold,
+        Queue::Sent,
     ];
 
     pub fn dir_name(self) -> &'static str {
@@ -61,7 +72,14 @@ impl Queue {
             Queue::Active => "active",
             Queue::Bounce => "bounce",
             Queue::Corrupt => "corrupt",
+            Queue::Hold => "hold",
+            Queue::Sent => "sent",
         }
+    }
+
+    /// The queue named `name` (as `dir_name` writes it).
+    pub fn named(name: &str) -> Option<Queue> {
+        Queue::ALL.into_iter().find(|q| q.dir_name() == name)
     }
 }
 
