@@ -224,6 +224,7 @@ fn every_field_stream() -> Vec<Job> {
         code: status::MAILBOX_BUSY,
     };
     dave.diagnostic = Some("smtp; 450 4.2.0 greylisted, try again".into());
+    dave.category = Some("greylist".into());
     let mut erin = rcpt("\"erin smith\"@[192.0.2.9]");
     erin.status = RcptStatus::Failed {
         code: status::NO_SUCH_MAILBOX,

@@ -28,6 +28,7 @@ use crate::mail::status;
 use crate::stage::Stage;
 use crate::store::seal::SealKey;
 use crate::store::spool::{self, Entry, Queue, Spool, SpoolError};
+use classify::{Category, NetworkKind};
 use plan::Plan;
 use route::{Destination, Routes};
 use smtp::{Attempt, Outcome, Peer, Reply, Spec, Timeouts};
@@ -155,7 +156,7 @@ impl<'a> Deliverer<'a> {
             return Ok(d);
         }
         let client = DnsClient::new(&self.config.dns)
-            .map_err(|e| Reply::local_with(status::MISCONFIGURED, e.to_string()))?;
+            .map_err(|e| Reply::local(status::MISCONFIGURED, Category::Other, e.to_string()))?;
         Ok(self.dns.get_or_init(|| client))
     }
 
@@ -333,8 +334,9 @@ impl<'a> Deliverer<'a> {
             }
         }
         last.or_else(|| {
-            Some(Reply::local_with(
+            Some(Reply::local(
                 status::DNS_FAILURE,
+                Category::Dns,
                 format!("no host of {dest} has an address"),
             ))
         })
@@ -362,12 +364,11 @@ impl<'a> Deliverer<'a> {
             }],
             Destination::Mx(domain) => {
                 let dns = self.dns()?;
-                let mx = dns
-                    .mx(domain)
-                    .map_err(|e| Reply::local_with(status::DNS_FAILURE, e.to_string()))?;
+                let mx = dns.mx(domain).map_err(|e| dns_failure(&e))?;
                 if mx.null && !mx.accepts_mail() {
-                    return Err(Reply::local_with(
+                    return Err(Reply::local(
                         status::NULL_MX,
+                        Category::Recipient,
                         format!("{domain} does not accept mail (null MX, RFC 7505)"),
                     ));
                 }
@@ -376,12 +377,11 @@ impl<'a> Deliverer<'a> {
                 } else {
                     // No MX: the domain itself is its mail host (RFC 5321
                     // section 5.1), if it has an address.
-                    let addrs = dns
-                        .addresses(domain)
-                        .map_err(|e| Reply::local_with(status::DNS_FAILURE, e.to_string()))?;
+                    let addrs = dns.addresses(domain).map_err(|e| dns_failure(&e))?;
                     if addrs.is_empty() {
-                        return Err(Reply::local_with(
+                        return Err(Reply::local(
                             status::NO_ROUTE,
+                            Category::Dns,
                             format!("{domain} has no MX and no address record"),
                         ));
                     }
@@ -411,15 +411,25 @@ impl<'a> Deliverer<'a> {
             Addrs::Dns => self
                 .dns()?
                 .addresses(&host.name)
-                .map_err(|e| Reply::local_with(status::DNS_FAILURE, e.to_string())),
+                .map_err(|e| dns_failure(&e)),
             Addrs::System => {
                 let wait = end.saturating_duration_since(Instant::now());
                 smtp::resolve(&host.name, host.port, wait)
                     .map(|a| a.into_iter().map(|s| s.ip()).collect())
-                    .map_err(|e| Reply::local(format!("cannot resolve {}: {e}", host.name)))
+                    .map_err(|e| {
+                        Reply::network(
+                            NetworkKind::Dns,
+                            format!("cannot resolve {}: {e}", host.name),
+                        )
+                    })
             }
         }
     }
+}
+
+/// A failed lookup: temporary (4.4.3).
+fn dns_failure(e: &crate::dns::DnsError) -> Reply {
+    Reply::local(e.status(), Category::Dns, e.to_string())
 }
 
 /// A random word, to shuffle MX hosts of equal preference.

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
+use super::classify::{self, Action, Category, Failure, NetworkKind};
 use super::tls;
 use crate::config::TlsLevel;
 use crate::mail::job::{Job, RcptStatus, Recipient};
@@ -47,24 +48,35 @@ pub struct ServerReply {
     pub lines: Vec<String>,
 }
 
+/// Why no reply could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("reading the reply: {0}")]
+    Io(io::Error),
+    #[error("connection closed before a complete reply")]
+    Closed,
+    #[error("{0}")]
+    Malformed(String),
+}
+
 /// Reads one reply (RFC 5321 section 4.2): lines `ddd-text` then a last
 /// line `ddd text` or `ddd`, the same code on every line.
-pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, String> {
+pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, ReplyError> {
     let mut lines = Vec::new();
     let mut code = None;
     loop {
         let mut raw = Vec::new();
         let n = io::Read::take(&mut *input, MAX_REPLY_LINE as u64 + 1)
             .read_until(b'\n', &mut raw)
-            .map_err(|e| format!("reading the reply: {e}"))?;
+            .map_err(ReplyError::Io)?;
         if n == 0 {
-            return Err("connection closed before a complete reply".into());
+            return Err(ReplyError::Closed);
         }
         if raw.last() != Some(&b'\n') {
             return Err(if n > MAX_REPLY_LINE {
-                format!("reply line longer than {MAX_REPLY_LINE} bytes")
+                ReplyError::Malformed(format!("reply line longer than {MAX_REPLY_LINE} bytes"))
             } else {
-                "connection closed inside a reply line".into()
+                ReplyError::Closed
             });
         }
         let line = String::from_utf8_lossy(&raw);
@@ -75,26 +87,28 @@ pub fn read_reply<R: BufRead>(input: &mut R) -> Result<ServerReply, String> {
             && (b'2'..=b'5').contains(&bytes[0])
             && matches!(bytes.get(3), None | Some(b' ') | Some(b'-'));
         if !valid {
-            return Err(format!(
+            return Err(ReplyError::Malformed(format!(
                 "malformed reply line {:?}",
                 text::bounded(line, 80)
-            ));
+            )));
         }
         let this: u16 = line[..3]
             .parse()
-            .map_err(|_| "malformed reply code".to_string())?;
+            .map_err(|_| ReplyError::Malformed("malformed reply code".into()))?;
         if *code.get_or_insert(this) != this {
-            return Err(format!(
+            return Err(ReplyError::Malformed(format!(
                 "reply lines disagree on the code ({} then {this})",
                 code.unwrap_or(0)
-            ));
+            )));
         }
         lines.push(line.get(4..).unwrap_or("").to_owned());
         if bytes.get(3) != Some(&b'-') {
             return Ok(ServerReply { code: this, lines });
         }
         if lines.len() >= MAX_REPLY_LINES {
-            return Err(format!("reply longer than {MAX_REPLY_LINES} lines"));
+            return Err(ReplyError::Malformed(format!(
+                "reply longer than {MAX_REPLY_LINES} lines"
+            )));
         }
     }
 }
@@ -119,32 +133,33 @@ impl Want {
     }
 }
 
-/// A failed step, as RFC 3464 wants it in a DSN.
+/// A failed step, as RFC 3464 wants it in a DSN, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub permanent: bool,
-    /// Enhanced status code: from the reply text, else the class default.
+    /// Enhanced status code, of the class the action calls for.
     pub code: Status,
     /// `smtp; 550 5.1.1 ...` or a local reason, bounded when recorded.
     pub diagnostic: String,
     /// The server's 4xx or 5xx reply code; 0 when there was no usable
     /// reply or the reply made no sense for the command.
     pub basic: u16,
+    /// What kind of failure it was (`classify`).
+    pub category: Category,
 }
 
 impl Reply {
-    /// A 4xx or 5xx reply: the server's verdict.
+    /// A 4xx or 5xx reply: the server's verdict, read by `classify` (a
+    /// 5xx that says "try again later" defers).
     fn from_server(r: &ServerReply) -> Reply {
-        let permanent = r.code >= 500;
-        let class = if permanent { 5 } else { 4 };
         let text = r.lines.join(" ");
-        let first = text.split_whitespace().next().unwrap_or("");
-        let code = Status::parse_class(first, class).unwrap_or(Status::undefined(class));
+        let verdict = classify::classify(&Failure::from_reply(r.code, &text));
         Reply {
-            permanent,
-            code,
+            permanent: verdict.action == Action::Reject,
+            code: verdict.status,
             diagnostic: format!("smtp; {} {text}", r.code),
             basic: r.code,
+            category: verdict.category,
         }
     }
 
@@ -152,35 +167,57 @@ impl Reply {
     /// message): the server is broken or hostile, and nothing it said can
     /// be taken as delivery. Temporary: another attempt may find it sane.
     fn unexpected(stage: &str, r: &ServerReply) -> Reply {
-        Reply {
-            permanent: false,
-            code: status::PROTOCOL,
-            diagnostic: format!(
-                "smtp; {} {} (unexpected reply to {stage})",
+        let mut reply = Reply::network(
+            NetworkKind::Protocol,
+            format!(
+                "{} {} (unexpected reply to {stage})",
                 r.code,
                 r.lines.join(" ")
             ),
+        );
+        reply.diagnostic = format!("smtp; {}", &reply.diagnostic["x-postern; ".len()..]);
+        reply
+    }
+
+    /// No usable reply: connection refused, timeout, dropped, nonsense.
+    pub fn network(kind: NetworkKind, reason: String) -> Reply {
+        let verdict = classify::classify(&Failure::Network(kind));
+        Reply {
+            permanent: verdict.action == Action::Reject,
+            code: verdict.status,
+            diagnostic: format!("x-postern; {reason}"),
             basic: 0,
+            category: verdict.category,
         }
     }
 
-    /// No usable reply (connection refused, timeout, dropped, nonsense).
-    pub fn local(reason: String) -> Reply {
-        Reply::local_with(status::BAD_CONNECTION, reason)
+    /// An I/O error at some step, classified by its kind.
+    pub fn io(e: &io::Error, reason: String) -> Reply {
+        let kind = match e.kind() {
+            io::ErrorKind::ConnectionRefused => NetworkKind::Refused,
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => NetworkKind::Timeout,
+            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                NetworkKind::Unreachable
+            }
+            _ => NetworkKind::Closed,
+        };
+        Reply::network(kind, reason)
     }
 
     /// No conversation took place: the host could not be reached.
     pub fn is_unreached(&self) -> bool {
-        self.basic == 0 && self.code == status::BAD_CONNECTION
+        self.basic == 0 && self.category == Category::Network
     }
 
-    /// A reason of our own with its status code; permanent if the code is.
-    pub fn local_with(code: Status, reason: String) -> Reply {
+    /// A reason of our own with its status code and category; permanent
+    /// if the code is.
+    pub fn local(code: Status, category: Category, reason: String) -> Reply {
         Reply {
             permanent: code.class() == 5,
             code,
             diagnostic: format!("x-postern; {reason}"),
             basic: 0,
+            category,
         }
     }
 }
@@ -237,6 +274,7 @@ fn set_failure(r: &mut Recipient, reply: &Reply) {
         RcptStatus::Deferred { code: reply.code }
     };
     r.settle(status, Some(&reply.diagnostic));
+    r.category = Some(reply.category.as_str().to_owned());
 }
 
 /// A host to try: the name it is known by (for TLS and a DSN's
@@ -448,8 +486,7 @@ impl Session {
     }
 
     fn open(peer: &Peer, spec: &Spec, clock: Clock) -> Result<Session, NoSession> {
-        let local =
-            |what: &str, e: &dyn std::fmt::Display| Reply::local(format!("{what} {peer}: {e}"));
+        let local = |what: &str, e: &io::Error| Reply::io(e, format!("{what} {peer}: {e}"));
         let stream = clock
             .wait(spec.timeouts.connect)
             .and_then(|wait| TcpStream::connect_timeout(&peer.addr, wait))
@@ -477,8 +514,9 @@ impl Session {
             if spec.tls == TlsLevel::May {
                 return Ok(session);
             }
-            return Err(Reply::local_with(
+            return Err(Reply::local(
                 status::TLS_FAILURE,
+                Category::Tls,
                 format!("TLS is required but {peer} does not offer STARTTLS"),
             )
             .into());
@@ -489,8 +527,9 @@ impl Session {
         session
             .start_tls(peer, client.clone(), spec.tls)
             .map_err(|e| NoSession {
-                reply: Reply::local_with(
+                reply: Reply::local(
                     status::TLS_FAILURE,
+                    Category::Tls,
                     format!("TLS handshake with {peer} failed: {e}"),
                 ),
                 handshake: true,
@@ -594,7 +633,7 @@ impl Session {
         } else {
             self.timeouts.command
         };
-        let fail = |e: io::Error| Reply::local(format!("{stage}: {e}"));
+        let fail = |e: io::Error| Reply::io(&e, format!("{stage}: {e}"));
         if let Some(c) = command {
             let mut out = self.timed(step);
             out.write_all(c.as_bytes())
@@ -603,7 +642,7 @@ impl Session {
         }
         let wait = self.clock.wait(step).map_err(fail)?;
         self.socket.set_read_timeout(Some(wait)).map_err(fail)?;
-        let reply = read_reply(&mut self.io).map_err(|e| Reply::local(format!("{stage}: {e}")))?;
+        let reply = read_reply(&mut self.io).map_err(|e| bad_reply(stage, e))?;
         if want.accepts(reply.code) {
             Ok(reply)
         } else if reply.code >= 400 {
@@ -620,7 +659,7 @@ impl Session {
         let mut out = BufWriter::with_capacity(DATA_BUFFER, self.timed(step));
         write_data(&mut out, msg)
             .and_then(|()| out.flush())
-            .map_err(|e| Reply::local(format!("sending the message: {e}")))?;
+            .map_err(|e| Reply::io(&e, format!("sending the message: {e}")))?;
         drop(out);
         self.expect(None, "end of DATA", Want::Final)
     }
@@ -636,6 +675,17 @@ impl Session {
             s.conn.send_close_notify();
             let _ = s.flush();
         }
+    }
+}
+
+/// A reply that could not be read: the connection ended (or timed out)
+/// inside it, or it was no SMTP reply at all.
+fn bad_reply(stage: &str, e: ReplyError) -> Reply {
+    let reason = format!("{stage}: {e}");
+    match e {
+        ReplyError::Io(io) => Reply::io(&io, reason),
+        ReplyError::Closed => Reply::network(NetworkKind::Closed, reason),
+        ReplyError::Malformed(_) => Reply::network(NetworkKind::Protocol, reason),
     }
 }
 
@@ -725,8 +775,9 @@ fn transaction(
 ) -> Result<(), Reply> {
     let size = job.message.len() as u64;
     if let Some(limit) = session.size_limit().filter(|&l| size > l) {
-        return Err(Reply::local_with(
+        return Err(Reply::local(
             status::TOO_BIG,
+            Category::Size,
             format!("message size {size} exceeds the server's limit {limit}"),
         ));
     }
@@ -860,7 +911,7 @@ mod tests {
     }
 
     fn reply(text: &str) -> Result<ServerReply, String> {
-        read_reply(&mut text.as_bytes())
+        read_reply(&mut text.as_bytes()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -880,10 +931,16 @@ mod tests {
         assert_eq!(r.diagnostic, "smtp; 550 5.1.1 <b@x>: no such user");
         let r = Reply::from_server(&reply("451 try later\n").unwrap());
         assert_eq!((r.permanent, r.code), (false, status::TRANSIENT));
-        // An enhanced code of the wrong class is not believed.
+        // An enhanced code of the wrong class takes the class of the
+        // action (classify): its subject and detail still say what it is.
+        let r = Reply::from_server(&reply("550 4.1.1 odd\r\n").unwrap());
+        assert_eq!((r.permanent, r.code), (true, status::NO_SUCH_MAILBOX));
+        // A 5xx that asks to try again later defers.
+        let r = Reply::from_server(&reply("550 5.2.2 mailbox full\r\n").unwrap());
+        assert!(!r.permanent);
         assert_eq!(
-            Reply::from_server(&reply("550 4.1.1 odd\r\n").unwrap()).code,
-            status::PERMANENT
+            (r.code.to_string(), r.category),
+            ("4.2.2".into(), Category::Full)
         );
     }
 

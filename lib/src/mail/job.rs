@@ -246,6 +246,9 @@ pub struct Recipient {
     pub diagnostic: Option<String>,
     /// The server that gave the status (`dns; mx.example.net`), for DSNs.
     pub remote_mta: Option<String>,
+    /// What kind of failure the status is (`greylist`, `network`, ...: a
+    /// lower-case word), for the operator's queue listing.
+    pub category: Option<String>,
     /// When the recipient was last tried.
     pub last_attempt: Option<SystemTime>,
     /// Delivered to a next hop that offers DSN, with NOTIFY and ORCPT
@@ -263,6 +266,7 @@ impl Recipient {
     pub fn settle(&mut self, status: RcptStatus, diagnostic: Option<&str>) {
         self.status = status;
         self.diagnostic = diagnostic.map(|d| text::bounded(d, MAX_DIAGNOSTIC));
+        self.category = None;
     }
 
     pub fn new(address: Address) -> Recipient {
@@ -273,6 +277,7 @@ impl Recipient {
             status: RcptStatus::Pending,
             diagnostic: None,
             remote_mta: None,
+            category: None,
             last_attempt: None,
             dsn_passed: false,
             extra: Vec::new(),
@@ -433,6 +438,9 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
         }
         if let Some(m) = &r.remote_mta {
             field(out, "  ", "remote-mta", m);
+        }
+        if let Some(c) = &r.category {
+            field(out, "  ", "category", c);
         }
         if let Some(t) = r.last_attempt {
             field(
@@ -763,6 +771,12 @@ impl EnvelopeBuilder {
             }
             "diagnostic" => r.diagnostic = Some(value.to_owned()),
             "remote-mta" => r.remote_mta = Some(value.to_owned()),
+            "category" => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_lowercase()) {
+                    return Err("category must be a lower-case word".into());
+                }
+                r.category = Some(value.to_owned())
+            }
             "last-attempt" => {
                 r.last_attempt =
                     Some(humantime::parse_rfc3339(value).map_err(|e| format!("{key}: {e}"))?)
@@ -1024,6 +1038,7 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
                     Some(&reply),
                 );
                 r.remote_mta = Some(format!("dns; {}", "h".repeat(253)));
+                r.category = Some("blocklist".into());
                 r.last_attempt = Some(job.envelope.arrival);
                 r.dsn_passed = true;
                 r
