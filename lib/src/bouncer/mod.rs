@@ -635,4 +635,24 @@ mod tests {
             Outcome::Silent(Silence::Report)
         ));
     }
+
+    /// A 50 MB original with RET=FULL: the notice carries its headers,
+    /// says why, and stays small.
+    #[test]
+    fn a_50_mb_original_is_returned_as_its_headers() {
+        let c = config();
+        let log = Log::discard("test");
+        let b = bouncer(&c, &log, false);
+        let mut message = b"Subject: huge\nFrom: alice@example.org\n\n".to_vec();
+        message.resize(50 << 20, b'x');
+        let mut j = job("alice@example.org", &message);
+        j.envelope.ret = Some(Ret::Full);
+        let n = notice(&b, &j);
+        assert!(n.message.len() < 10_000, "{} bytes", n.message.len());
+        let p = parts(&n);
+        assert_eq!(p[2].0, "text/rfc822-headers");
+        assert_eq!(p[2].1, b"Subject: huge\r\nFrom: alice@example.org\r\n");
+        let text = String::from_utf8(p[0].1.clone()).unwrap();
+        assert!(text.contains("too large to be returned whole"), "{text}");
+    }
 }
