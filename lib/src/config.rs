@@ -73,6 +73,7 @@ pub struct Config {
     pub aliases: AliasesConfig,
     pub srs: SrsConfig,
     pub rewriter: RewriterConfig,
+    pub bouncer: BouncerConfig,
 }
 
 /// DNS lookups (TXT records for aliases and verification; MX later).
@@ -183,6 +184,29 @@ impl Default for RewriterConfig {
         RewriterConfig {
             messages_per_day_per_domain: 10_000,
             messages_per_day_per_sender: 1_000,
+        }
+    }
+}
+
+/// postern-bouncer(8): delivery status notifications.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BouncerConfig {
+    /// Most bytes of the original message a notification returns (whole,
+    /// with RET=FULL, or its headers); a larger message is returned as
+    /// its headers only. Postfix's `bounce_size_limit`.
+    pub return_size_limit: u64,
+    /// How long a message waits before its sender is told it is delayed
+    /// (once per message; the deliverer reads this); 0s: never.
+    #[serde(with = "human_duration")]
+    pub delay_warning_time: Duration,
+}
+
+impl Default for BouncerConfig {
+    fn default() -> Self {
+        BouncerConfig {
+            return_size_limit: 50_000,
+            delay_warning_time: Duration::from_secs(4 * 3600),
         }
     }
 }
@@ -392,6 +416,7 @@ impl Default for Config {
             aliases: AliasesConfig::default(),
             srs: SrsConfig::default(),
             rewriter: RewriterConfig::default(),
+            bouncer: BouncerConfig::default(),
         }
     }
 }
@@ -546,6 +571,9 @@ impl Config {
         }
         if self.srs.max_age < Duration::from_secs(86400) {
             return Err("srs.max_age must be at least 1d".into());
+        }
+        if self.bouncer.return_size_limit == 0 {
+            return Err("bouncer.return_size_limit must be greater than 0".into());
         }
         let q = &self.queue;
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
@@ -787,6 +815,19 @@ mod tests {
         assert!(parse("[maildb]\ndirectory = \"\"\n").is_err());
         assert_eq!(c.maildb.quota, 10 * 1024 * 1024 * 1024);
         assert!(parse("[maildb]\ndirectry = \"/x\"\n").is_err());
+    }
+
+    #[test]
+    fn bouncer_table() {
+        let c = parse("").unwrap();
+        assert_eq!(c.bouncer.return_size_limit, 50_000);
+        assert_eq!(c.bouncer.delay_warning_time, Duration::from_secs(14_400));
+        let c =
+            parse("[bouncer]\nreturn_size_limit = 1000\ndelay_warning_time = \"0s\"\n").unwrap();
+        assert_eq!(c.bouncer.return_size_limit, 1000);
+        assert!(c.bouncer.delay_warning_time.is_zero());
+        assert!(parse("[bouncer]\nreturn_size_limit = 0\n").is_err());
+        assert!(parse("[bouncer]\nfrom = \"x\"\n").is_err());
     }
 
     #[test]

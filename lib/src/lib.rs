@@ -14,6 +14,7 @@
 //! and turn errors into exit codes.
 
 pub mod alias;
+pub mod bouncer;
 pub mod config;
 pub mod deliverer;
 pub mod dns;
