@@ -72,6 +72,7 @@ pub struct Config {
     pub aliases: AliasesConfig,
     pub srs: SrsConfig,
     pub rewriter: RewriterConfig,
+    pub mta_sts: MtaStsConfig,
 }
 
 /// DNS lookups (TXT records for aliases and verification; MX later).
@@ -98,6 +99,41 @@ impl Default for DnsConfig {
             timeout: Duration::from_secs(5),
             attempts: 2,
             max_cache_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// MTA-STS (RFC 8461): the policies of recipient domains, fetched over
+/// HTTPS, that say which MX hosts take their mail and that TLS to them
+/// must verify (`deliverer::mta_sts`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtaStsConfig {
+    /// Look policies up and apply them (off: as if no domain had one).
+    pub enabled: bool,
+    /// Longest one policy fetch may take, from connecting to the last byte.
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    /// Largest policy file accepted, in bytes (RFC 8461 section 3.3 asks
+    /// for at least 64 KiB).
+    pub max_policy_size: u64,
+    /// PEM file of the CA certificates policy servers must chain to
+    /// (none: the Mozilla roots of webpki-roots). For a private PKI and
+    /// tests; certificates are always verified.
+    pub ca_file: Option<PathBuf>,
+    /// For tests: `IP:PORT` that every policy host is reached at; the
+    /// host name, SNI and the certificate check stay as they are.
+    pub connect_to: Option<String>,
+}
+
+impl Default for MtaStsConfig {
+    fn default() -> Self {
+        MtaStsConfig {
+            enabled: true,
+            timeout: Duration::from_secs(10),
+            max_policy_size: 65_536,
+            ca_file: None,
+            connect_to: None,
         }
     }
 }
@@ -265,6 +301,7 @@ impl Default for Config {
             aliases: AliasesConfig::default(),
             srs: SrsConfig::default(),
             rewriter: RewriterConfig::default(),
+            mta_sts: MtaStsConfig::default(),
         }
     }
 }
@@ -401,6 +438,20 @@ impl Config {
         }
         if self.srs.max_age < Duration::from_secs(86400) {
             return Err("srs.max_age must be at least 1d".into());
+        }
+        if self.mta_sts.timeout.is_zero() {
+            return Err("mta_sts.timeout must be greater than 0".into());
+        }
+        if self.mta_sts.max_policy_size == 0 {
+            return Err("mta_sts.max_policy_size must be greater than 0".into());
+        }
+        if let Some(to) = &self.mta_sts.connect_to
+            && to.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "mta_sts.connect_to {:?} is not IP:PORT",
+                text::bounded(to, 100)
+            ));
         }
         let q = &self.queue;
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
