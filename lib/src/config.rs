@@ -696,6 +696,38 @@ mod tests {
     }
 
     #[test]
+    fn mta_sts_table() {
+        let c = parse("").unwrap();
+        assert!(c.mta_sts.enabled);
+        assert_eq!(c.mta_sts.timeout, Duration::from_secs(10));
+        assert_eq!(c.mta_sts.max_policy_size, 65_536);
+        assert_eq!((c.mta_sts.ca_file, c.mta_sts.connect_to), (None, None));
+        let c = parse(
+            "[mta_sts]\nenabled = false\ntimeout = \"30s\"\nmax_policy_size = 1000\n\
+             ca_file = \"/etc/postern/sts-ca.pem\"\nconnect_to = \"127.0.0.1:8443\"\n",
+        )
+        .unwrap();
+        assert!(!c.mta_sts.enabled);
+        assert_eq!(c.mta_sts.timeout, Duration::from_secs(30));
+        assert_eq!(c.mta_sts.max_policy_size, 1000);
+        assert_eq!(
+            c.mta_sts.ca_file.as_deref(),
+            Some(Path::new("/etc/postern/sts-ca.pem"))
+        );
+        assert_eq!(c.mta_sts.connect_to.as_deref(), Some("127.0.0.1:8443"));
+        for (bad, want) in [
+            ("timeout = \"0s\"", "mta_sts.timeout"),
+            ("max_policy_size = 0", "mta_sts.max_policy_size"),
+            ("connect_to = \"localhost:443\"", "mta_sts.connect_to"),
+            ("connect_to = \"127.0.0.1\"", "mta_sts.connect_to"),
+            ("verify = false", "verify"),
+        ] {
+            let err = parse(&format!("[mta_sts]\n{bad}\n")).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_line() {
         let err = parse("log_addresses = true\n\n[relay]\nprot = 25\n")
             .unwrap_err()
