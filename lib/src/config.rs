@@ -722,7 +722,9 @@ mod tests {
             ("connect_to = \"127.0.0.1\"", "mta_sts.connect_to"),
             ("verify = false", "verify"),
         ] {
-            let err = parse(&format!("[mta_sts]\n{bad}\n")).unwrap_err().to_string();
+            let err = parse(&format!("[mta_sts]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{bad}: {err}");
         }
     }

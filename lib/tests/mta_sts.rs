@@ -62,19 +62,20 @@ fn good_policy() -> Policy {
 #[test]
 fn a_good_policy_is_fetched_over_verified_tls() {
     let server = server();
-    let policy = fetcher(&server).fetch("good.test").expect("the good policy");
+    let policy = fetcher(&server)
+        .fetch("good.test")
+        .expect("the good policy");
     assert_eq!(policy, good_policy());
     assert!(policy.matches("mx.good.test") && policy.matches("b2.backup.good.test"));
-    assert_eq!(
-        server.log(),
-        ["mta-sts.good.test /.well-known/mta-sts.txt"]
-    );
+    assert_eq!(server.log(), ["mta-sts.good.test /.well-known/mta-sts.txt"]);
 }
 
 #[test]
 fn crlf_and_a_charset_parameter_are_accepted() {
     let server = server();
-    let policy = fetcher(&server).fetch("crlf.test").expect("the CRLF policy");
+    let policy = fetcher(&server)
+        .fetch("crlf.test")
+        .expect("the CRLF policy");
     assert_eq!(policy.mode, Mode::Testing);
     assert_eq!(policy.mx, ["mx.crlf.test"]);
     assert_eq!(policy.max_age, 3600);
@@ -96,7 +97,11 @@ fn a_redirect_is_not_followed() {
         fetcher(&server).fetch("redirect.test"),
         Err(FetchError::Redirect { status: 301 })
     );
-    assert_eq!(server.requests_for("mta-sts.good.test"), 0, "the target was never asked");
+    assert_eq!(
+        server.requests_for("mta-sts.good.test"),
+        0,
+        "the target was never asked"
+    );
     assert_eq!(server.requests_for("mta-sts.redirect.test"), 1);
 }
 
@@ -126,8 +131,15 @@ fn a_huge_body_is_not_read_past_the_cap() {
     let start = Instant::now();
     assert_eq!(fetcher.fetch("huge.test"), Err(FetchError::TooLarge(65536)));
     // Not announced (read until the server closes): reading stops at the cap.
-    assert_eq!(fetcher.fetch("stream.test"), Err(FetchError::TooLarge(65536)));
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert_eq!(
+        fetcher.fetch("stream.test"),
+        Err(FetchError::TooLarge(65536))
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     for host in ["mta-sts.huge.test", "mta-sts.stream.test"] {
         let end = server
             .wait_for(&format!("aborted {host}"), Duration::from_secs(10))
@@ -140,8 +152,7 @@ fn a_huge_body_is_not_read_past_the_cap() {
 #[test]
 fn a_slow_server_times_out() {
     let server = server();
-    let fetcher =
-        HttpsFetcher::new(&config(&server, Duration::from_secs(1))).expect("a fetcher");
+    let fetcher = HttpsFetcher::new(&config(&server, Duration::from_secs(1))).expect("a fetcher");
     for domain in ["slow.test", "dribble.test"] {
         let start = Instant::now();
         assert_eq!(
@@ -235,16 +246,25 @@ fn the_cache_survives_a_restart_sealed() {
     let mut sts = MtaSts::new(&config, Some(cache.clone())).expect("MTA-STS");
     assert_eq!(sts.load(now()).unwrap(), 0);
     let l = sts.lookup(&dns, "good.test", now());
-    assert_eq!((l.source, l.requirement), (Source::Fetched, Requirement::Enforce(good_policy())));
+    assert_eq!(
+        (l.source, l.requirement),
+        (Source::Fetched, Requirement::Enforce(good_policy()))
+    );
     // A failed fetch: no policy, the failure named, held.
     let l = sts.lookup(&dns, "missing.test", now());
     assert_eq!(l.requirement, Requirement::None);
     assert_eq!(
         l.problem.map(|p| p.to_string()).as_deref(),
-        Some("MTA-STS policy for missing.test could not be fetched: the server answered HTTP 404, not 200")
+        Some(
+            "MTA-STS policy for missing.test could not be fetched: the server answered HTTP 404, not 200"
+        )
     );
     sts.lookup(&dns, "missing.test", now());
-    assert_eq!(server.requests_for("mta-sts.missing.test"), 1, "held, not fetched again");
+    assert_eq!(
+        server.requests_for("mta-sts.missing.test"),
+        1,
+        "held, not fetched again"
+    );
     assert!(sts.save(now()).unwrap());
     drop(sts);
 
@@ -255,7 +275,10 @@ fn the_cache_survives_a_restart_sealed() {
     let mut sts = MtaSts::new(&config, Some(cache.clone())).expect("MTA-STS");
     assert_eq!(sts.load(now()).unwrap(), 1);
     let l = sts.lookup(&dns, "good.test", now() + Duration::from_secs(60));
-    assert_eq!((l.source, l.requirement), (Source::Cache, Requirement::Enforce(good_policy())));
+    assert_eq!(
+        (l.source, l.requirement),
+        (Source::Cache, Requirement::Enforce(good_policy()))
+    );
     assert_eq!(server.requests_for("mta-sts.good.test"), 1);
     // A new id: fetched again.
     dns.set("good.test", "v=STSv1; id=20261202");
@@ -306,7 +329,11 @@ fn a_tampered_cache_starts_empty_with_a_clear_error() {
 fn bad_settings_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("ca.pem");
-    fs::write(&bad, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+    fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let e = MtaSts::new(
         &MtaStsConfig {
             ca_file: Some(bad.clone()),
@@ -317,5 +344,9 @@ fn bad_settings_are_named() {
     .err()
     .expect("refused");
     assert!(matches!(e, MtaStsError::CaFile { .. }), "{e}");
-    assert!(e.to_string().starts_with(&format!("mta_sts.ca_file {}: ", bad.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("mta_sts.ca_file {}: ", bad.display())),
+        "{e}"
+    );
 }

@@ -147,9 +147,7 @@ impl Policy {
         for (i, raw) in body.split('\n').enumerate() {
             let line = i + 1;
             let field = raw.strip_suffix('\r').unwrap_or(raw);
-            let (key, rest) = field
-                .split_once(':')
-                .ok_or(PolicyError::Syntax { line })?;
+            let (key, rest) = field.split_once(':').ok_or(PolicyError::Syntax { line })?;
             if !is_field_name(key) || field.chars().any(|c| c.is_control() && c != '\t') {
                 return Err(PolicyError::Syntax { line });
             }
@@ -239,12 +237,14 @@ impl Policy {
             .strip_suffix('.')
             .unwrap_or(mx_host)
             .to_ascii_lowercase();
-        self.mx.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(parent) => host
-                .split_once('.')
-                .is_some_and(|(first, rest)| !first.is_empty() && rest == parent),
-            None => *pattern == host,
-        })
+        self.mx
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(parent) => host
+                    .split_once('.')
+                    .is_some_and(|(first, rest)| !first.is_empty() && rest == parent),
+                None => *pattern == host,
+            })
     }
 
     /// The policy as a file that [`Policy::parse`] reads back the same.
@@ -288,7 +288,9 @@ fn is_host_name(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -538,7 +540,11 @@ impl PolicyFetcher for HttpsFetcher {
             .get(ureq::http::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
-        let media = content_type.split(';').next().unwrap_or("").trim_matches(WSP);
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim_matches(WSP);
         if !media.eq_ignore_ascii_case("text/plain") {
             return Err(FetchError::ContentType(text::bounded(&content_type, 64)));
         }
@@ -672,7 +678,9 @@ pub enum MtaStsError {
     NotADomain(String),
     #[error("MTA-STS for {domain}: {source}")]
     Dns { domain: String, source: DnsError },
-    #[error("MTA-STS for {domain}: {count} TXT records at _mta-sts.{domain} start with v=STSv1; the domain has no policy")]
+    #[error(
+        "MTA-STS for {domain}: {count} TXT records at _mta-sts.{domain} start with v=STSv1; the domain has no policy"
+    )]
     SeveralRecords { domain: String, count: usize },
     #[error("MTA-STS for {domain}: the TXT record at _mta-sts.{domain} is refused: {reason}")]
     Record { domain: String, reason: RecordError },
@@ -762,7 +770,11 @@ impl MtaSts<HttpsFetcher> {
     /// From `[mta_sts]`, fetching over HTTPS; the cache persists in
     /// `cache` when given (call [`MtaSts::load`] to read it).
     pub fn new(config: &MtaStsConfig, cache: Option<CacheFile>) -> Result<MtaSts, MtaStsError> {
-        Ok(MtaSts::with_fetcher(config, HttpsFetcher::new(config)?, cache))
+        Ok(MtaSts::with_fetcher(
+            config,
+            HttpsFetcher::new(config)?,
+            cache,
+        ))
     }
 }
 
@@ -790,7 +802,12 @@ impl<F: PolicyFetcher> MtaSts<F> {
     }
 
     /// What delivery to `domain` must respect, now.
-    pub fn requirement(&mut self, dns: &dyn DnsLookup, domain: &str, now: SystemTime) -> Requirement {
+    pub fn requirement(
+        &mut self,
+        dns: &dyn DnsLookup,
+        domain: &str,
+        now: SystemTime,
+    ) -> Requirement {
         self.lookup(dns, domain, now).requirement
     }
 
@@ -855,7 +872,15 @@ impl<F: PolicyFetcher> MtaSts<F> {
                     .checked_add(Duration::from_secs(policy.max_age))
                     .unwrap_or(now);
                 self.held.remove(&domain);
-                self.keep(domain, Entry { id, policy, expires }, now);
+                self.keep(
+                    domain,
+                    Entry {
+                        id,
+                        policy,
+                        expires,
+                    },
+                    now,
+                );
                 Lookup {
                     requirement,
                     source: Source::Fetched,
@@ -877,7 +902,12 @@ impl<F: PolicyFetcher> MtaSts<F> {
         self.policies.get(domain).filter(|e| now < e.expires)
     }
 
-    fn cached_or_none(&self, domain: &str, now: SystemTime, problem: Option<MtaStsError>) -> Lookup {
+    fn cached_or_none(
+        &self,
+        domain: &str,
+        now: SystemTime,
+        problem: Option<MtaStsError>,
+    ) -> Lookup {
         match self.fresh(domain, now) {
             Some(entry) => Lookup {
                 requirement: Requirement::of(&entry.policy),
@@ -897,8 +927,10 @@ impl<F: PolicyFetcher> MtaSts<F> {
             self.held.retain(|_, until| now < *until);
         }
         if self.held.len() < MAX_CACHED_DOMAINS {
-            self.held
-                .insert(domain.to_owned(), now.checked_add(FAILURE_HOLD).unwrap_or(now));
+            self.held.insert(
+                domain.to_owned(),
+                now.checked_add(FAILURE_HOLD).unwrap_or(now),
+            );
         }
     }
 

@@ -144,12 +144,25 @@ pub fn certificate(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
     let key = dir.join("key.pem");
     let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
     let out = Command::new(OPENSSL)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
         .arg("-subj")
         .arg(format!("/CN={}", names[0]))
         .arg("-addext")
         .arg(format!("subjectAltName={}", san.join(",")))
-        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-days", "2"])
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-days",
+            "2",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

@@ -6,7 +6,8 @@ use crate::dns::{Answer, DnsFailure, Mx};
 use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 
-const GOOD: &str = "version: STSv1\nmode: enforce\nmx: mail.example.org\nmx: *.example.net\nmax_age: 86400\n";
+const GOOD: &str =
+    "version: STSv1\nmode: enforce\nmx: mail.example.org\nmx: *.example.net\nmax_age: 86400\n";
 
 fn parse(text: &str) -> Result<Policy, PolicyError> {
     Policy::parse(text.as_bytes())
@@ -38,7 +39,10 @@ fn crlf_lf_trailing_blank_lines_and_spaces() {
     assert_eq!(parse(&crlf).unwrap(), parse(GOOD).unwrap());
     // No terminator after the last field, or blank lines after it.
     assert_eq!(parse(GOOD.trim_end()).unwrap(), parse(GOOD).unwrap());
-    assert_eq!(parse(&format!("{GOOD}\n\r\n\n")).unwrap(), parse(GOOD).unwrap());
+    assert_eq!(
+        parse(&format!("{GOOD}\n\r\n\n")).unwrap(),
+        parse(GOOD).unwrap()
+    );
     // Spaces and tabs after the colon and after the value.
     let spaced = "version:STSv1 \nmode:\tenforce\t\nmx:   MAIL.Example.ORG  \nmax_age: 0\n";
     let p = parse(spaced).unwrap();
@@ -48,7 +52,11 @@ fn crlf_lf_trailing_blank_lines_and_spaces() {
 
 #[test]
 fn modes_and_the_mx_rule() {
-    let with = |mode: &str| parse(&format!("version: STSv1\nmode: {mode}\nmx: mx.example.org\nmax_age: 60\n"));
+    let with = |mode: &str| {
+        parse(&format!(
+            "version: STSv1\nmode: {mode}\nmx: mx.example.org\nmax_age: 60\n"
+        ))
+    };
     assert_eq!(with("enforce").unwrap().mode, Mode::Enforce);
     assert_eq!(with("testing").unwrap().mode, Mode::Testing);
     assert_eq!(with("none").unwrap().mode, Mode::None);
@@ -80,7 +88,11 @@ fn unknown_fields_are_ignored_in_any_order() {
 
 #[test]
 fn max_age_bounds() {
-    let with = |age: &str| parse(&format!("version: STSv1\nmode: enforce\nmx: mx.example.org\nmax_age: {age}\n"));
+    let with = |age: &str| {
+        parse(&format!(
+            "version: STSv1\nmode: enforce\nmx: mx.example.org\nmax_age: {age}\n"
+        ))
+    };
     assert_eq!(with("31557600").unwrap().max_age, MAX_MAX_AGE);
     assert_eq!(with("0000000060").unwrap().max_age, 60);
     assert_eq!(
@@ -90,14 +102,30 @@ fn max_age_bounds() {
             value: 31_557_601
         })
     );
-    for bad in ["", "1d", "-5", "+5", "1 2", "12345678901", "9999999999999999999999", "0x10", "86400.0"] {
+    for bad in [
+        "",
+        "1d",
+        "-5",
+        "+5",
+        "1 2",
+        "12345678901",
+        "9999999999999999999999",
+        "0x10",
+        "86400.0",
+    ] {
         let e = with(bad).unwrap_err();
         assert!(
-            matches!(e, PolicyError::MaxAge { line: 4, .. } | PolicyError::MaxAgeTooLarge { .. }),
+            matches!(
+                e,
+                PolicyError::MaxAge { line: 4, .. } | PolicyError::MaxAgeTooLarge { .. }
+            ),
             "{bad:?}: {e}"
         );
     }
-    assert!(matches!(with("9999999999"), Err(PolicyError::MaxAgeTooLarge { .. })));
+    assert!(matches!(
+        with("9999999999"),
+        Err(PolicyError::MaxAgeTooLarge { .. })
+    ));
 }
 
 #[test]
@@ -166,7 +194,10 @@ fn every_malformed_policy_is_refused() {
         ),
         (
             b"version: STSv1\nmode: enforce\nmode: testing\nmx: mx.example.org\nmax_age: 60\n",
-            PolicyError::Duplicate { line: 3, key: "mode" },
+            PolicyError::Duplicate {
+                line: 3,
+                key: "mode",
+            },
         ),
         (
             b"version: STSv1\nmode: enforce\nmx: mx.example.org\nmax_age: 60\nmax_age: 60\n",
@@ -251,14 +282,18 @@ fn malformed_mx_patterns() {
         );
     }
     // Single labels and digits are host names too.
-    let p = parse("version: STSv1\nmode: enforce\nmx: mail\nmx: 1mx.example\nmax_age: 60\n").unwrap();
+    let p =
+        parse("version: STSv1\nmode: enforce\nmx: mail\nmx: 1mx.example\nmax_age: 60\n").unwrap();
     assert_eq!(p.mx, ["mail", "1mx.example"]);
 }
 
 #[test]
 fn errors_quote_values_short_and_clean() {
     let long = "x".repeat(500);
-    let e = parse(&format!("version: STSv1\nmode: {long}\nmx: a.b\nmax_age: 1\n")).unwrap_err();
+    let e = parse(&format!(
+        "version: STSv1\nmode: {long}\nmx: a.b\nmax_age: 1\n"
+    ))
+    .unwrap_err();
     let shown = e.to_string();
     assert!(shown.len() < 120, "{shown}");
     assert!(shown.starts_with("line 2: mode \"xxx"), "{shown}");
@@ -296,10 +331,21 @@ fn mx_matching() {
 
 #[test]
 fn record_ids() {
-    assert_eq!(record_id("v=STSv1; id=20160831085700Z;").unwrap(), "20160831085700Z");
+    assert_eq!(
+        record_id("v=STSv1; id=20160831085700Z;").unwrap(),
+        "20160831085700Z"
+    );
     assert_eq!(record_id("v=STSv1;id=abc").unwrap(), "abc");
-    assert_eq!(record_id("v=STSv1 ;\tid=abc ; ext_1=val-ue ;").unwrap(), "abc");
-    assert_eq!(record_id(&format!("v=STSv1; id={}", "9".repeat(32))).unwrap().len(), 32);
+    assert_eq!(
+        record_id("v=STSv1 ;\tid=abc ; ext_1=val-ue ;").unwrap(),
+        "abc"
+    );
+    assert_eq!(
+        record_id(&format!("v=STSv1; id={}", "9".repeat(32)))
+            .unwrap()
+            .len(),
+        32
+    );
     let cases = [
         ("v=STSv1", RecordError::NoId),
         ("v=STSv1;", RecordError::EmptyField),
@@ -310,7 +356,10 @@ fn record_ids() {
         ("v=STSv1; id=a=b", RecordError::Field),
         ("v=STSv1; id=a-b", RecordError::BadId),
         ("v=STSv1; id=2016.08", RecordError::BadId),
-        (&format!("v=STSv1; id={}", "9".repeat(33)), RecordError::BadId),
+        (
+            &format!("v=STSv1; id={}", "9".repeat(33)),
+            RecordError::BadId,
+        ),
         ("v=STSv1; id=a; id=b", RecordError::SeveralIds),
         ("v=STSv1; id=a;; x=y", RecordError::EmptyField),
         ("v=STSv1;; id=a", RecordError::EmptyField),
@@ -378,8 +427,14 @@ impl DnsLookup for FakeDns {
 #[test]
 fn discovery_rules() {
     let dns = FakeDns::default();
-    dns.set("example.org", &["v=spf1 -all", "v=STSv1; id=1a2b;", "something else"]);
-    assert_eq!(discover(&dns, "example.org").unwrap(), Discovery::Id("1a2b".into()));
+    dns.set(
+        "example.org",
+        &["v=spf1 -all", "v=STSv1; id=1a2b;", "something else"],
+    );
+    assert_eq!(
+        discover(&dns, "example.org").unwrap(),
+        Discovery::Id("1a2b".into())
+    );
     assert_eq!(*dns.asked.borrow(), ["_mta-sts.example.org"]);
 
     assert_eq!(discover(&dns, "none.example").unwrap(), Discovery::NoRecord);
@@ -387,10 +442,16 @@ fn discovery_rules() {
     assert_eq!(discover(&dns, "spf.example").unwrap(), Discovery::NoRecord);
 
     dns.set("two.example", &["v=STSv1; id=1", "v=STSv1; id=2"]);
-    assert_eq!(discover(&dns, "two.example").unwrap(), Discovery::Several(2));
+    assert_eq!(
+        discover(&dns, "two.example").unwrap(),
+        Discovery::Several(2)
+    );
     // Two records even when one of them is broken: still several.
     dns.set("two.example", &["v=STSv1; id=1", "v=STSv1; id=bad-id"]);
-    assert_eq!(discover(&dns, "two.example").unwrap(), Discovery::Several(2));
+    assert_eq!(
+        discover(&dns, "two.example").unwrap(),
+        Discovery::Several(2)
+    );
 
     dns.set("bad.example", &["v=STSv1; id=no_underscores"]);
     assert_eq!(
@@ -473,7 +534,10 @@ fn same_id_and_unexpired_uses_the_cache() {
     assert_eq!(s.fetcher().count(), 1, "no fetch while the id is the same");
     assert_eq!(dns.queries(), 3, "the TXT record is asked every time");
     // Expired (max_age passed): fetched again, though the id is the same.
-    assert_eq!(s.lookup(&dns, "example.org", at(3600)).source, Source::Fetched);
+    assert_eq!(
+        s.lookup(&dns, "example.org", at(3600)).source,
+        Source::Fetched
+    );
     assert_eq!(s.fetcher().count(), 2);
 }
 
@@ -485,10 +549,14 @@ fn a_new_id_fetches_the_new_policy() {
     s.fetcher().serve("example.org", Ok(enforce(3600)));
     s.lookup(&dns, "example.org", t0());
     dns.set("example.org", &["v=STSv1; id=two"]);
-    s.fetcher().serve("example.org", Ok(policy(Mode::Testing, 3600)));
+    s.fetcher()
+        .serve("example.org", Ok(policy(Mode::Testing, 3600)));
     let l = s.lookup(&dns, "example.org", at(10));
     assert_eq!(l.source, Source::Fetched);
-    assert_eq!(l.requirement, Requirement::Testing(policy(Mode::Testing, 3600)));
+    assert_eq!(
+        l.requirement,
+        Requirement::Testing(policy(Mode::Testing, 3600))
+    );
     assert_eq!(s.fetcher().count(), 2);
     // And the new id is the one remembered.
     assert_eq!(s.lookup(&dns, "example.org", at(20)).source, Source::Cache);
@@ -503,7 +571,8 @@ fn a_failed_fetch_keeps_the_cached_policy_and_is_held() {
     s.fetcher().serve("example.org", Ok(enforce(86400)));
     s.lookup(&dns, "example.org", t0());
     dns.set("example.org", &["v=STSv1; id=two"]);
-    s.fetcher().serve("example.org", Err(FetchError::Status(500)));
+    s.fetcher()
+        .serve("example.org", Err(FetchError::Status(500)));
     let l = s.lookup(&dns, "example.org", at(10));
     assert_eq!(l.source, Source::Cache);
     assert_eq!(l.requirement, Requirement::Enforce(enforce(86400)));
@@ -518,7 +587,8 @@ fn a_failed_fetch_keeps_the_cached_policy_and_is_held() {
     assert_eq!((held.source, held.problem), (Source::Cache, None));
     assert_eq!((s.fetcher().count(), dns.queries()), (2, queries));
     // After the hold: tried again, and the new policy replaces the old.
-    s.fetcher().serve("example.org", Ok(policy(Mode::Testing, 60)));
+    s.fetcher()
+        .serve("example.org", Ok(policy(Mode::Testing, 60)));
     let l = s.lookup(&dns, "example.org", at(10 + FAILURE_HOLD.as_secs()));
     assert_eq!(l.source, Source::Fetched);
     assert!(matches!(l.requirement, Requirement::Testing(_)));
@@ -529,9 +599,15 @@ fn a_failed_fetch_without_a_cache_is_no_policy_held() {
     let dns = FakeDns::default();
     dns.set("example.org", &["v=STSv1; id=one"]);
     let mut s = sts(None);
-    s.fetcher().serve("example.org", Err(FetchError::Timeout(Duration::from_secs(10))));
+    s.fetcher().serve(
+        "example.org",
+        Err(FetchError::Timeout(Duration::from_secs(10))),
+    );
     let l = s.lookup(&dns, "example.org", t0());
-    assert_eq!((l.requirement, l.source), (Requirement::None, Source::NoPolicy));
+    assert_eq!(
+        (l.requirement, l.source),
+        (Requirement::None, Source::NoPolicy)
+    );
     assert_eq!(
         l.problem.unwrap().to_string(),
         "MTA-STS policy for example.org could not be fetched: no answer within 10s"
@@ -540,9 +616,16 @@ fn a_failed_fetch_without_a_cache_is_no_policy_held() {
         let l = s.lookup(&dns, "example.org", at(when));
         assert_eq!((l.requirement, l.problem), (Requirement::None, None));
     }
-    assert_eq!(s.fetcher().count(), 1, "held: not fetched for every message");
+    assert_eq!(
+        s.fetcher().count(),
+        1,
+        "held: not fetched for every message"
+    );
     s.fetcher().serve("example.org", Ok(enforce(60)));
-    assert_eq!(s.lookup(&dns, "example.org", at(300)).source, Source::Fetched);
+    assert_eq!(
+        s.lookup(&dns, "example.org", at(300)).source,
+        Source::Fetched
+    );
     assert_eq!(s.fetcher().count(), 2);
 }
 
@@ -558,7 +641,10 @@ fn a_record_gone_keeps_the_cached_policy_until_it_expires() {
     assert_eq!((l.source, l.problem), (Source::Cache, None));
     assert!(l.requirement.requires_verified_tls());
     let l = s.lookup(&dns, "example.org", at(600));
-    assert_eq!((l.requirement, l.source), (Requirement::None, Source::NoPolicy));
+    assert_eq!(
+        (l.requirement, l.source),
+        (Requirement::None, Source::NoPolicy)
+    );
     assert_eq!(s.fetcher().count(), 1);
 }
 
@@ -587,7 +673,10 @@ fn broken_or_several_records_keep_the_cached_policy() {
     // Without a cache: no policy, nothing fetched.
     dns.set("other.example", &["v=STSv1; id=1", "v=STSv1; id=2"]);
     let l = s.lookup(&dns, "other.example", at(3));
-    assert_eq!((l.requirement, l.source), (Requirement::None, Source::NoPolicy));
+    assert_eq!(
+        (l.requirement, l.source),
+        (Requirement::None, Source::NoPolicy)
+    );
     assert_eq!(s.fetcher().count(), 1);
 }
 
@@ -631,7 +720,10 @@ fn mode_none_asks_nothing_but_is_cached() {
     );
     assert_eq!(s.requirement(&dns, "example.org", t0()), Requirement::None);
     let l = s.lookup(&dns, "example.org", at(1));
-    assert_eq!((l.requirement, l.source), (Requirement::None, Source::Cache));
+    assert_eq!(
+        (l.requirement, l.source),
+        (Requirement::None, Source::Cache)
+    );
     assert_eq!(s.fetcher().count(), 1);
 }
 
@@ -645,7 +737,10 @@ fn disabled_asks_nothing() {
     };
     let mut s = MtaSts::with_fetcher(&config, FakeFetcher::default(), None);
     let l = s.lookup(&dns, "example.org", t0());
-    assert_eq!((l.requirement, l.source), (Requirement::None, Source::Disabled));
+    assert_eq!(
+        (l.requirement, l.source),
+        (Requirement::None, Source::Disabled)
+    );
     assert_eq!((dns.queries(), s.fetcher().count()), (0, 0));
 }
 
@@ -655,12 +750,27 @@ fn domains_are_normalised_and_checked() {
     dns.set("xn--bcher-kva.example", &["v=STSv1; id=1"]);
     let mut s = sts(None);
     s.fetcher().serve("xn--bcher-kva.example", Ok(enforce(60)));
-    assert_eq!(s.lookup(&dns, "Bücher.example.", t0()).source, Source::Fetched);
+    assert_eq!(
+        s.lookup(&dns, "Bücher.example.", t0()).source,
+        Source::Fetched
+    );
     assert_eq!(*s.fetcher().fetched.borrow(), ["xn--bcher-kva.example"]);
-    for bad in ["", ".", "[192.0.2.1]", "exa mple.org", "a..b", "under_score.example", "x/y.example"] {
+    for bad in [
+        "",
+        ".",
+        "[192.0.2.1]",
+        "exa mple.org",
+        "a..b",
+        "under_score.example",
+        "x/y.example",
+    ] {
         let l = s.lookup(&dns, bad, t0());
         assert_eq!(l.requirement, Requirement::None, "{bad:?}");
-        assert!(matches!(l.problem, Some(MtaStsError::NotADomain(_))), "{bad:?}: {:?}", l.problem);
+        assert!(
+            matches!(l.problem, Some(MtaStsError::NotADomain(_))),
+            "{bad:?}: {:?}",
+            l.problem
+        );
     }
     assert_eq!(dns.queries(), 1);
 }
@@ -712,20 +822,36 @@ fn the_cache_file_is_sealed_and_read_back() {
     let bytes = fs::read(&path).unwrap();
     let hay = String::from_utf8_lossy(&bytes);
     assert!(!hay.contains("example") && !hay.contains("STSv1") && !hay.contains("enforce"));
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
 
     // After a restart (and the short policy's expiry): the same id is
     // served from the file, without a fetch.
     let mut again = sts(Some(cache_in(dir.path())));
     assert_eq!(again.load(at(60)).unwrap(), 1);
     let l = again.lookup(&dns, "example.org", at(60));
-    assert_eq!((l.source, l.requirement), (Source::Cache, Requirement::Enforce(enforce(86400))));
+    assert_eq!(
+        (l.source, l.requirement),
+        (Source::Cache, Requirement::Enforce(enforce(86400)))
+    );
     assert_eq!(again.fetcher().count(), 0);
     // The record gone: the file's policy still applies until it expires.
     dns.set("example.org", &[]);
-    assert_eq!(again.lookup(&dns, "example.org", at(86399)).source, Source::Cache);
-    assert_eq!(again.lookup(&dns, "example.org", at(86400)).source, Source::NoPolicy);
+    assert_eq!(
+        again.lookup(&dns, "example.org", at(86399)).source,
+        Source::Cache
+    );
+    assert_eq!(
+        again.lookup(&dns, "example.org", at(86400)).source,
+        Source::NoPolicy
+    );
 }
 
 #[test]
@@ -745,7 +871,11 @@ fn a_bad_cache_file_starts_an_empty_cache_and_is_replaced() {
     flipped[middle] ^= 1;
     for (bytes, key, want) in [
         (flipped, key(), "failed authentication"),
-        (good.clone(), SealKey::from_bytes([6; 32]), "failed authentication"),
+        (
+            good.clone(),
+            SealKey::from_bytes([6; 32]),
+            "failed authentication",
+        ),
         (b"plain text".to_vec(), key(), "bad magic"),
         (Vec::new(), key(), "bad magic"),
     ] {
@@ -757,7 +887,10 @@ fn a_bad_cache_file_starts_an_empty_cache_and_is_replaced() {
         let mut s = sts(Some(cache.clone()));
         let e = s.load(t0()).unwrap_err();
         let shown = e.to_string();
-        assert!(shown.starts_with(&format!("MTA-STS cache {}: ", path.display())), "{shown}");
+        assert!(
+            shown.starts_with(&format!("MTA-STS cache {}: ", path.display())),
+            "{shown}"
+        );
         assert!(shown.contains(want), "{shown}");
         assert_eq!(s.cached(), 0);
         // It still works, and the next save replaces the bad file.
@@ -791,12 +924,22 @@ fn a_clock_set_back_does_not_stretch_a_cached_policy() {
     let payload = format!(
         r#"{{"format":1,"policies":[{{"domain":"example.org","id":"one","expires":{far},"policy":"version: STSv1\nmode: enforce\nmx: mx.example.org\nmax_age: 60\n"}}]}}"#
     );
-    fs::write(&path, seal::seal(&key(), [1; 24], payload.as_bytes()).unwrap()).unwrap();
+    fs::write(
+        &path,
+        seal::seal(&key(), [1; 24], payload.as_bytes()).unwrap(),
+    )
+    .unwrap();
     let mut s = sts(Some(cache_in(dir.path())));
     assert_eq!(s.load(t0()).unwrap(), 1);
     let dns = FakeDns::default();
-    assert_eq!(s.lookup(&dns, "example.org", at(MAX_MAX_AGE - 1)).source, Source::Cache);
-    assert_eq!(s.lookup(&dns, "example.org", at(MAX_MAX_AGE)).source, Source::NoPolicy);
+    assert_eq!(
+        s.lookup(&dns, "example.org", at(MAX_MAX_AGE - 1)).source,
+        Source::Cache
+    );
+    assert_eq!(
+        s.lookup(&dns, "example.org", at(MAX_MAX_AGE)).source,
+        Source::NoPolicy
+    );
 }
 
 #[test]
@@ -812,16 +955,31 @@ fn the_cache_is_bounded() {
     assert_eq!(s.cached(), MAX_CACHED_DOMAINS);
     // The ones closest to expiry went first.
     assert!(!s.policies.contains_key("d0.example"));
-    assert!(s.policies.contains_key(&format!("d{}.example", MAX_CACHED_DOMAINS + 4)));
+    assert!(
+        s.policies
+            .contains_key(&format!("d{}.example", MAX_CACHED_DOMAINS + 4))
+    );
 }
 
 #[test]
 fn fetch_errors_read_as_one_line() {
     let cases = [
-        (FetchError::Redirect { status: 301 }, "the server answered HTTP 301, a redirect (never followed, RFC 8461 section 3.3)"),
-        (FetchError::ContentType("text/html; charset=utf-8".into()), "the policy is served as \"text/html; charset=utf-8\", not text/plain"),
-        (FetchError::TooLarge(65536), "the policy is larger than 65536 bytes"),
-        (FetchError::Policy(PolicyError::NoMx), "the policy is refused: the policy has no mx field (only mode none may have none)"),
+        (
+            FetchError::Redirect { status: 301 },
+            "the server answered HTTP 301, a redirect (never followed, RFC 8461 section 3.3)",
+        ),
+        (
+            FetchError::ContentType("text/html; charset=utf-8".into()),
+            "the policy is served as \"text/html; charset=utf-8\", not text/plain",
+        ),
+        (
+            FetchError::TooLarge(65536),
+            "the policy is larger than 65536 bytes",
+        ),
+        (
+            FetchError::Policy(PolicyError::NoMx),
+            "the policy is refused: the policy has no mx field (only mode none may have none)",
+        ),
     ];
     for (e, want) in cases {
         assert_eq!(e.to_string(), want);
@@ -840,7 +998,10 @@ fn fetcher_settings_are_checked() {
         ..MtaStsConfig::default()
     };
     let e = HttpsFetcher::new(&missing).unwrap_err().to_string();
-    assert!(e.starts_with("mta_sts.ca_file ") && e.contains("missing.pem"), "{e}");
+    assert!(
+        e.starts_with("mta_sts.ca_file ") && e.contains("missing.pem"),
+        "{e}"
+    );
     let empty = dir.path().join("empty.pem");
     fs::write(&empty, "no certificates here\n").unwrap();
     let e = HttpsFetcher::new(&MtaStsConfig {
@@ -855,6 +1016,9 @@ fn fetcher_settings_are_checked() {
         ..MtaStsConfig::default()
     })
     .unwrap_err();
-    assert_eq!(e.to_string(), "mta_sts.connect_to \"localhost\" is not IP:PORT");
+    assert_eq!(
+        e.to_string(),
+        "mta_sts.connect_to \"localhost\" is not IP:PORT"
+    );
     assert!(HttpsFetcher::new(&MtaStsConfig::default()).is_ok());
 }
