@@ -74,6 +74,7 @@ pub struct Config {
     pub srs: SrsConfig,
     pub rewriter: RewriterConfig,
     pub bouncer: BouncerConfig,
+    pub mta_sts: MtaStsConfig,
 }
 
 /// DNS lookups (TXT records for aliases and verification; MX later).
@@ -100,6 +101,41 @@ impl Default for DnsConfig {
             timeout: Duration::from_secs(5),
             attempts: 2,
             max_cache_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// MTA-STS (RFC 8461): the policies of recipient domains, fetched over
+/// HTTPS, that say which MX hosts take their mail and that TLS to them
+/// must verify (`deliverer::mta_sts`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtaStsConfig {
+    /// Look policies up and apply them (off: as if no domain had one).
+    pub enabled: bool,
+    /// Longest one policy fetch may take, from connecting to the last byte.
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    /// Largest policy file accepted, in bytes (RFC 8461 section 3.3 asks
+    /// for at least 64 KiB).
+    pub max_policy_size: u64,
+    /// PEM file of the CA certificates policy servers must chain to
+    /// (none: the Mozilla roots of webpki-roots). For a private PKI and
+    /// tests; certificates are always verified.
+    pub ca_file: Option<PathBuf>,
+    /// For tests: `IP:PORT` that every policy host is reached at; the
+    /// host name, SNI and the certificate check stay as they are.
+    pub connect_to: Option<String>,
+}
+
+impl Default for MtaStsConfig {
+    fn default() -> Self {
+        MtaStsConfig {
+            enabled: true,
+            timeout: Duration::from_secs(10),
+            max_policy_size: 65_536,
+            ca_file: None,
+            connect_to: None,
         }
     }
 }
@@ -417,6 +453,7 @@ impl Default for Config {
             srs: SrsConfig::default(),
             rewriter: RewriterConfig::default(),
             bouncer: BouncerConfig::default(),
+            mta_sts: MtaStsConfig::default(),
         }
     }
 }
@@ -574,6 +611,20 @@ impl Config {
         }
         if self.bouncer.return_size_limit == 0 {
             return Err("bouncer.return_size_limit must be greater than 0".into());
+        }
+        if self.mta_sts.timeout.is_zero() {
+            return Err("mta_sts.timeout must be greater than 0".into());
+        }
+        if self.mta_sts.max_policy_size == 0 {
+            return Err("mta_sts.max_policy_size must be greater than 0".into());
+        }
+        if let Some(to) = &self.mta_sts.connect_to
+            && to.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "mta_sts.connect_to {:?} is not IP:PORT",
+                text::bounded(to, 100)
+            ));
         }
         let q = &self.queue;
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
@@ -828,6 +879,40 @@ mod tests {
         assert!(c.bouncer.delay_warning_time.is_zero());
         assert!(parse("[bouncer]\nreturn_size_limit = 0\n").is_err());
         assert!(parse("[bouncer]\nfrom = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn mta_sts_table() {
+        let c = parse("").unwrap();
+        assert!(c.mta_sts.enabled);
+        assert_eq!(c.mta_sts.timeout, Duration::from_secs(10));
+        assert_eq!(c.mta_sts.max_policy_size, 65_536);
+        assert_eq!((c.mta_sts.ca_file, c.mta_sts.connect_to), (None, None));
+        let c = parse(
+            "[mta_sts]\nenabled = false\ntimeout = \"30s\"\nmax_policy_size = 1000\n\
+             ca_file = \"/etc/postern/sts-ca.pem\"\nconnect_to = \"127.0.0.1:8443\"\n",
+        )
+        .unwrap();
+        assert!(!c.mta_sts.enabled);
+        assert_eq!(c.mta_sts.timeout, Duration::from_secs(30));
+        assert_eq!(c.mta_sts.max_policy_size, 1000);
+        assert_eq!(
+            c.mta_sts.ca_file.as_deref(),
+            Some(Path::new("/etc/postern/sts-ca.pem"))
+        );
+        assert_eq!(c.mta_sts.connect_to.as_deref(), Some("127.0.0.1:8443"));
+        for (bad, want) in [
+            ("timeout = \"0s\"", "mta_sts.timeout"),
+            ("max_policy_size = 0", "mta_sts.max_policy_size"),
+            ("connect_to = \"localhost:443\"", "mta_sts.connect_to"),
+            ("connect_to = \"127.0.0.1\"", "mta_sts.connect_to"),
+            ("verify = false", "verify"),
+        ] {
+            let err = parse(&format!("[mta_sts]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! schedule can be tested without a spool or a network.
 
 pub mod classify;
+pub mod mta_sts;
 pub mod plan;
 pub mod queue;
 pub mod route;
