@@ -55,7 +55,9 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     let key = SealKey::load(&config.spool.key_file).map_err(|e| logged(e.to_failure()))?;
     let spool = Spool::open(&config.spool.directory, key).map_err(|e| logged(e.to_failure()))?;
     let Some(_lock) = spool.lock_runner().map_err(|e| logged(e.to_failure()))? else {
-        log.info(format_args!("another queue runner is active; nothing to do"));
+        log.info(format_args!(
+            "another queue runner is active; nothing to do"
+        ));
         return Ok(());
     };
     let report = bouncer.drain(&spool, SystemTime::now())?;
