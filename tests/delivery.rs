@@ -356,3 +356,104 @@ fn a_slow_or_vanishing_server_leaves_the_mail_deferred() {
         drop(mx);
     }
 }
+
+/// A site whose MX hosts for mx.test present certificates of a private
+/// CA, with an MTA-STS policy served over HTTPS by `policy`.
+fn sts_site(port: u16, dns: &Dnsmasq, ca: &util::tls::Ca, https: &util::https::Https) -> Site {
+    let site = mx_site(port, &dns.nameserver());
+    site.configure(
+        "deliverer",
+        &format!("tls_ca_file = \"{}\"", ca.ca_file().display()),
+    );
+    site.configure(
+        "mta_sts",
+        &format!(
+            "ca_file = \"{}\"\nconnect_to = \"127.0.0.1:{}\"\ntimeout = \"3s\"",
+            ca.ca_file().display(),
+            https.port
+        ),
+    );
+    site
+}
+
+#[test]
+fn an_enforced_mta_sts_policy_picks_the_hosts_and_requires_verified_tls() {
+    let dns = Dnsmasq::start(&zone().txt("_mta-sts.mx.test", &["v=STSv1; id=20261202"]));
+    let port = shared_port();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = util::tls::Ca::new(dir.path());
+    let (web, web_key) = ca.issue("mta-sts.mx.test");
+    let https = util::https::Https::start(
+        util::tls::server_config(&web, &web_key),
+        "version: STSv1\nmode: enforce\nmx: mx2.mx.test\nmax_age: 86400\n",
+    );
+    let (mx1_cert, mx1_key) = ca.issue("mx1.mx.test");
+    let (mx2_cert, mx2_key) = ca.issue("mx2.mx.test");
+    let tls = |c: &std::path::Path, k: &std::path::Path| Script {
+        tls: Some(util::tls::server_config(c, k)),
+        ..Script::default()
+    };
+    let mx1 = Server::start_at("127.0.0.2", port, tls(&mx1_cert, &mx1_key));
+    let mx2 = Server::start_at("127.0.0.3", port, tls(&mx2_cert, &mx2_key));
+    let site = sts_site(port, &dns, &ca, &https);
+    let out = send(&site, &["bob@mx.test"], &message("sts", "enforced"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        mx1.connections.load(Ordering::SeqCst),
+        0,
+        "mx1 is not in the policy"
+    );
+    assert!(mx2.received()[0].tls);
+    let log = site.log();
+    assert!(
+        log.contains("mx2.mx.test[127.0.0.3]") && log.contains("tls=verified"),
+        "{log}"
+    );
+    assert!(
+        log.contains("MTA-STS mx.test: MX host mx1.mx.test is not in the policy; not used"),
+        "{log}"
+    );
+    // The policy is cached, sealed, in the spool: no second fetch.
+    let cache = std::fs::read(site.path().join("spool/mta-sts.cache")).unwrap();
+    assert!(!String::from_utf8_lossy(&cache).contains("mx.test"));
+    let out = send(&site, &["carol@mx.test"], &message("sts2", "cached"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(https.requests.load(Ordering::SeqCst), 1);
+    drop(mx2);
+
+    // mx2 now shows a certificate for another name: nothing is sent.
+    let (other, other_key) = ca.issue("other.example");
+    let mx2 = Server::start_at("127.0.0.3", port, tls(&other, &other_key));
+    let out = send(&site, &["dave@mx.test"], &message("sts3", "refused"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(mx2.received().is_empty());
+    let deferred = site.spooled("deferred");
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(
+        deferred[0].envelope.recipients[0].status.to_string(),
+        "deferred 4.7.5"
+    );
+}
+
+#[test]
+fn a_testing_mta_sts_policy_only_reports() {
+    let dns = Dnsmasq::start(&zone().txt("_mta-sts.mx.test", &["v=STSv1; id=7"]));
+    let port = shared_port();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = util::tls::Ca::new(dir.path());
+    let (web, web_key) = ca.issue("mta-sts.mx.test");
+    let https = util::https::Https::start(
+        util::tls::server_config(&web, &web_key),
+        "version: STSv1\nmode: testing\nmx: mx2.mx.test\nmax_age: 86400\n",
+    );
+    let mx1 = Server::start_at("127.0.0.2", port, Script::default());
+    let site = sts_site(port, &dns, &ca, &https);
+    let out = send(&site, &["bob@mx.test"], &message("testing", "x"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mx1.received().len(), 1, "testing mode changes nothing");
+    assert!(
+        site.log().contains("(testing mode: used)"),
+        "{}",
+        site.log()
+    );
+}

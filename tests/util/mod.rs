@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod https;
 pub mod smtp;
 pub mod tls;
 

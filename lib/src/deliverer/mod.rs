@@ -15,7 +15,7 @@ pub mod route;
 pub mod smtp;
 pub mod tls;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -30,6 +30,7 @@ use crate::stage::Stage;
 use crate::store::seal::SealKey;
 use crate::store::spool::{self, Entry, Queue, Spool, SpoolError};
 use classify::{Category, NetworkKind};
+use mta_sts::{CacheFile, MtaSts};
 use plan::Plan;
 use route::{Destination, Routes};
 use smtp::{Attempt, Outcome, Peer, Reply, Spec, Timeouts};
@@ -87,6 +88,8 @@ pub struct Deliverer<'a> {
     routes: Routes,
     tls: Option<TlsClients>,
     dns: OnceCell<DnsClient>,
+    /// MTA-STS policies, made at the first MX destination.
+    mta_sts: OnceCell<RefCell<MtaSts>>,
     key: SealKey,
     spool: OnceCell<Spool>,
 }
@@ -133,6 +136,7 @@ impl<'a> Deliverer<'a> {
             routes,
             tls,
             dns: OnceCell::new(),
+            mta_sts: OnceCell::new(),
             key,
             spool: OnceCell::new(),
         })
@@ -171,6 +175,7 @@ impl<'a> Deliverer<'a> {
             self.send(&dest, job, &group, now, &mut attempt);
             attempt.count(job, &group);
         }
+        self.save_mta_sts();
         job.envelope.attempts = job.envelope.attempts.saturating_add(1);
         let qid = &job.envelope.queue_id;
         let via = if attempt.peers.is_empty() {
@@ -238,14 +243,21 @@ impl<'a> Deliverer<'a> {
             }
         };
         let end = Instant::now() + deadline;
-        let spec = Spec {
-            helo: self.config.helo_name().to_owned(),
-            timeouts,
-            tls: level,
-            tls_client: self.tls.as_ref().and_then(|t| t.for_level(level)),
-        };
-        let mut last = match self.hosts(dest) {
-            Ok(hosts) => self.try_hosts(&hosts, dest, &spec, end, job, group, now, attempt),
+        let hosts = self.hosts(dest).and_then(|hosts| match dest {
+            Destination::Mx(domain) => self.sts_filter(domain, hosts, now),
+            _ => Ok((hosts, false)),
+        });
+        let mut last = match hosts {
+            Ok((hosts, enforce)) => {
+                let level = if enforce { TlsLevel::Verify } else { level };
+                let spec = Spec {
+                    helo: self.config.helo_name().to_owned(),
+                    timeouts,
+                    tls: level,
+                    tls_client: self.tls.as_ref().and_then(|t| t.for_level(level)),
+                };
+                self.try_hosts(&hosts, dest, &spec, end, job, group, now, attempt)
+            }
             Err(reply) => Some(reply),
         };
         if let Some(reply) = last.take() {
@@ -343,6 +355,90 @@ impl<'a> Deliverer<'a> {
         })
     }
 
+    /// MTA-STS (RFC 8461) for a domain's MX hosts: with an `enforce`
+    /// policy only the hosts it lists are kept, and `true` says verified
+    /// TLS is required; `testing` only logs what enforcing would refuse.
+    fn sts_filter(
+        &self,
+        domain: &str,
+        hosts: Vec<Host>,
+        now: SystemTime,
+    ) -> Result<(Vec<Host>, bool), Reply> {
+        if !self.config.mta_sts.enabled {
+            return Ok((hosts, false));
+        }
+        let sts = match self.mta_sts() {
+            Ok(s) => s,
+            Err(reply) => return Err(reply),
+        };
+        let dns = self.dns()?;
+        let lookup = sts.borrow_mut().lookup(dns, domain, now);
+        if let Some(problem) = &lookup.problem {
+            self.log.warning(format_args!("MTA-STS: {problem}"));
+        }
+        let req = lookup.requirement;
+        let (allowed, refused): (Vec<Host>, Vec<Host>) = hosts
+            .into_iter()
+            .partition(|h| req.policy().is_none_or(|p| p.matches(&h.name)));
+        if req.policy().is_some() {
+            for h in &refused {
+                self.log.warning(format_args!(
+                    "MTA-STS {domain}: MX host {} is not in the policy{}",
+                    h.name,
+                    if req.requires_verified_tls() {
+                        "; not used"
+                    } else {
+                        " (testing mode: used)"
+                    }
+                ));
+            }
+        }
+        if !req.requires_verified_tls() {
+            let mut all = allowed;
+            all.extend(refused);
+            return Ok((all, false));
+        }
+        if allowed.is_empty() {
+            return Err(Reply::local(
+                status::TLS_FAILURE,
+                Category::Tls,
+                format!("no MX host of {domain} is in its MTA-STS policy (mode enforce)"),
+            ));
+        }
+        Ok((allowed, true))
+    }
+
+    /// The MTA-STS state, its policy cache read from the spool directory
+    /// at the first use.
+    fn mta_sts(&self) -> Result<&RefCell<MtaSts>, Reply> {
+        if let Some(s) = self.mta_sts.get() {
+            return Ok(s);
+        }
+        // The cache lives in the spool directory: make it if need be.
+        self.spool()
+            .map_err(|f| Reply::local(status::SYSTEM, Category::Other, f.to_string()))?;
+        let cache = CacheFile {
+            path: self.config.spool.directory.join(MTA_STS_CACHE),
+            key: self.key.clone(),
+        };
+        let mut sts = MtaSts::new(&self.config.mta_sts, Some(cache))
+            .map_err(|e| Reply::local(status::MISCONFIGURED, Category::Other, e.to_string()))?;
+        if let Err(e) = sts.load(SystemTime::now()) {
+            self.log
+                .warning(format_args!("MTA-STS cache: {e}; starting empty"));
+        }
+        Ok(self.mta_sts.get_or_init(|| RefCell::new(sts)))
+    }
+
+    /// Writes the MTA-STS cache if a policy changed.
+    fn save_mta_sts(&self) {
+        if let Some(sts) = self.mta_sts.get() {
+            if let Err(e) = sts.borrow_mut().save(SystemTime::now()) {
+                self.log.warning(format_args!("MTA-STS cache: {e}"));
+            }
+        }
+    }
+
     /// The hosts of a destination, in the order to try them.
     fn hosts(&self, dest: &Destination) -> Result<Vec<Host>, Reply> {
         let r = &self.config.relay;
@@ -427,6 +523,9 @@ impl<'a> Deliverer<'a> {
         }
     }
 }
+
+/// The MTA-STS policy cache, sealed, in the spool directory.
+const MTA_STS_CACHE: &str = "mta-sts.cache";
 
 /// A failed lookup: temporary (4.4.3).
 fn dns_failure(e: &crate::dns::DnsError) -> Reply {
