@@ -367,10 +367,7 @@ impl<'a> Deliverer<'a> {
         if !self.config.mta_sts.enabled {
             return Ok((hosts, false));
         }
-        let sts = match self.mta_sts() {
-            Ok(s) => s,
-            Err(reply) => return Err(reply),
-        };
+        let sts = self.mta_sts()?;
         let dns = self.dns()?;
         let lookup = sts.borrow_mut().lookup(dns, domain, now);
         if let Some(problem) = &lookup.problem {
@@ -432,10 +429,9 @@ impl<'a> Deliverer<'a> {
 
     /// Writes the MTA-STS cache if a policy changed.
     fn save_mta_sts(&self) {
-        if let Some(sts) = self.mta_sts.get() {
-            if let Err(e) = sts.borrow_mut().save(SystemTime::now()) {
-                self.log.warning(format_args!("MTA-STS cache: {e}"));
-            }
+        let saved = self.mta_sts.get().map(|s| s.borrow_mut().save(SystemTime::now()));
+        if let Some(Err(e)) = saved {
+            self.log.warning(format_args!("MTA-STS cache: {e}"));
         }
     }
 
