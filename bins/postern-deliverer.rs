@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use clap::Parser;
 use postern::config::Config;
-use postern::deliverer::{Deliverer, job_size_limit};
+use postern::deliverer::{Deliverer, daemon, job_size_limit};
 use postern::exit::Failure;
 use postern::log::Log;
 use postern::stage::{Stage, run_stream};
@@ -16,7 +16,7 @@ use postern_cli as common;
 
 const TOOL: &str = "postern-deliverer";
 
-/// Deliver postern jobs over SMTP to the relay, spooling what must wait.
+/// Deliver postern jobs over SMTP (relay or MX hosts), spooling what must wait.
 #[derive(Parser)]
 #[command(name = TOOL, version)]
 struct Cli {
@@ -29,6 +29,9 @@ struct Cli {
     /// With --run-queue: retry every deferred job now, due or not
     #[arg(long, requires = "run_queue")]
     flush: bool,
+    /// Run the queue until SIGTERM, waking when a job falls due
+    #[arg(long, conflicts_with_all = ["run_queue", "sender", "recipients"])]
+    daemon: bool,
     /// Read a bare message (not a job) with this envelope sender
     #[arg(short = 'f', value_name = "SENDER", allow_hyphen_values = true)]
     sender: Option<String>,
@@ -42,12 +45,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
+    if cli.daemon {
+        return daemon::run(cli.config.as_deref(), config.clone(), log);
+    }
     let mut deliverer = Deliverer::open(config, log)?;
     if cli.run_queue {
         let run = deliverer.run_queue(&SystemTime::now, cli.flush)?;
         log.info(format_args!(
-            "queue run: {} job(s) tried, {} recovered, {} corrupt",
-            run.tried, run.recovered, run.corrupt
+            "queue run: {} job(s) tried, {} recovered, {} notice(s), {} corrupt",
+            run.tried, run.recovered, run.notices, run.corrupt
         ));
         return Ok(());
     }

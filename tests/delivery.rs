@@ -457,3 +457,164 @@ fn a_testing_mta_sts_policy_only_reports() {
         site.log()
     );
 }
+
+/// The zone, with a sender domain whose MX (127.0.0.5) takes the DSNs.
+fn zone_with_sender() -> Zone {
+    zone()
+        .local("sender.test")
+        .mx("sender.test", "mx.sender.test", 10)
+        .host("mx.sender.test", "127.0.0.5")
+}
+
+/// Three recipients: bob fine, carol greylisted, dave unknown; alice
+/// (the sender) has her own MX host.
+fn greylist_site(port: u16, dns: &Dnsmasq) -> (Site, Server, Server) {
+    let mut script = Script {
+        greylist: ["carol@mx.test".to_string()].into(),
+        ..Script::default()
+    };
+    script.rcpt_replies.insert(
+        "dave@mx.test".into(),
+        "550 5.1.1 <dave@mx.test>: Recipient address rejected: User unknown in virtual mailbox table"
+            .into(),
+    );
+    let mx = Server::start_at("127.0.0.2", port, script);
+    let sender_mx = Server::start_at("127.0.0.5", port, Script::default());
+    (mx_site(port, &dns.nameserver()), mx, sender_mx)
+}
+
+fn assert_all_told(mx: &Server, sender_mx: &Server, site: &Site) {
+    let got = mx.received();
+    let mut delivered: Vec<String> = got.iter().flat_map(|m| m.rcpts.clone()).collect();
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        ["bob@mx.test", "carol@mx.test"],
+        "one delivery each"
+    );
+    let dsns = sender_mx.received();
+    assert_eq!(dsns.len(), 1, "one DSN");
+    assert_eq!(dsns[0].mail_from, "<>");
+    assert_eq!(dsns[0].rcpts, ["alice@sender.test"]);
+    let text = String::from_utf8_lossy(&dsns[0].data);
+    assert!(text.contains("report-type=\"delivery-status\""), "{text}");
+    assert!(
+        text.contains("Final-Recipient: rfc822; dave@mx.test"),
+        "{text}"
+    );
+    assert!(!text.contains("Final-Recipient: rfc822; carol"), "{text}");
+    for q in ["deferred", "active", "bounce"] {
+        assert!(site.queue(q).is_empty(), "{q}/ is not empty");
+    }
+}
+
+#[test]
+fn greylisted_unknown_and_fine_end_delivered_once_and_bounced_once() {
+    let dns = Dnsmasq::start(&zone_with_sender());
+    let port = shared_port();
+    let (site, mx, sender_mx) = greylist_site(port, &dns);
+    let r = site.run(
+        RECEIVER,
+        &[
+            "-f",
+            "alice@sender.test",
+            "--",
+            "bob@mx.test",
+            "carol@mx.test",
+            "dave@mx.test",
+        ],
+        &message("three", "one of each"),
+    );
+    let out = site.run(DELIVERER, &[], &r.stdout);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mx.received().len(), 1);
+    assert_eq!(site.spooled("deferred").len(), 1);
+    assert_eq!(
+        site.spooled("deferred")[0].envelope.recipients[0]
+            .category
+            .as_deref(),
+        Some("greylist")
+    );
+    assert_eq!(site.spooled("bounce").len(), 1);
+    // One queue run: the bouncer's notice and the retry.
+    let out = site.run(DELIVERER, &["--run-queue", "--flush"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_all_told(&mx, &sender_mx, &site);
+    // Another run changes nothing.
+    let out = site.run(DELIVERER, &["--run-queue", "--flush"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_all_told(&mx, &sender_mx, &site);
+}
+
+/// A daemon killed when the test ends, whatever happens.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_daemon_retries_on_schedule_and_stops_on_sigterm() {
+    let dns = Dnsmasq::start(&zone_with_sender());
+    let port = shared_port();
+    let (site, mx, sender_mx) = greylist_site(port, &dns);
+    site.configure(
+        "queue",
+        "minimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"2s\"\nqueue_run_delay = \"2s\"",
+    );
+    let mut daemon = Daemon(
+        std::process::Command::new(DELIVERER)
+            .arg("--daemon")
+            .env("POSTERN_CONFIG", &site.config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let r = site.run(
+        RECEIVER,
+        &[
+            "-f",
+            "alice@sender.test",
+            "--",
+            "bob@mx.test",
+            "carol@mx.test",
+            "dave@mx.test",
+        ],
+        &message("daemon", "on schedule"),
+    );
+    let out = site.run(DELIVERER, &[], &r.stdout);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A reload on the way changes nothing.
+    let pid = daemon.0.id().to_string();
+    let kill = |sig: &str| {
+        let s = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(s.success());
+    };
+    kill("-HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sender_mx.received().is_empty()
+        || site.queue("deferred").len() + site.queue("active").len() > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not done in 30 s: {}",
+            site.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill("-TERM");
+    let status = daemon.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_all_told(&mx, &sender_mx, &site);
+    let log = site.log();
+    assert!(log.contains("configuration read again (SIGHUP)"), "{log}");
+    assert!(log.contains("queue daemon stopped (SIGTERM)"), "{log}");
+}

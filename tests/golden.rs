@@ -206,7 +206,7 @@ fn every_field_stream() -> Vec<Job> {
     env.eight_bit = true;
     env.envid = Some("QQ314159".into());
     env.ret = Some(Ret::Headers);
-    env.delay_warned = true;
+    env.delay_warned = 2;
     env.extra = vec![("scan-verdict".into(), "clean".into())];
     let rcpt = |a: &str| Recipient::new(Address::parse(a).expect("address"));
     let mut bob = rcpt("bob@example.net");

@@ -404,6 +404,15 @@ pub struct QueueConfig {
     pub maximal_backoff_time: Duration,
     #[serde(with = "human_duration")]
     pub maximal_queue_lifetime: Duration,
+    /// The longest the queue daemon sleeps between two runs (it wakes
+    /// sooner when a job falls due).
+    #[serde(with = "human_duration")]
+    pub queue_run_delay: Duration,
+    /// How long a redacted copy of a delivered message is kept in the
+    /// spool's `sent/` (0: none is kept); the alias store's per-domain
+    /// `retention_days` overrides it.
+    #[serde(with = "human_duration")]
+    pub retention_time: Duration,
 }
 
 /// Encrypted mailboxes (postern-maildb(8)).
@@ -487,6 +496,8 @@ impl Default for QueueConfig {
             minimal_backoff_time: Duration::from_secs(300),
             maximal_backoff_time: Duration::from_secs(4000),
             maximal_queue_lifetime: Duration::from_secs(5 * 86400),
+            queue_run_delay: Duration::from_secs(300),
+            retention_time: Duration::from_secs(30 * 86400),
         }
     }
 }
@@ -627,6 +638,9 @@ impl Config {
             ));
         }
         let q = &self.queue;
+        if q.queue_run_delay.is_zero() {
+            return Err("queue.queue_run_delay must be greater than 0".into());
+        }
         if q.minimal_backoff_time.is_zero() || q.minimal_backoff_time > q.maximal_backoff_time {
             return Err(
                 "queue.minimal_backoff_time must be above 0 and at most maximal_backoff_time"

@@ -8,6 +8,7 @@
 //! schedule can be tested without a spool or a network.
 
 pub mod classify;
+pub mod daemon;
 pub mod mta_sts;
 pub mod plan;
 pub mod queue;
@@ -18,6 +19,8 @@ pub mod tls;
 use std::cell::{OnceCell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use crate::config::{Config, TlsLevel};
@@ -50,25 +53,35 @@ pub fn job_size_limit(config: &Config) -> u64 {
 pub struct Settled {
     pub deferred: Option<Entry>,
     pub bounced: Option<Entry>,
+    pub warned: Option<Entry>,
 }
 
 /// Writes a plan into the spool under fresh names (pipe mode: no spool
-/// file exists for the job yet). If the bounce part cannot be written,
-/// the deferred part just written is taken back, so the caller can hand
-/// the whole message back to Postfix (exit 75) without leaving a
-/// duplicate.
+/// file exists for the job yet). If a later part cannot be written, the
+/// parts already written are taken back, so the caller can hand the
+/// whole message back to Postfix (exit 75) without leaving a duplicate.
 pub fn commit(spool: &Spool, plan: &Plan, now: SystemTime) -> Result<Settled, SpoolError> {
     let mut settled = Settled::default();
-    if let Some(job) = &plan.defer {
-        let when = job.envelope.next_attempt.unwrap_or(now);
-        settled.deferred = Some(spool.enqueue(Queue::Deferred, job, when)?);
-    }
-    if let Some(job) = &plan.bounce {
-        match spool.enqueue(Queue::Bounce, job, now) {
-            Ok(e) => settled.bounced = Some(e),
+    let parts = [
+        (&plan.defer, Queue::Deferred),
+        (&plan.bounce, Queue::Bounce),
+        (&plan.warn, Queue::Bounce),
+    ];
+    for (i, (part, queue)) in parts.into_iter().enumerate() {
+        let Some(job) = part else { continue };
+        let when = match queue {
+            Queue::Deferred => job.envelope.next_attempt.unwrap_or(now),
+            _ => now,
+        };
+        match spool.enqueue(queue, job, when) {
+            Ok(e) => match i {
+                0 => settled.deferred = Some(e),
+                1 => settled.bounced = Some(e),
+                _ => settled.warned = Some(e),
+            },
             Err(e) => {
-                if let Some(d) = &settled.deferred {
-                    let _ = spool.remove(d);
+                for written in [&settled.deferred, &settled.bounced].into_iter().flatten() {
+                    let _ = spool.remove(written);
                 }
                 return Err(e);
             }
@@ -92,6 +105,8 @@ pub struct Deliverer<'a> {
     mta_sts: OnceCell<RefCell<MtaSts>>,
     key: SealKey,
     spool: OnceCell<Spool>,
+    /// Set by a signal: finish the job in hand, start no other.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// One host name and where it listens, before its addresses are known.
@@ -139,7 +154,18 @@ impl<'a> Deliverer<'a> {
             mta_sts: OnceCell::new(),
             key,
             spool: OnceCell::new(),
+            stop: None,
         })
+    }
+
+    /// Makes queue runs stop between jobs once `stop` is set (SIGTERM in
+    /// the daemon).
+    pub fn watch(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
     fn spool(&self) -> Result<&Spool, Failure> {
@@ -371,7 +397,7 @@ impl<'a> Deliverer<'a> {
         let dns = self.dns()?;
         let lookup = sts.borrow_mut().lookup(dns, domain, now);
         if let Some(problem) = &lookup.problem {
-            self.log.warning(format_args!("MTA-STS: {problem}"));
+            self.log.warning(format_args!("{problem}"));
         }
         let req = lookup.requirement;
         let (allowed, refused): (Vec<Host>, Vec<Host>) = hosts
@@ -429,7 +455,10 @@ impl<'a> Deliverer<'a> {
 
     /// Writes the MTA-STS cache if a policy changed.
     fn save_mta_sts(&self) {
-        let saved = self.mta_sts.get().map(|s| s.borrow_mut().save(SystemTime::now()));
+        let saved = self
+            .mta_sts
+            .get()
+            .map(|s| s.borrow_mut().save(SystemTime::now()));
         if let Some(Err(e)) = saved {
             self.log.warning(format_args!("MTA-STS cache: {e}"));
         }
@@ -542,8 +571,9 @@ impl<'a> Deliverer<'a> {
     pub fn handle(&self, mut job: Job, now: SystemTime) -> Result<(), Failure> {
         self.attempt(&mut job);
         let qid = job.envelope.queue_id.clone();
-        let plan = plan::plan(job, now, &self.config.queue);
-        if plan.defer.is_none() && plan.bounce.is_none() {
+        let warn_after = self.config.bouncer.delay_warning_time;
+        let plan = plan::plan(job, now, &self.config.queue, warn_after);
+        if plan.defer.is_none() && plan.bounce.is_none() && plan.warn.is_none() {
             return Ok(());
         }
         let settled = commit(self.spool()?, &plan, now).map_err(|e| {
@@ -574,6 +604,12 @@ impl<'a> Deliverer<'a> {
                 job.envelope.queue_id, e.name
             ));
         }
+        if let (Some(e), Some(job)) = (&settled.warned, &plan.warn) {
+            self.log.info(format_args!(
+                "{}: delay warning queued as {}",
+                job.envelope.queue_id, e.name
+            ));
+        }
     }
 }
 
@@ -591,6 +627,7 @@ mod tests {
     use super::*;
     use crate::store::seal::SealKey;
     use plan::tests::{deferred, failed, job};
+    use std::time::Duration;
 
     #[test]
     fn commit_is_all_or_nothing() {
@@ -598,7 +635,12 @@ mod tests {
         let spool = Spool::open(dir.path(), SealKey::from_bytes([1; 32])).unwrap();
         let j = job(&[deferred(), failed()]);
         let now = j.envelope.arrival;
-        let p = plan::plan(j, now, &crate::config::QueueConfig::default());
+        let p = plan::plan(
+            j,
+            now,
+            &crate::config::QueueConfig::default(),
+            Duration::ZERO,
+        );
         // Make bounce/ unwritable by replacing it with a file.
         std::fs::remove_dir(dir.path().join("bounce")).unwrap();
         std::fs::write(dir.path().join("bounce"), b"").unwrap();

@@ -21,6 +21,9 @@ pub struct Plan {
     /// Recipients the bouncer must report: failed ones, and delivered
     /// ones that asked for NOTIFY=SUCCESS.
     pub bounce: Option<Job>,
+    /// A delay warning: the recipients still waiting, for the bouncer,
+    /// once per message.
+    pub warn: Option<Job>,
 }
 
 /// Postfix's schedule: the wait doubles from the minimal to the maximal
@@ -34,8 +37,9 @@ pub fn backoff(attempts: u32, q: &QueueConfig) -> Duration {
 
 /// Concludes an attempted job: recipients still undone past
 /// `maximal_queue_lifetime` fail with 5.4.7, and if any are left undone
-/// the next attempt is set by the schedule.
-pub fn conclude(job: &mut Job, now: SystemTime, q: &QueueConfig) {
+/// the next attempt is set by the schedule. A job waiting longer than
+/// `warn_after` (0: never) is marked for its one delay warning.
+pub fn conclude(job: &mut Job, now: SystemTime, q: &QueueConfig, warn_after: Duration) {
     let age = now.duration_since(job.envelope.arrival).unwrap_or_default();
     if age >= q.maximal_queue_lifetime {
         for r in &mut job.envelope.recipients {
@@ -53,6 +57,19 @@ pub fn conclude(job: &mut Job, now: SystemTime, q: &QueueConfig) {
     }
     let waiting = job.envelope.undone().next().is_some();
     job.envelope.next_attempt = waiting.then(|| now + backoff(job.envelope.attempts, q));
+    if waiting
+        && job.envelope.delay_warned == 0
+        && !warn_after.is_zero()
+        && age >= warn_after
+        && job.envelope.undone().any(wants_delay_notice)
+    {
+        job.envelope.delay_warned = job.envelope.attempts.max(1);
+    }
+}
+
+/// NOTIFY unset (the default: failure and delay) or with DELAY.
+fn wants_delay_notice(r: &Recipient) -> bool {
+    r.notify.is_unset() || r.notify.delay
 }
 
 /// Failed recipients, and delivered ones that asked for NOTIFY=SUCCESS
@@ -77,15 +94,26 @@ pub fn split(job: &Job) -> Plan {
     if let Some(b) = &mut bounce {
         b.envelope.next_attempt = None;
     }
+    // The warning belongs to the attempt that marked it, so a split
+    // repeated after a crash makes it again under the same name, and a
+    // later attempt never does.
+    let warned_now =
+        job.envelope.delay_warned != 0 && job.envelope.delay_warned == job.envelope.attempts.max(1);
+    let warn = if warned_now {
+        part(&|r: &Recipient| !r.status.is_done() && wants_delay_notice(r))
+    } else {
+        None
+    };
     Plan {
         defer: part(&|r: &Recipient| !r.status.is_done()),
         bounce,
+        warn,
     }
 }
 
 /// [`conclude`] then [`split`].
-pub fn plan(mut job: Job, now: SystemTime, q: &QueueConfig) -> Plan {
-    conclude(&mut job, now, q);
+pub fn plan(mut job: Job, now: SystemTime, q: &QueueConfig, warn_after: Duration) -> Plan {
+    conclude(&mut job, now, q, warn_after);
     split(&job)
 }
 
@@ -109,6 +137,8 @@ pub(crate) mod tests {
             message: b"Subject: x\n\n".to_vec(),
         }
     }
+
+    const NO_WARN: Duration = Duration::ZERO;
 
     pub(crate) fn deferred() -> RcptStatus {
         RcptStatus::Deferred {
@@ -136,7 +166,10 @@ pub(crate) mod tests {
     fn all_delivered_needs_no_spool() {
         let j = job(&[RcptStatus::Delivered, RcptStatus::Delivered]);
         let now = j.envelope.arrival;
-        assert_eq!(plan(j, now, &QueueConfig::default()), Plan::default());
+        assert_eq!(
+            plan(j, now, &QueueConfig::default(), NO_WARN),
+            Plan::default()
+        );
     }
 
     #[test]
@@ -144,7 +177,7 @@ pub(crate) mod tests {
         let mut j = job(&[RcptStatus::Delivered, deferred(), failed()]);
         j.envelope.recipients[0].notify = Notify::parse("SUCCESS").unwrap();
         let now = j.envelope.arrival + Duration::from_secs(10);
-        let p = plan(j, now, &QueueConfig::default());
+        let p = plan(j, now, &QueueConfig::default(), NO_WARN);
         let d = p.defer.unwrap();
         assert_eq!(d.envelope.recipients.len(), 1);
         assert_eq!(d.envelope.recipients[0].address.as_str(), "r1@example.net");
@@ -168,7 +201,7 @@ pub(crate) mod tests {
         let mut j = job(&[deferred()]);
         j.envelope.recipients[0].diagnostic = Some("x".repeat(2000));
         let now = j.envelope.arrival + Duration::from_secs(5 * 86400);
-        let p = plan(j, now, &QueueConfig::default());
+        let p = plan(j, now, &QueueConfig::default(), NO_WARN);
         assert!(p.defer.is_none());
         let b = p.bounce.unwrap();
         let r = &b.envelope.recipients[0];
@@ -187,7 +220,7 @@ pub(crate) mod tests {
     fn a_concluded_job_splits_the_same_every_time() {
         let mut j = job(&[RcptStatus::Delivered, deferred(), failed()]);
         let now = j.envelope.arrival + Duration::from_secs(10);
-        conclude(&mut j, now, &QueueConfig::default());
+        conclude(&mut j, now, &QueueConfig::default(), NO_WARN);
         let first = split(&j);
         assert_eq!(split(&j), first);
         // The deferred part, split again (a crash after it was written),
@@ -195,5 +228,38 @@ pub(crate) mod tests {
         let again = split(first.defer.as_ref().unwrap());
         assert_eq!(again.bounce, None);
         assert_eq!(again.defer, first.defer);
+    }
+
+    #[test]
+    fn one_delay_warning_per_message_at_the_attempt_past_the_time() {
+        let q = QueueConfig::default();
+        let four_hours = Duration::from_secs(4 * 3600);
+        let mut j = job(&[deferred(), deferred(), RcptStatus::Delivered]);
+        j.envelope.recipients[1].notify = Notify::parse("FAILURE").unwrap();
+        let t0 = j.envelope.arrival;
+        // Too early: no warning.
+        let p = plan(j.clone(), t0 + Duration::from_secs(3600), &q, four_hours);
+        assert_eq!(p.warn, None);
+        // Past the time: a warning naming only who asked for it (NOTIFY
+        // unset means FAILURE,DELAY), and the job remembers it.
+        j.envelope.attempts = 6;
+        let mut concluded = j.clone();
+        conclude(&mut concluded, t0 + four_hours, &q, four_hours);
+        assert_eq!(concluded.envelope.delay_warned, 6);
+        let first = split(&concluded);
+        let w = first.warn.as_ref().expect("a warning");
+        assert_eq!(w.envelope.recipients.len(), 1);
+        assert_eq!(w.envelope.recipients[0].address.as_str(), "r0@example.net");
+        // Split again (after a crash): the same warning.
+        assert_eq!(split(&concluded).warn, first.warn);
+        // The next attempt warns no more.
+        let mut next = first.defer.clone().unwrap();
+        next.envelope.attempts = 7;
+        conclude(&mut next, t0 + 2 * four_hours, &q, four_hours);
+        assert_eq!(next.envelope.delay_warned, 6);
+        assert_eq!(split(&next).warn, None);
+        // Warnings off.
+        let p = plan(j, t0 + 10 * four_hours, &q, NO_WARN);
+        assert_eq!(p.warn, None);
     }
 }

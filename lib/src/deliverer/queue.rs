@@ -15,6 +15,7 @@
 use std::time::SystemTime;
 
 use super::{Deliverer, plan};
+use crate::bouncer::Bouncer;
 use crate::exit::{Failure, ToFailure};
 use crate::mail::job::Job;
 use crate::store::spool::{Entry, Queue, Spool, SpoolError};
@@ -30,11 +31,18 @@ pub struct QueueRun {
     pub corrupt: usize,
     /// Files that could not be read, left where they were.
     pub unreadable: usize,
+    /// Delivery status notifications the bouncer queued.
+    pub notices: usize,
 }
 
 /// The name of the bounce entry of a job's `attempts`-th attempt.
 fn bounce_name(entry: &Entry, attempts: u32) -> String {
     format!("{}-b{attempts}", entry.name)
+}
+
+/// The name of a job's delay warning (one per job).
+fn warning_name(entry: &Entry) -> String {
+    format!("{}-w", entry.name)
 }
 
 /// Writes the split of a concluded job and drops its `active/` file;
@@ -54,6 +62,9 @@ fn settle(
             b,
             now,
         )?;
+    }
+    if let Some(w) = &split.warn {
+        spool.put(Queue::Bounce, &warning_name(active), w, now)?;
     }
     if let Some(d) = &split.defer {
         let when = d.envelope.next_attempt.unwrap_or(now);
@@ -104,18 +115,68 @@ impl Deliverer<'_> {
             ));
         }
         spool.remove_stale_tmp(clock())?;
+        // The bouncer's notices go out in the same run: drained before
+        // the due jobs, and again after them for what this run failed.
+        let bouncer = Bouncer::open(self.config, self.log);
+        let mut later: Option<Failure> = None;
+        let mut drain = |run: &mut QueueRun| -> usize {
+            let report = match &bouncer {
+                Ok(b) => b.drain(spool, clock()),
+                Err(f) => Err(f.clone()),
+            };
+            match report {
+                Ok(r) => {
+                    run.notices += r.notices;
+                    r.notices
+                }
+                Err(f) => {
+                    later.get_or_insert(f);
+                    0
+                }
+            }
+        };
+        drain(&mut run);
+        self.deliver_due(spool, clock, flush, &mut run, &mut first_problem)?;
+        if drain(&mut run) > 0 {
+            self.deliver_due(spool, clock, false, &mut run, &mut first_problem)?;
+        }
+        if let Some(e) = first_problem {
+            return Err(Failure::tempfail(format!(
+                "{} spool file(s) could not be read and were left in place; first: {e}",
+                run.unreadable
+            )));
+        }
+        match later {
+            None => Ok(run),
+            Some(f) => Err(f),
+        }
+    }
+
+    /// Claims, tries and settles every due job in `deferred/` (all of
+    /// them with `flush`).
+    fn deliver_due(
+        &self,
+        spool: &Spool,
+        clock: &dyn Fn() -> SystemTime,
+        flush: bool,
+        run: &mut QueueRun,
+        first_problem: &mut Option<SpoolError>,
+    ) -> Result<(), Failure> {
         for entry in spool.due(clock(), flush)? {
+            if self.stopping() {
+                break;
+            }
             let Some(active) = spool.move_to(&entry, Queue::Active)? else {
                 continue;
             };
-            let Some(mut job) = self.load(spool, &active, true, &mut run, &mut first_problem)?
-            else {
+            let Some(mut job) = self.load(spool, &active, true, run, first_problem)? else {
                 continue;
             };
             run.tried += 1;
             self.attempt(&mut job);
             let now = clock();
-            plan::conclude(&mut job, now, &self.config.queue);
+            let warn_after = self.config.bouncer.delay_warning_time;
+            plan::conclude(&mut job, now, &self.config.queue, warn_after);
             // The commit point of the attempt (see the module doc).
             if let Err(e) = spool.put(Queue::Active, &active.name, &job, now) {
                 // The old state stays: recipients delivered just now may be
@@ -127,13 +188,7 @@ impl Deliverer<'_> {
                 settle(spool, &active, &job, now).map_err(|e| self.cannot_spool(&job, e))?;
             self.log_split(&active, &job, &split);
         }
-        match first_problem {
-            None => Ok(run),
-            Some(e) => Err(Failure::tempfail(format!(
-                "{} spool file(s) could not be read and were left in place; first: {e}",
-                run.unreadable
-            ))),
-        }
+        Ok(())
     }
 
     /// Loads a claimed file. `Ok(None)` when it was set aside: moved to
@@ -185,6 +240,12 @@ impl Deliverer<'_> {
             self.log.info(format_args!(
                 "{qid}: failed recipients queued for bounce as {}",
                 bounce_name(active, job.envelope.attempts)
+            ));
+        }
+        if split.warn.is_some() {
+            self.log.info(format_args!(
+                "{qid}: delay warning queued as {}",
+                warning_name(active)
             ));
         }
     }

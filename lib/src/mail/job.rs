@@ -307,8 +307,9 @@ pub struct Envelope {
     pub envid: Option<String>,
     /// DSN RET (RFC 3461 section 4.3): what a DSN returns of the message.
     pub ret: Option<Ret>,
-    /// A delay warning was queued for this message (one per message).
-    pub delay_warned: bool,
+    /// The attempt after which a delay warning was queued for this
+    /// message (one per message); 0 when none was.
+    pub delay_warned: u32,
     /// Keys this build does not know, kept in order and passed on unchanged,
     /// so a newer stage's fields survive an older one.
     pub extra: Vec<(String, String)>,
@@ -331,7 +332,7 @@ impl Envelope {
             eight_bit: false,
             envid: None,
             ret: None,
-            delay_warned: false,
+            delay_warned: 0,
             extra: Vec::new(),
         }
     }
@@ -418,8 +419,8 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
     if let Some(r) = env.ret {
         field(out, "", "ret", &r.to_string());
     }
-    if env.delay_warned {
-        field(out, "", "delay-warned", "yes");
+    if env.delay_warned > 0 {
+        field(out, "", "delay-warned", &env.delay_warned.to_string());
     }
     for (k, v) in &env.extra {
         field(out, "", k, v);
@@ -653,7 +654,7 @@ struct EnvelopeBuilder {
     eight_bit: bool,
     envid: Option<String>,
     ret: Option<Ret>,
-    delay_warned: bool,
+    delay_warned: u32,
     extra: Vec<(String, String)>,
     size: Option<u64>,
     /// Single-valued fields met so far, top level and current recipient
@@ -743,7 +744,9 @@ impl EnvelopeBuilder {
                 self.ret =
                     Some(Ret::parse(value).ok_or_else(|| "ret must be FULL or HDRS".to_string())?)
             }
-            "delay-warned" => self.delay_warned = yes_no(key, value)?,
+            "delay-warned" => {
+                self.delay_warned = value.parse().map_err(|_| "bad delay-warned".to_string())?
+            }
             "size" => self.size = Some(value.parse().map_err(|_| "bad size".to_string())?),
             _ => self.extra.push((key.to_owned(), value.to_owned())),
         }
@@ -1046,7 +1049,7 @@ size: 18\n\nSubject: hi\n\nbody\nend\n";
             .collect();
         job.envelope.envid = Some("e".repeat(100));
         job.envelope.ret = Some(Ret::Headers);
-        job.envelope.delay_warned = true;
+        job.envelope.delay_warned = u32::MAX;
         let bytes = job.to_bytes();
         let mut r = JobReader::new(bytes.as_slice(), 1 << 20);
         let back = r.next_job().expect("reads back").expect("a job");
