@@ -16,7 +16,6 @@
 //! details and headers appear in the output only when the caller asks for
 //! them (`show_addresses`); otherwise a placeholder stands in their place.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::Path;
