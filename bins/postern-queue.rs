@@ -117,7 +117,13 @@ fn run(command: Command, config: &Config, log: &Log) -> Result<Vec<AdminError>, 
             .collect(),
     };
     let (outcome, verb) = match (command, &spool) {
-        (Command::List { json, show_addresses }, _) => {
+        (
+            Command::List {
+                json,
+                show_addresses,
+            },
+            _,
+        ) => {
             let entries = match &spool {
                 Some(s) => admin::list(s)?,
                 None => Vec::new(),

@@ -137,7 +137,12 @@ fn entry(queue: Queue, id: &str) -> Entry {
 }
 
 /// Finds `id` in one of `allowed`; the error says where it is instead.
-fn find(spool: &Spool, id: &str, allowed: &[Queue], wanted: &'static str) -> Result<Queue, AdminError> {
+fn find(
+    spool: &Spool,
+    id: &str,
+    allowed: &[Queue],
+    wanted: &'static str,
+) -> Result<Queue, AdminError> {
     match locate(spool, id) {
         Some(q) if allowed.contains(&q) => Ok(q),
         Some(Queue::Active) => Err(AdminError::Active { id: quoted(id) }),
@@ -343,7 +348,11 @@ pub fn table(entries: &[Listed], now: SystemTime, show_addresses: bool) -> Strin
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         // An error spans the rest of the line: it does not widen columns.
-        let cells = if row.len() == header.len() { row.len() } else { 2 };
+        let cells = if row.len() == header.len() {
+            row.len()
+        } else {
+            2
+        };
         for (w, cell) in widths.iter_mut().zip(&row[..cells]) {
             *w = (*w).max(cell.len());
         }
@@ -927,18 +936,30 @@ mod tests {
         for out in [&plain, &json] {
             assert!(secrets_in(out).is_empty(), "{out}");
         }
-        assert!(plain.contains(&e.name) && plain.contains("3h12m"), "{plain}");
-        assert!(plain.contains("3/3") && plain.contains("greylist"), "{plain}");
+        assert!(
+            plain.contains(&e.name) && plain.contains("3h12m"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("3/3") && plain.contains("greylist"),
+            "{plain}"
+        );
         let open = table(&listed, now, true);
         assert!(open.contains("from <alice@example.org>"), "{open}");
-        assert!(open.contains("to   <carol@example.net> deferred 4.4.2"), "{open}");
+        assert!(
+            open.contains("to   <carol@example.net> deferred 4.4.2"),
+            "{open}"
+        );
         let shown = show(&s, &e.name).unwrap();
         let text = show_text(&shown, now, false, true);
         let json = show_json(&shown, now, false, true).to_string();
         for out in [&text, &json] {
             assert!(secrets_in(out).is_empty(), "{out}");
             assert!(out.contains(REDACTED) && out.contains("network"), "{out}");
-            assert!(out.contains("4.4.2") && out.contains("mx.example.net"), "{out}");
+            assert!(
+                out.contains("4.4.2") && out.contains("mx.example.net"),
+                "{out}"
+            );
         }
         let text = show_text(&shown, now, true, true);
         assert!(text.contains("<carol@example.net> greylisted"), "{text}");
@@ -954,7 +975,10 @@ mod tests {
 
     #[test]
     fn headers_stop_at_the_empty_line() {
-        assert_eq!(headers(b"A: 1\r\nB: 2\r\n\r\nbody\r\n"), b"A: 1\r\nB: 2\r\n");
+        assert_eq!(
+            headers(b"A: 1\r\nB: 2\r\n\r\nbody\r\n"),
+            b"A: 1\r\nB: 2\r\n"
+        );
         assert_eq!(headers(b"A: 1\n\nbody\n"), b"A: 1\n");
         assert_eq!(headers(b"A: 1\n"), b"A: 1\n");
     }
@@ -994,7 +1018,11 @@ mod tests {
         let o = hold(&s, &ids(&[&a, "NOPE-1", "../key-check"]));
         assert_eq!(o.done, vec![(a.clone(), "held")]);
         assert_eq!(o.failed.len(), 2);
-        assert!(o.failed.iter().all(|e| e.to_failure().exit == Sysexit::NoInput));
+        assert!(
+            o.failed
+                .iter()
+                .all(|e| e.to_failure().exit == Sysexit::NoInput)
+        );
         assert_eq!(locate(&s, &a), Some(Queue::Hold));
         assert!(s.due(later, false).unwrap().iter().all(|e| e.name != a));
 
@@ -1003,14 +1031,23 @@ mod tests {
         assert_eq!(o.done, vec![(b.clone(), "flushed")]);
         assert_eq!(s.due(t0(), false).unwrap().len(), 1);
         let o = flush(&s, &ids(&[&a]), t0()).unwrap();
-        assert!(matches!(o.failed[..], [AdminError::WrongQueue { found: Queue::Hold, .. }]));
+        assert!(matches!(
+            o.failed[..],
+            [AdminError::WrongQueue {
+                found: Queue::Hold,
+                ..
+            }]
+        ));
 
         let o = release(&s, &ids(&[&a]), t0());
         assert_eq!(o.done, vec![(a.clone(), "released")]);
         assert_eq!(s.due(t0(), false).unwrap().len(), 2, "released is due now");
 
         // An entry being delivered is refused; the others go on.
-        let active = s.move_to(&entry(Queue::Deferred, &b), Queue::Active).unwrap().unwrap();
+        let active = s
+            .move_to(&entry(Queue::Deferred, &b), Queue::Active)
+            .unwrap()
+            .unwrap();
         let o = delete(&s, &ids(&[&b, &a]), true, t0());
         assert_eq!(o.done, vec![(a.clone(), "deleted, sender to be told")]);
         assert!(matches!(o.failed[..], [AdminError::Active { .. }]));
