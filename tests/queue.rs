@@ -230,11 +230,11 @@ fn delete_removes_and_delete_bounce_tells_the_sender() {
     ok(&site, &["hold", &ids[2]]);
     let out = ok(&site, &["delete", "--bounce", &ids[1], &ids[2]]);
     assert!(
-        out.contains(&format!("{}: deleted, sender to be told", ids[1])),
+        out.contains(&format!("{}: deleted, bounce queued", ids[1])),
         "{out}"
     );
     assert!(
-        out.contains(&format!("{}: deleted, sender to be told", ids[2])),
+        out.contains(&format!("{}: deleted, bounce queued", ids[2])),
         "{out}"
     );
     assert!(site.queue("deferred").is_empty() && site.queue("hold").is_empty());

@@ -824,7 +824,7 @@ fn delete_one(
         })?;
         if let Some(b) = deleted_bounce(&job) {
             spool.put(Queue::Bounce, &deleted_bounce_name(id), &b, now)?;
-            word = "deleted, sender to be told";
+            word = "deleted, bounce queued";
         }
     }
     spool.remove(&held)?;
@@ -1049,7 +1049,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let o = delete(&s, &ids(&[&b, &a]), true, t0());
-        assert_eq!(o.done, vec![(a.clone(), "deleted, sender to be told")]);
+        assert_eq!(o.done, vec![(a.clone(), "deleted, bounce queued")]);
         assert!(matches!(o.failed[..], [AdminError::Active { .. }]));
         assert_eq!(o.failed[0].to_failure().exit, Sysexit::TempFail);
         assert_eq!(locate(&s, &a), None);
