@@ -296,6 +296,21 @@ fn deliverer_flags_match_its_page() {
     check_flags(DELIVERER, "postern-deliverer.8");
 }
 
+const QUEUE: &str = env!("CARGO_BIN_EXE_postern-queue");
+
+#[test]
+fn queue_flags_match_its_page() {
+    let commands: &[&[&str]] = &[
+        &["list"],
+        &["show"],
+        &["flush"],
+        &["hold"],
+        &["release"],
+        &["delete"],
+    ];
+    check_flags_of(QUEUE, "postern-queue.8", commands);
+}
+
 /// Pages that are not a tool's own may name only flags some tool has.
 #[test]
 fn other_pages_name_only_real_flags() {
@@ -998,6 +1013,55 @@ fn deliverer_exit_statuses_are_the_documented_ones() {
         &run_with(&fresh, DELIVERER, &none, &job(&fresh)),
     ));
     check_exits("postern-deliverer.8", &seen_, true);
+}
+
+/// The situations of postern-queue(8) EXIT STATUS.
+#[test]
+fn queue_exit_statuses_are_the_documented_ones() {
+    let site = site_with("");
+    let job = run_with(
+        &site,
+        RECEIVER,
+        &envelope_args(2),
+        &util::message("exit", "body"),
+    );
+    assert_eq!(job.code, 0, "{}", job.stderr);
+    let d = site.run(DELIVERER, &[], &job.stdout);
+    assert_eq!(d.code, 0, "the relay is down: spooled; {}", d.stderr);
+    let spool = site.path().join("spool");
+    let id = site.queue("deferred")[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a spool file name")
+        .to_owned();
+    std::fs::write(spool.join("deferred/BROKEN-0000"), b"not sealed").expect("write");
+    let q = |args: &[&str]| site.run(QUEUE, args, b"");
+    let mut seen_ = vec![
+        seen("list", &q(&["list"])),
+        seen("hold", &q(&["hold", &id])),
+        seen("release", &q(&["release", &id])),
+        seen(
+            "show an entry that cannot be opened",
+            &q(&["show", "BROKEN-0000"]),
+        ),
+        seen("an unknown id", &q(&["delete", "NOSUCHID-0000"])),
+        seen(
+            "--headers without --show-addresses",
+            &q(&["show", &id, "--headers"]),
+        ),
+    ];
+    std::fs::rename(
+        spool.join("deferred").join(&id),
+        spool.join("active").join(&id),
+    )
+    .expect("claim the entry as a queue run would");
+    seen_.push(seen("an entry being delivered", &q(&["hold", &id])));
+    use std::os::unix::fs::PermissionsExt;
+    let key = site.path().join("spool.key");
+    std::fs::write(&key, [7u8; 32]).expect("another key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    seen_.push(seen("a wrong spool key", &q(&["list"])));
+    check_exits("postern-queue.8", &seen_, true);
 }
 
 /// The situations of postern-maildb(8) that need no root, no lock held by

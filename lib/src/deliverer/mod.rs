@@ -7,6 +7,7 @@
 //! fsync'ed. The decisions live in `plan`, apart from the I/O, so the
 //! schedule can be tested without a spool or a network.
 
+pub mod admin;
 pub mod classify;
 pub mod daemon;
 pub mod mta_sts;

@@ -89,6 +89,10 @@ pub const SUCCESS: Status = Status::new(2, 0, 0);
 pub const TRANSIENT: Status = Status::new(4, 0, 0);
 /// 5.0.0 Other or undefined status, permanent.
 pub const PERMANENT: Status = Status::new(5, 0, 0);
+/// 5.0.0 as well, for recipients of a message the operator deleted from
+/// the queue with `postern-queue delete --bounce`: RFC 3463 has no more
+/// precise code for it, and the diagnostic says what happened.
+pub const DELETED_BY_OPERATOR: Status = PERMANENT;
 /// 5.1.1 Bad destination mailbox address (no such mailbox).
 pub const NO_SUCH_MAILBOX: Status = Status::new(5, 1, 1);
 /// 5.1.3 Bad destination mailbox address syntax.
