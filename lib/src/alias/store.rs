@@ -205,6 +205,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "days mail is kept in mailboxes (0: no limit)",
     ),
     (
+        "sent_retention_days",
+        "",
+        "days a redacted copy of delivered mail stays in the spool (empty: queue.retention_time; 0: none)",
+    ),
+    (
         "messages_per_day",
         "",
         "messages a day to the domain (empty: rewriter.messages_per_day_per_domain)",
@@ -246,7 +251,7 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, StoreError> {
         }
         return Ok(out.join(","));
     }
-    if v.is_empty() && key == "messages_per_day" {
+    if v.is_empty() && (key == "messages_per_day" || key == "sent_retention_days") {
         return Ok(String::new());
     }
     v.parse::<u64>()

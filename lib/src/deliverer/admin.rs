@@ -547,7 +547,11 @@ fn fields(s: &Shown, now: SystemTime, show_addresses: bool) -> Vec<(String, Stri
         f.push(("ret".into(), r.to_string()));
     }
     f.push(("eight-bit".into(), yes(env.eight_bit)));
-    f.push(("delay-warned".into(), yes(env.delay_warned)));
+    let warned = match env.delay_warned {
+        0 => "no".to_owned(),
+        n => format!("after attempt {n}"),
+    };
+    f.push(("delay-warned".into(), warned));
     for (k, v) in &env.extra {
         f.push((k.clone(), private(v)));
     }

@@ -12,6 +12,7 @@ pub mod classify;
 pub mod daemon;
 pub mod mta_sts;
 pub mod plan;
+pub mod retention;
 pub mod queue;
 pub mod route;
 pub mod smtp;
@@ -22,13 +23,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, TlsLevel};
 use crate::dns::{AddressLookup, DnsClient, DnsLookup};
 use crate::exit::{Failure, ToFailure};
 use crate::log::Log;
-use crate::mail::job::Job;
+use crate::alias::store::AliasStore;
+use crate::mail::job::{Job, RcptStatus};
 use crate::mail::status;
 use crate::stage::Stage;
 use crate::store::seal::SealKey;
@@ -108,6 +110,8 @@ pub struct Deliverer<'a> {
     spool: OnceCell<Spool>,
     /// Set by a signal: finish the job in hand, start no other.
     stop: Option<Arc<AtomicBool>>,
+    /// The alias store, for per-domain retention (`None`: there is none).
+    store: OnceCell<Option<RefCell<AliasStore>>>,
 }
 
 /// One host name and where it listens, before its addresses are known.
@@ -156,6 +160,7 @@ impl<'a> Deliverer<'a> {
             key,
             spool: OnceCell::new(),
             stop: None,
+            store: OnceCell::new(),
         })
     }
 
@@ -198,9 +203,15 @@ impl<'a> Deliverer<'a> {
         let started = Instant::now();
         let now = SystemTime::now();
         let mut attempt = Attempt::default();
+        let mut delivered_now = Vec::new();
         for (dest, group) in route::groups(&self.routes, job) {
             self.send(&dest, job, &group, now, &mut attempt);
             attempt.count(job, &group);
+            delivered_now.extend(
+                group
+                    .iter()
+                    .filter(|&&i| job.envelope.recipients[i].status == RcptStatus::Delivered),
+            );
         }
         self.save_mta_sts();
         job.envelope.attempts = job.envelope.attempts.saturating_add(1);
@@ -235,6 +246,67 @@ impl<'a> Deliverer<'a> {
                     r.address, r.status
                 ));
             }
+        }
+        if !delivered_now.is_empty() {
+            self.keep_sent(job, &delivered_now, now);
+        }
+    }
+
+    /// Keeps a redacted copy of what was just delivered in `sent/`, for
+    /// the retention time (see `retention`). A copy that cannot be
+    /// written is logged; the delivery stands.
+    fn keep_sent(&self, job: &Job, delivered: &[usize], now: SystemTime) {
+        let first = &job.envelope.recipients[delivered[0]];
+        let domain = first
+            .orcpt
+            .as_deref()
+            .and_then(|o| o.split_once(';'))
+            .and_then(|(_, a)| a.rsplit_once('@'))
+            .map_or(first.address.domain(), |(_, d)| d);
+        let keep = self.retention_for(domain);
+        if keep.is_zero() {
+            return;
+        }
+        let mut copy = Job {
+            envelope: job.envelope.clone(),
+            message: retention::redact(&job.message),
+        };
+        copy.envelope.recipients = delivered
+            .iter()
+            .map(|&i| job.envelope.recipients[i].clone())
+            .collect();
+        copy.envelope.attempts = job.envelope.attempts.saturating_add(1);
+        copy.envelope.next_attempt = None;
+        let name = retention::copy_name(&copy);
+        let kept = self
+            .spool()
+            .map_err(|f| f.to_string())
+            .and_then(|s| s.keep(Queue::Sent, &name, &copy, now + keep).map_err(|e| e.to_string()));
+        if let Err(e) = kept {
+            self.log.warning(format_args!(
+                "{}: no redacted copy kept: {e}",
+                job.envelope.queue_id
+            ));
+        }
+    }
+
+    /// How long a redacted copy for `domain` is kept: the alias store's
+    /// `sent_retention_days` for the domain, else `queue.retention_time`.
+    fn retention_for(&self, domain: &str) -> Duration {
+        let default = self.config.queue.retention_time;
+        let store = self.store.get_or_init(|| {
+            let path = &self.config.aliases.store;
+            path.exists()
+                .then(|| AliasStore::open(path).ok())
+                .flatten()
+                .map(RefCell::new)
+        });
+        let (Some(store), Some(key)) = (store, crate::alias::domain_key(domain)) else {
+            return default;
+        };
+        match store.borrow().setting(&key, "sent_retention_days") {
+            Ok(days) if !days.is_empty() => days.parse().map_or(default, retention::days),
+            _ => default,
         }
     }
 

@@ -115,6 +115,11 @@ impl Deliverer<'_> {
             ));
         }
         spool.remove_stale_tmp(clock())?;
+        let purged = spool.purge(Queue::Sent, clock())?;
+        if purged > 0 {
+            self.log
+                .info(format_args!("{purged} redacted copies purged from sent/"));
+        }
         // The bouncer's notices go out in the same run: drained before
         // the due jobs, and again after them for what this run failed.
         let bouncer = Bouncer::open(self.config, self.log);

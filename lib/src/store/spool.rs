@@ -220,6 +220,43 @@ impl Spool {
         })
     }
 
+    /// Seals `job` as `queue/name` without waiting for the disk: for
+    /// copies whose loss in a crash loses no mail (the redacted copies in
+    /// `sent/`). Written to `tmp/` and renamed, so a reader never sees a
+    /// partial file.
+    pub fn keep(&self, queue: Queue, name: &str, job: &Job, mtime: SystemTime) -> Result<(), SpoolError> {
+        let sealed = seal::seal(&self.key, nonce(&self.dir)?, &job.to_bytes())?;
+        let tmp = self.dir.join("tmp").join(name);
+        let dest = self.path(queue, name);
+        let result = (|| {
+            let mut f = File::create(&tmp)?;
+            io::Write::write_all(&mut f, &sealed)?;
+            f.set_modified(mtime)?;
+            fs::rename(&tmp, &dest)
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err("write spool file", &dest)(e)
+        })
+    }
+
+    /// Removes the entries of `queue` whose mtime has passed (the end of
+    /// their keeping time); returns how many went.
+    pub fn purge(&self, queue: Queue, now: SystemTime) -> Result<usize, SpoolError> {
+        let mut gone = 0;
+        for (name, until) in self.list(queue)? {
+            if until <= now {
+                let path = self.path(queue, &name);
+                match fs::remove_file(&path) {
+                    Ok(()) => gone += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("remove spool file", &path)(e)),
+                }
+            }
+        }
+        Ok(gone)
+    }
+
     /// The commit discipline: `tmp/name` written and fsync'ed, renamed to
     /// `dir/name` (replacing a file of that name), `dir` fsync'ed. On
     /// failure nothing is left in `tmp/`.

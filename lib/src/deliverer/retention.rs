@@ -1,0 +1,107 @@
+//! Outbound retention: after a delivery, a redacted copy of the message
+//! stays in the spool's `sent/` for the retention time, then the queue
+//! runner purges it. The copy has the headers (so an operator can answer
+//! "did my message go out?") and a body that only says it was sent; it is
+//! sealed like every spool file. It is written without waiting for the
+//! disk: a crash may lose a copy, never mail.
+
+use std::time::Duration;
+
+use crate::mail::job::Job;
+
+/// The body of every redacted copy.
+pub const REDACTED_BODY: &str = "This message was successfully sent. It has been redacted \
+and purged for your security and privacy.";
+
+/// The name of an attempt's copy in `sent/`.
+pub fn copy_name(job: &Job) -> String {
+    format!("{}-s{}", job.envelope.queue_id, job.envelope.attempts)
+}
+
+/// `msg` with its headers kept, its body replaced by [`REDACTED_BODY`]:
+/// the MIME fields of the original (`Content-Type`,
+/// `Content-Transfer-Encoding`) give way to plain text, the original type
+/// kept as `X-Original-Content-Type`.
+pub fn redact(msg: &[u8]) -> Vec<u8> {
+    #[derive(PartialEq)]
+    enum Field {
+        Keep,
+        Type,
+        Drop,
+    }
+    let end = crate::bouncer::original::header_end(msg);
+    let mut out = Vec::with_capacity(end + 256);
+    let mut original: Option<Vec<u8>> = None;
+    let mut current = Field::Keep;
+    for line in msg[..end].split_inclusive(|&b| b == b'\n') {
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            if current == Field::Type {
+                if let Some(t) = original.as_mut() {
+                    t.extend_from_slice(trim_eol(line));
+                }
+            }
+        } else {
+            let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+            let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+            current = if is(b"content-type") {
+                let value = line.get(name.len() + 1..).unwrap_or(b"");
+                original = Some(trim_eol(value).trim_ascii_start().to_vec());
+                Field::Type
+            } else if is(b"content-transfer-encoding") || is(b"x-original-content-type") {
+                Field::Drop
+            } else {
+                Field::Keep
+            };
+        }
+        if current == Field::Keep {
+            out.extend_from_slice(line);
+        }
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    let original = original.unwrap_or_else(|| b"text/plain".to_vec());
+    let original = String::from_utf8_lossy(&original);
+    out.extend_from_slice(b"X-Original-Content-Type: ");
+    out.extend_from_slice(crate::mail::text::clean(&original).as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
+    out.extend_from_slice(REDACTED_BODY.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Days as a duration.
+pub fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(86400))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_stay_the_body_goes() {
+        let msg = b"From: a@example.org\r\nSubject: secret plans\r\nContent-Type: multipart/mixed;\r\n boundary=\"xyz\"\r\nContent-Transfer-Encoding: 7bit\r\nX-Original-Content-Type: forged\r\nTo: b@example.net\r\n\r\n--xyz\r\nthe secret body\r\n--xyz--\r\n";
+        let r = redact(msg);
+        let text = String::from_utf8(r).unwrap();
+        assert!(text.starts_with("From: a@example.org\r\nSubject: secret plans\r\nTo: b@example.net\r\n"), "{text}");
+        assert!(text.contains("X-Original-Content-Type: multipart/mixed; boundary=\"xyz\"\r\n"), "{text}");
+        assert!(text.contains("Content-Type: text/plain; charset=us-ascii\r\n\r\nThis message was successfully sent."));
+        assert!(!text.contains("secret body") && !text.contains("forged") && !text.contains("7bit"));
+        assert_eq!(text.matches("Content-Type:").count(), 2);
+    }
+
+    #[test]
+    fn odd_messages_still_redact() {
+        for msg in [&b""[..], b"no header at all\n", b"Subject: only headers", b"Subject: x\n\nbody"] {
+            let text = String::from_utf8(redact(msg)).unwrap();
+            assert!(text.ends_with(&format!("{REDACTED_BODY}\r\n")), "{text:?}");
+            assert!(!text.contains("body\r\n") || msg.is_empty());
+        }
+    }
+}
