@@ -202,7 +202,10 @@ fn a_relay_that_speaks_nonsense_defers() {
         // A reply that is no reply is a protocol failure (4.5.0); one cut
         // short, a broken connection (4.4.2).
         let log = site.log();
-        assert!(log.contains("dsn=4.5.0") || log.contains("dsn=4.4.2"), "{log}");
+        assert!(
+            log.contains("dsn=4.5.0") || log.contains("dsn=4.4.2"),
+            "{log}"
+        );
     }
 }
 
@@ -522,7 +525,9 @@ fn a_run_stopped_after_its_attempt_sends_nothing_twice() {
         let out = site.run(DELIVERER, &["--run-queue"], b"");
         assert_eq!(out.code, 0, "run {run}: {}", out.stderr);
         let got = sink.received();
-        let to_bob = got.iter().filter(|m| m.rcpts.contains(&"bob@example.net".to_string()));
+        let to_bob = got
+            .iter()
+            .filter(|m| m.rcpts.contains(&"bob@example.net".to_string()));
         assert_eq!(to_bob.count(), 1, "run {run}: bob must not get it twice");
         // The one bounce entry became one notice to alice, sent by the run.
         let dsns: Vec<_> = got.iter().filter(|m| m.mail_from == "<>").collect();
@@ -654,22 +659,32 @@ fn an_attempt_ends_at_its_deadline() {
 fn a_redacted_copy_is_kept_for_the_retention_time_then_purged() {
     let sink = Server::start(Script::default());
     let site = Site::new(sink.port);
-    let msg = b"From: alice@example.org\nSubject: the plans\nContent-Type: text/html\n\n<p>secret</p>\n";
+    let msg =
+        b"From: alice@example.org\nSubject: the plans\nContent-Type: text/html\n\n<p>secret</p>\n";
     let (_, d) = site.chain("alice@example.org", &["bob@example.net"], msg);
     assert_eq!(d.code, 0, "{}", d.stderr);
     let sent = site.spooled("sent");
     assert_eq!(sent.len(), 1);
     let copy = String::from_utf8_lossy(&sent[0].message).into_owned();
     assert!(copy.contains("Subject: the plans"), "{copy}");
-    assert!(copy.contains("X-Original-Content-Type: text/html"), "{copy}");
+    assert!(
+        copy.contains("X-Original-Content-Type: text/html"),
+        "{copy}"
+    );
     assert!(copy.contains("This message was successfully sent. It has been redacted"));
     assert!(!copy.contains("secret"), "{copy}");
     let raw = std::fs::read(&site.queue("sent")[0]).unwrap();
     assert!(!String::from_utf8_lossy(&raw).contains("plans"), "sealed");
     // Kept 30 days by default: its file's time is when it goes.
-    let until = std::fs::metadata(&site.queue("sent")[0]).unwrap().modified().unwrap();
+    let until = std::fs::metadata(&site.queue("sent")[0])
+        .unwrap()
+        .modified()
+        .unwrap();
     let left = until.duration_since(std::time::SystemTime::now()).unwrap();
-    assert!(left > std::time::Duration::from_secs(29 * 86400), "{left:?}");
+    assert!(
+        left > std::time::Duration::from_secs(29 * 86400),
+        "{left:?}"
+    );
     // A queue run leaves it; once its time is up, the run purges it.
     let out = site.run(DELIVERER, &["--run-queue"], b"");
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -688,4 +703,98 @@ fn a_redacted_copy_is_kept_for_the_retention_time_then_purged() {
     let (_, d) = site.chain("alice@example.org", &["bob@example.net"], msg);
     assert_eq!(d.code, 0, "{}", d.stderr);
     assert_eq!(site.queue("sent").len(), 1);
+}
+
+/// A queue runner killed (SIGKILL) at random moments of a batch of 200
+/// jobs: afterwards every message has been delivered, none is lost, and
+/// the duplicates the kills caused (a kill between the relay's reply and
+/// the commit of the new state) are counted and reported.
+#[test]
+fn sigkill_at_random_points_loses_nothing() {
+    const JOBS: usize = 200;
+    let port = util::closed_port();
+    let site = Site::new(port);
+    // One job from the receiver, copied with another queue id and
+    // subject (of the same length) for each message.
+    let one = String::from_utf8(job_for(
+        &site,
+        &["bob@example.net"],
+        &message("kill-000", "x"),
+    ))
+    .unwrap();
+    let qid = one
+        .lines()
+        .find_map(|l| l.strip_prefix("queue-id: "))
+        .unwrap()
+        .to_owned();
+    let mut stream = Vec::new();
+    for i in 0..JOBS {
+        let job = one
+            .replace(&qid, &format!("{:016X}", 0xC0FFEE_0000u64 + i as u64))
+            .replace("kill-000", &format!("kill-{i:03}"));
+        stream.extend(job.into_bytes());
+    }
+    let d = site.run(DELIVERER, &[], &stream);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert_eq!(site.queue("deferred").len(), JOBS);
+    let sink = Server::start_on(port, Script::default());
+    // A seeded generator: the kill times differ from run to run of the
+    // suite, and the seed is printed to replay a failure.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    eprintln!("sigkill seed: {seed}");
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut kills = 0;
+    for _ in 0..8 {
+        let mut runner = std::process::Command::new(DELIVERER)
+            .args(["--run-queue", "--flush"])
+            .env("POSTERN_CONFIG", &site.config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5 + next() % 120));
+        if runner.try_wait().unwrap().is_none() {
+            kills += 1;
+        }
+        let _ = runner.kill();
+        let _ = runner.wait();
+    }
+    let out = site.run(DELIVERER, &["--run-queue", "--flush"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for q in ["deferred", "active", "bounce", "tmp"] {
+        assert!(site.queue(q).is_empty(), "{q}/ is not empty");
+    }
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for m in sink.received() {
+        let text = String::from_utf8_lossy(&m.data);
+        let subject = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or("?")
+            .to_owned();
+        *count.entry(subject).or_default() += 1;
+    }
+    let missing: Vec<usize> = (0..JOBS)
+        .filter(|i| !count.contains_key(&format!("kill-{i:03}")))
+        .collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    let duplicates: usize = count.values().map(|n| n - 1).sum();
+    eprintln!(
+        "sigkill: {kills} runner(s) killed mid-run, {duplicates} duplicate(s) of {JOBS} messages"
+    );
+    // Each kill can cost at most the one message in flight.
+    assert!(
+        duplicates <= kills,
+        "{duplicates} duplicates from {kills} kills"
+    );
 }

@@ -12,8 +12,8 @@ pub mod classify;
 pub mod daemon;
 pub mod mta_sts;
 pub mod plan;
-pub mod retention;
 pub mod queue;
+pub mod retention;
 pub mod route;
 pub mod smtp;
 pub mod tls;
@@ -25,11 +25,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::alias::store::AliasStore;
 use crate::config::{Config, TlsLevel};
 use crate::dns::{AddressLookup, DnsClient, DnsLookup};
 use crate::exit::{Failure, ToFailure};
 use crate::log::Log;
-use crate::alias::store::AliasStore;
 use crate::mail::job::{Job, RcptStatus};
 use crate::mail::status;
 use crate::stage::Stage;
@@ -278,10 +278,10 @@ impl<'a> Deliverer<'a> {
         copy.envelope.attempts = job.envelope.attempts.saturating_add(1);
         copy.envelope.next_attempt = None;
         let name = retention::copy_name(&copy);
-        let kept = self
-            .spool()
-            .map_err(|f| f.to_string())
-            .and_then(|s| s.keep(Queue::Sent, &name, &copy, now + keep).map_err(|e| e.to_string()));
+        let kept = self.spool().map_err(|f| f.to_string()).and_then(|s| {
+            s.keep(Queue::Sent, &name, &copy, now + keep)
+                .map_err(|e| e.to_string())
+        });
         if let Err(e) = kept {
             self.log.warning(format_args!(
                 "{}: no redacted copy kept: {e}",

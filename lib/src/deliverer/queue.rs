@@ -171,7 +171,7 @@ impl Deliverer<'_> {
             if self.stopping() {
                 break;
             }
-            let Some(active) = spool.move_to(&entry, Queue::Active)? else {
+            let Some(active) = spool.claim(&entry)? else {
                 continue;
             };
             let Some(mut job) = self.load(spool, &active, true, run, first_problem)? else {
@@ -182,6 +182,14 @@ impl Deliverer<'_> {
             let now = clock();
             let warn_after = self.config.bouncer.delay_warning_time;
             plan::conclude(&mut job, now, &self.config.queue, warn_after);
+            if plan::split(&job) == plan::Plan::default() {
+                // Every recipient delivered and nothing to report: the
+                // removal is the commit point.
+                spool
+                    .remove(&active)
+                    .map_err(|e| self.cannot_spool(&job, e))?;
+                continue;
+            }
             // The commit point of the attempt (see the module doc).
             if let Err(e) = spool.put(Queue::Active, &active.name, &job, now) {
                 // The old state stays: recipients delivered just now may be

@@ -89,16 +89,33 @@ mod tests {
         let msg = b"From: a@example.org\r\nSubject: secret plans\r\nContent-Type: multipart/mixed;\r\n boundary=\"xyz\"\r\nContent-Transfer-Encoding: 7bit\r\nX-Original-Content-Type: forged\r\nTo: b@example.net\r\n\r\n--xyz\r\nthe secret body\r\n--xyz--\r\n";
         let r = redact(msg);
         let text = String::from_utf8(r).unwrap();
-        assert!(text.starts_with("From: a@example.org\r\nSubject: secret plans\r\nTo: b@example.net\r\n"), "{text}");
-        assert!(text.contains("X-Original-Content-Type: multipart/mixed; boundary=\"xyz\"\r\n"), "{text}");
-        assert!(text.contains("Content-Type: text/plain; charset=us-ascii\r\n\r\nThis message was successfully sent."));
-        assert!(!text.contains("secret body") && !text.contains("forged") && !text.contains("7bit"));
+        assert!(
+            text.starts_with(
+                "From: a@example.org\r\nSubject: secret plans\r\nTo: b@example.net\r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("X-Original-Content-Type: multipart/mixed; boundary=\"xyz\"\r\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\nThis message was successfully sent."
+        ));
+        assert!(
+            !text.contains("secret body") && !text.contains("forged") && !text.contains("7bit")
+        );
         assert_eq!(text.matches("Content-Type:").count(), 2);
     }
 
     #[test]
     fn odd_messages_still_redact() {
-        for msg in [&b""[..], b"no header at all\n", b"Subject: only headers", b"Subject: x\n\nbody"] {
+        for msg in [
+            &b""[..],
+            b"no header at all\n",
+            b"Subject: only headers",
+            b"Subject: x\n\nbody",
+        ] {
             let text = String::from_utf8(redact(msg)).unwrap();
             assert!(text.ends_with(&format!("{REDACTED_BODY}\r\n")), "{text:?}");
             assert!(!text.contains("body\r\n") || msg.is_empty());

@@ -224,7 +224,13 @@ impl Spool {
     /// copies whose loss in a crash loses no mail (the redacted copies in
     /// `sent/`). Written to `tmp/` and renamed, so a reader never sees a
     /// partial file.
-    pub fn keep(&self, queue: Queue, name: &str, job: &Job, mtime: SystemTime) -> Result<(), SpoolError> {
+    pub fn keep(
+        &self,
+        queue: Queue,
+        name: &str,
+        job: &Job,
+        mtime: SystemTime,
+    ) -> Result<(), SpoolError> {
         let sealed = seal::seal(&self.key, nonce(&self.dir)?, &job.to_bytes())?;
         let tmp = self.dir.join("tmp").join(name);
         let dest = self.path(queue, name);
@@ -311,6 +317,24 @@ impl Spool {
             }
         }
         Ok(out)
+    }
+
+    /// Claims a `deferred/` entry for a runner: moved to `active/` without
+    /// waiting for the disk. A claim lost in a crash leaves the job in
+    /// `deferred/`, where the next run finds it; what must survive is the
+    /// state after the attempt, which the runner commits durably.
+    /// `Ok(None)` if the entry is gone.
+    pub fn claim(&self, entry: &Entry) -> Result<Option<Entry>, SpoolError> {
+        let from = self.path(entry.queue, &entry.name);
+        let to = self.path(Queue::Active, &entry.name);
+        match fs::rename(&from, &to) {
+            Ok(()) => Ok(Some(Entry {
+                queue: Queue::Active,
+                name: entry.name.clone(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("move spool file", &from)(e)),
+        }
     }
 
     /// Moves an entry to another queue. `Ok(None)` if it is gone (another
