@@ -8,6 +8,9 @@
 #                  the rewriter), with a shell filter
 #   make bench-rewriter  postern-rewriter with 1,000,000 aliases: lookup p50/p99,
 #                  recipients/s vs postsrsd, SRS vs srslib (bench/rewriter-bench.sh)
+#   make bench-queue  the retry queue: an idle run over 100,000 jobs, 10,000 due
+#                  jobs vs smtp-source, DSN build time and bouncer RSS
+#                  (bench/queue-bench.sh)
 #   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search,
 #                  export and import of 1 GiB (BENCH_ONLY=exchange; bench/maildb.sh)
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
@@ -38,7 +41,7 @@ RELEASE = target/release
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
 	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl
 
-.PHONY: all deps build test demo bench bench-rewriter bench-maildb install clean
+.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-maildb install clean
 
 all: build
 
@@ -76,6 +79,9 @@ bench: deps build
 bench-rewriter: deps build
 	bash tests/interop/install.sh
 	timeout --kill-after=15 1200 bash bench/rewriter-bench.sh
+
+bench-queue: deps build
+	timeout --kill-after=15 1200 bash bench/queue-bench.sh
 
 bench-maildb: deps
 	timeout --kill-after=15 1800 bash bench/maildb.sh

@@ -675,15 +675,20 @@ fn a_redacted_copy_is_kept_for_the_retention_time_then_purged() {
     assert!(!copy.contains("secret"), "{copy}");
     let raw = std::fs::read(&site.queue("sent")[0]).unwrap();
     assert!(!String::from_utf8_lossy(&raw).contains("plans"), "sealed");
-    // Kept 30 days by default: its file's time is when it goes.
-    let until = std::fs::metadata(&site.queue("sent")[0])
+    // Kept 30 days by default: the segment is named after when it goes.
+    let name = site.queue("sent")[0]
+        .file_name()
         .unwrap()
-        .modified()
-        .unwrap();
-    let left = until.duration_since(std::time::SystemTime::now()).unwrap();
+        .to_string_lossy()
+        .into_owned();
+    let until: u64 = name.strip_prefix("until-").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!(
-        left > std::time::Duration::from_secs(29 * 86400),
-        "{left:?}"
+        until >= now + 30 * 86400 && until <= now + 30 * 86400 + 3600,
+        "{name}"
     );
     // A queue run leaves it; once its time is up, the run purges it.
     let out = site.run(DELIVERER, &["--run-queue"], b"");
@@ -693,7 +698,7 @@ fn a_redacted_copy_is_kept_for_the_retention_time_then_purged() {
     let (_, d) = site.chain("alice@example.org", &["bob@example.net"], msg);
     assert_eq!(d.code, 0, "{}", d.stderr);
     assert_eq!(site.queue("sent").len(), 2);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     let out = site.run(DELIVERER, &["--run-queue"], b"");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(site.queue("sent").len(), 1, "the 1-second copy is purged");
@@ -703,6 +708,16 @@ fn a_redacted_copy_is_kept_for_the_retention_time_then_purged() {
     let (_, d) = site.chain("alice@example.org", &["bob@example.net"], msg);
     assert_eq!(d.code, 0, "{}", d.stderr);
     assert_eq!(site.queue("sent").len(), 1);
+    assert_eq!(site.spooled("sent").len(), 1);
+    // Copies of the same time share a segment.
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(&site.config, text.replace("\"1s\"", "\"10d\"")).unwrap();
+    for _ in 0..3 {
+        let (_, d) = site.chain("alice@example.org", &["carol@example.com"], msg);
+        assert_eq!(d.code, 0, "{}", d.stderr);
+    }
+    assert!(site.queue("sent").len() <= 3, "{:?}", site.queue("sent"));
+    assert_eq!(site.spooled("sent").len(), 4);
 }
 
 /// A queue runner killed (SIGKILL) at random moments of a batch of 200

@@ -175,6 +175,12 @@ impl Site {
         let spool = Spool::open(&self.path().join("spool"), key).expect("open spool");
         let mut names = spool.list(q).expect("list spool");
         names.sort();
+        if q == Queue::Sent {
+            return names
+                .into_iter()
+                .flat_map(|(name, _)| spool.read_sent(&name).expect("read a sent/ segment"))
+                .collect();
+        }
         names
             .into_iter()
             .map(|(name, _)| {

@@ -277,11 +277,11 @@ impl<'a> Deliverer<'a> {
             .collect();
         copy.envelope.attempts = job.envelope.attempts.saturating_add(1);
         copy.envelope.next_attempt = None;
-        let name = retention::copy_name(&copy);
-        let kept = self.spool().map_err(|f| f.to_string()).and_then(|s| {
-            s.keep(Queue::Sent, &name, &copy, now + keep)
-                .map_err(|e| e.to_string())
-        });
+        let name = retention::segment_name(now, keep);
+        let kept = self
+            .spool()
+            .map_err(|f| f.to_string())
+            .and_then(|s| s.append_sent(&name, &copy).map_err(|e| e.to_string()));
         if let Err(e) = kept {
             self.log.warning(format_args!(
                 "{}: no redacted copy kept: {e}",

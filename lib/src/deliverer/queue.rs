@@ -115,10 +115,11 @@ impl Deliverer<'_> {
             ));
         }
         spool.remove_stale_tmp(clock())?;
-        let purged = spool.purge(Queue::Sent, clock())?;
+        let purged = spool.purge_sent(clock())?;
         if purged > 0 {
-            self.log
-                .info(format_args!("{purged} redacted copies purged from sent/"));
+            self.log.info(format_args!(
+                "{purged} segment(s) of redacted copies purged from sent/"
+            ));
         }
         // The bouncer's notices go out in the same run: drained before
         // the due jobs, and again after them for what this run failed.

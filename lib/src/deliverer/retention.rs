@@ -4,18 +4,31 @@
 //! "did my message go out?") and a body that only says it was sent; it is
 //! sealed like every spool file. It is written without waiting for the
 //! disk: a crash may lose a copy, never mail.
+//!
+//! Copies are appended to segments, one file for all the copies that go
+//! at about the same time (`until-T`: purged once the clock passes T),
+//! not one file each: creating a file costs the filesystem more than
+//! everything else a delivery does here (measured: ext4 spent over a
+//! millisecond of CPU per new file in a queue run).
 
-use std::time::Duration;
-
-use crate::mail::job::Job;
+use std::time::{Duration, SystemTime};
 
 /// The body of every redacted copy.
 pub const REDACTED_BODY: &str = "This message was successfully sent. It has been redacted \
 and purged for your security and privacy.";
 
-/// The name of an attempt's copy in `sent/`.
-pub fn copy_name(job: &Job) -> String {
-    format!("{}-s{}", job.envelope.queue_id, job.envelope.attempts)
+/// The segment of `sent/` for a copy kept `keep` from `now`: the copies
+/// of one segment go together, at the end of its span, a 720th of the
+/// keeping time (one hour for 30 days), between a second and an hour.
+/// A copy may so stay up to one span longer than asked, never shorter.
+pub fn segment_name(now: SystemTime, keep: Duration) -> String {
+    let span = (keep.as_secs() / 720).clamp(1, 3600);
+    let until = now
+        .checked_add(keep)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(u64::MAX, |d| d.as_secs());
+    let end = until.div_ceil(span).saturating_mul(span);
+    format!("until-{end}")
 }
 
 /// `msg` with its headers kept, its body replaced by [`REDACTED_BODY`]:
@@ -83,6 +96,22 @@ pub fn days(n: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_end_on_span_boundaries_never_early() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_123);
+        let month = Duration::from_secs(30 * 86400);
+        assert_eq!(
+            segment_name(t, month),
+            format!("until-{}", 1_002_592_123u64.div_ceil(3600) * 3600)
+        );
+        assert_eq!(segment_name(t, Duration::from_secs(1)), "until-1000000124");
+        // Copies of the same hour share a segment.
+        assert_eq!(
+            segment_name(t, month),
+            segment_name(t + Duration::from_secs(60), month)
+        );
+    }
 
     #[test]
     fn headers_stay_the_body_goes() {

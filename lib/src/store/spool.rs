@@ -51,8 +51,8 @@ pub enum Queue {
     Corrupt,
     /// Held by the operator (`postern-queue hold`): never tried.
     Hold,
-    /// Redacted copies of delivered messages, kept for the retention time
-    /// (the file's mtime is when it goes).
+    /// Redacted copies of delivered messages, kept for the retention
+    /// time: segments of many copies, each named after when it goes.
     Sent,
 }
 
@@ -220,10 +220,9 @@ impl Spool {
         })
     }
 
-    /// Seals `job` as `queue/name` without waiting for the disk: for
-    /// copies whose loss in a crash loses no mail (the redacted copies in
-    /// `sent/`). Written to `tmp/` and renamed, so a reader never sees a
-    /// partial file.
+    /// Seals `job` as `queue/name` without waiting for the disk (set-up
+    /// of benchmarks and tests): written to `tmp/` and renamed, so a
+    /// reader never sees a partial file.
     pub fn keep(
         &self,
         queue: Queue,
@@ -246,13 +245,76 @@ impl Spool {
         })
     }
 
-    /// Removes the entries of `queue` whose mtime has passed (the end of
-    /// their keeping time); returns how many went.
-    pub fn purge(&self, queue: Queue, now: SystemTime) -> Result<usize, SpoolError> {
+    /// Appends `job`, sealed on its own, to the segment `sent/name`,
+    /// without waiting for the disk: for copies whose loss in a crash
+    /// loses no mail (see `deliverer::retention`). A segment holds
+    /// records of an 8-byte big-endian length and the sealed job, each
+    /// written with one `write` to a file opened for appending, so that
+    /// deliverers appending at once never mix their records; a reader
+    /// stops at a record cut short by a crash.
+    pub fn append_sent(&self, name: &str, job: &Job) -> Result<(), SpoolError> {
+        let sealed = seal::seal(&self.key, nonce(&self.dir)?, &job.to_bytes())?;
+        let mut record = Vec::with_capacity(sealed.len() + 8);
+        record.extend_from_slice(&(sealed.len() as u64).to_be_bytes());
+        record.extend_from_slice(&sealed);
+        let path = self.path(Queue::Sent, name);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| io::Write::write_all(&mut f, &record))
+            .map_err(io_err("append to spool file", &path))
+    }
+
+    /// The jobs of segment `sent/name`, in the order they were appended;
+    /// a record that does not open ends the reading with its error.
+    pub fn read_sent(&self, name: &str) -> Result<Vec<Job>, SpoolError> {
+        let path = self.path(Queue::Sent, name);
+        let bytes = fs::read(&path).map_err(io_err("read spool file", &path))?;
+        let mut jobs = Vec::new();
+        let mut rest = bytes.as_slice();
+        while rest.len() >= 8 {
+            let (len, tail) = rest.split_at(8);
+            let len = u64::from_be_bytes(len.try_into().unwrap_or_default());
+            let Some(sealed) = usize::try_from(len).ok().and_then(|n| tail.get(..n)) else {
+                break; // cut short by a crash
+            };
+            let plain =
+                seal::open(&self.key, sealed.to_vec()).map_err(|source| SpoolError::Sealed {
+                    name: name.to_owned(),
+                    source,
+                })?;
+            let job = JobReader::new(plain.as_slice(), u64::MAX)
+                .next_job()
+                .map_err(|source| SpoolError::Job {
+                    name: name.to_owned(),
+                    source,
+                })?
+                .ok_or_else(|| SpoolError::Empty {
+                    name: name.to_owned(),
+                })?;
+            jobs.push(job);
+            rest = &tail[sealed.len()..];
+        }
+        Ok(jobs)
+    }
+
+    /// Removes the segments of `sent/` whose time is up: a segment named
+    /// `until-T` goes once the clock passes T (Unix seconds). Returns how
+    /// many went.
+    pub fn purge_sent(&self, now: SystemTime) -> Result<usize, SpoolError> {
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut gone = 0;
-        for (name, until) in self.list(queue)? {
-            if until <= now {
-                let path = self.path(queue, &name);
+        for (name, _) in self.list(Queue::Sent)? {
+            let until = name
+                .strip_prefix("until-")
+                .and_then(|t| t.parse::<u64>().ok());
+            if until.is_some_and(|t| t <= now) {
+                let path = self.path(Queue::Sent, &name);
                 match fs::remove_file(&path) {
                     Ok(()) => gone += 1,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
