@@ -103,7 +103,9 @@ install: build
 	chmod 644 $(DESTDIR)$(DOCDIR)/cron/postern
 	install -d $(DESTDIR)$(DOCDIR)/procmail $(DESTDIR)$(DOCDIR)/systemd
 	for f in procmail/postern-maildb.rc cron/postern-maildb-backup \
-	    systemd/postern-maildb-backup.service systemd/postern-maildb-backup.timer; do \
+	    systemd/postern-maildb-backup.service systemd/postern-maildb-backup.timer \
+	    systemd/postern-deliverer.service systemd/postern-queue-run.service \
+	    systemd/postern-queue-run.timer; do \
 	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' \
 	      contrib/$$f > $(DESTDIR)$(DOCDIR)/$$f; \
 	  chmod 644 $(DESTDIR)$(DOCDIR)/$$f; \
