@@ -745,7 +745,7 @@ fn sigkill_at_random_points_loses_nothing() {
     let mut stream = Vec::new();
     for i in 0..JOBS {
         let job = one
-            .replace(&qid, &format!("{:016X}", 0xC0FFEE_0000u64 + i as u64))
+            .replace(&qid, &format!("{:016X}", 0x00C0_FFEE_0000_u64 + i as u64))
             .replace("kill-000", &format!("kill-{i:03}"));
         stream.extend(job.into_bytes());
     }

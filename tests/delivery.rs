@@ -616,5 +616,5 @@ fn the_daemon_retries_on_schedule_and_stops_on_sigterm() {
     assert_all_told(&mx, &sender_mx, &site);
     let log = site.log();
     assert!(log.contains("configuration read again (SIGHUP)"), "{log}");
-    assert!(log.contains("queue daemon stopped (SIGTERM)"), "{log}");
+    assert!(log.contains("queue daemon stopped (SIGTERM or SIGINT)"), "{log}");
 }

@@ -410,7 +410,7 @@ pub struct QueueConfig {
     pub queue_run_delay: Duration,
     /// How long a redacted copy of a delivered message is kept in the
     /// spool's `sent/` (0: none is kept); the alias store's per-domain
-    /// `retention_days` overrides it.
+    /// `sent_retention_days` overrides it.
     #[serde(with = "human_duration")]
     pub retention_time: Duration,
 }

@@ -32,8 +32,22 @@ pub fn run(config_path: Option<&Path>, config: Config, log: &Log) -> Result<(), 
     }
     log.info(format_args!("queue daemon started"));
     let mut config = config;
+    // The configuration that last opened: what a bad reload falls back to.
+    let mut good: Option<Config> = None;
     loop {
-        let mut deliverer = Deliverer::open(&config, log)?;
+        let mut deliverer = match Deliverer::open(&config, log) {
+            Ok(d) => d,
+            Err(f) => match good.take() {
+                // Deliverer::open has logged why.
+                Some(previous) => {
+                    log.error(format_args!("SIGHUP: keeping the configuration in use"));
+                    config = previous;
+                    continue;
+                }
+                None => return Err(f),
+            },
+        };
+        good = None;
         deliverer.watch(term.clone());
         loop {
             match deliverer.run_queue(&SystemTime::now, false) {
@@ -52,17 +66,18 @@ pub fn run(config_path: Option<&Path>, config: Config, log: &Log) -> Result<(), 
                 .max(Duration::from_secs(1));
             sleep(wake, &term, &hup);
             if term.load(Ordering::SeqCst) {
-                log.info(format_args!("queue daemon stopped (SIGTERM)"));
+                log.info(format_args!("queue daemon stopped (SIGTERM or SIGINT)"));
                 return Ok(());
             }
             if hup.swap(false, Ordering::SeqCst) {
                 break;
             }
         }
+        drop(deliverer);
         match Config::load(config_path) {
             Ok(c) => {
                 log.info(format_args!("configuration read again (SIGHUP)"));
-                config = c;
+                good = Some(std::mem::replace(&mut config, c));
             }
             Err(e) => log.error(format_args!(
                 "SIGHUP: {e}; keeping the configuration in use"

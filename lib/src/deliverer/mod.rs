@@ -102,7 +102,7 @@ pub struct Deliverer<'a> {
     config: &'a Config,
     log: &'a Log,
     routes: Routes,
-    tls: Option<TlsClients>,
+    tls: OnceCell<TlsClients>,
     dns: OnceCell<DnsClient>,
     /// MTA-STS policies, made at the first MX destination.
     mta_sts: OnceCell<RefCell<MtaSts>>,
@@ -144,12 +144,15 @@ impl<'a> Deliverer<'a> {
         let key = SealKey::load(&config.spool.key_file).map_err(|e| fail(e.to_failure()))?;
         spool::check_key(&config.spool.directory, &key).map_err(|e| fail(e.to_failure()))?;
         let routes = Routes::new(&config.deliverer);
-        let tls = if config.relay.tls == TlsLevel::None && routes.relay_only() {
-            None
-        } else {
+        // The TLS clients are made now when a destination will need them
+        // (a bad CA file is a configuration error before anything is
+        // sent), else at the first session that asks for TLS.
+        let tls = OnceCell::new();
+        if config.relay.tls != TlsLevel::None || !routes.relay_only() {
             let ca = config.deliverer.tls_ca_file.as_deref();
-            Some(TlsClients::new(ca).map_err(|e| fail(Failure::config(e.to_string())))?)
-        };
+            let clients = TlsClients::new(ca).map_err(|e| fail(Failure::config(e.to_string())))?;
+            let _ = tls.set(clients);
+        }
         Ok(Deliverer {
             config,
             log,
@@ -275,7 +278,6 @@ impl<'a> Deliverer<'a> {
             .iter()
             .map(|&i| job.envelope.recipients[i].clone())
             .collect();
-        copy.envelope.attempts = job.envelope.attempts.saturating_add(1);
         copy.envelope.next_attempt = None;
         let name = retention::segment_name(now, keep);
         let kept = self
@@ -349,13 +351,18 @@ impl<'a> Deliverer<'a> {
         let mut last = match hosts {
             Ok((hosts, enforce)) => {
                 let level = if enforce { TlsLevel::Verify } else { level };
-                let spec = Spec {
-                    helo: self.config.helo_name().to_owned(),
-                    timeouts,
-                    tls: level,
-                    tls_client: self.tls.as_ref().and_then(|t| t.for_level(level)),
-                };
-                self.try_hosts(&hosts, dest, &spec, end, job, group, now, attempt)
+                match self.tls_client(level) {
+                    Ok(tls_client) => {
+                        let spec = Spec {
+                            helo: self.config.helo_name().to_owned(),
+                            timeouts,
+                            tls: level,
+                            tls_client,
+                        };
+                        self.try_hosts(&hosts, dest, &spec, end, job, group, now, attempt)
+                    }
+                    Err(reply) => Some(reply),
+                }
             }
             Err(reply) => Some(reply),
         };
@@ -452,6 +459,20 @@ impl<'a> Deliverer<'a> {
                 format!("no host of {dest} has an address"),
             ))
         })
+    }
+
+    /// The TLS client configuration for `level` (`None` for no TLS).
+    fn tls_client(&self, level: TlsLevel) -> Result<Option<Arc<rustls::ClientConfig>>, Reply> {
+        if level == TlsLevel::None {
+            return Ok(None);
+        }
+        if self.tls.get().is_none() {
+            let ca = self.config.deliverer.tls_ca_file.as_deref();
+            let clients = TlsClients::new(ca)
+                .map_err(|e| Reply::local(status::MISCONFIGURED, Category::Tls, e.to_string()))?;
+            let _ = self.tls.set(clients);
+        }
+        Ok(self.tls.get().and_then(|t| t.for_level(level)))
     }
 
     /// MTA-STS (RFC 8461) for a domain's MX hosts: with an `enforce`

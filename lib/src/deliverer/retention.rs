@@ -48,10 +48,8 @@ pub fn redact(msg: &[u8]) -> Vec<u8> {
     let mut current = Field::Keep;
     for line in msg[..end].split_inclusive(|&b| b == b'\n') {
         if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-            if current == Field::Type {
-                if let Some(t) = original.as_mut() {
-                    t.extend_from_slice(trim_eol(line));
-                }
+            if let Some(t) = original.as_mut().filter(|_| current == Field::Type) {
+                t.extend_from_slice(trim_eol(line));
             }
         } else {
             let name = line.split(|&b| b == b':').next().unwrap_or(b"");

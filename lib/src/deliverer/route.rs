@@ -21,7 +21,8 @@ pub enum Destination {
     Nexthop { host: String, port: u16 },
     /// The MX hosts of a domain (its A-label form, lower case).
     Mx(String),
-    /// An address literal (`user@[192.0.2.1]`): that host, port 25.
+    /// An address literal (`user@[192.0.2.1]`): that host, at
+    /// `deliverer.mx_port`, whatever the transport.
     Literal(IpAddr),
 }
 
