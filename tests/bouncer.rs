@@ -6,7 +6,6 @@
 mod util;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use mailparse::MailHeaderMap;
@@ -27,35 +26,6 @@ const BOUNCER: &str = env!("CARGO_BIN_EXE_postern-bouncer");
 
 // ---------------------------------------------------------------------------
 // Golden notifications
-
-fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
-}
-
-/// Compares `bytes` with the golden file `name` (or writes it, with
-/// POSTERN_BLESS=1, as tests/golden.rs does).
-fn check_golden(name: &str, bytes: &[u8]) {
-    let path = golden_path(name);
-    if std::env::var_os("POSTERN_BLESS").is_some() {
-        std::fs::write(&path, bytes).expect("write the golden file");
-        return;
-    }
-    let golden = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); POSTERN_BLESS=1 writes it",
-            path.display()
-        )
-    });
-    assert!(
-        golden == bytes,
-        "{} differs from what is written now:\n--- golden ---\n{}\n--- now ---\n{}",
-        path.display(),
-        String::from_utf8_lossy(&golden),
-        String::from_utf8_lossy(bytes)
-    );
-}
 
 /// 2026-11-23T16:31:44Z.
 fn t0() -> SystemTime {
@@ -147,7 +117,7 @@ Message-ID: <hello@example.org>\n\nA line.\n.leading dot\n";
         original: original::returned(msg, true, 50_000),
     };
     let bytes = dsn::compose(&notice);
-    check_golden("dsn-failed.eml", &bytes);
+    util::check_golden("dsn-failed.eml", &bytes);
     let parts = parse_notice(&bytes);
     assert_eq!(parts[2].0, "message/rfc822");
     assert_eq!(parts[2].1, util::crlf(msg));
@@ -190,7 +160,7 @@ fn golden_delay_notice_for_a_utf8_recipient_with_8bit_headers() {
         original: original::returned(msg.as_bytes(), false, 50_000),
     };
     let bytes = dsn::compose(&notice);
-    check_golden("dsn-delayed.eml", &bytes);
+    util::check_golden("dsn-delayed.eml", &bytes);
     let parts = parse_notice(&bytes);
     assert_eq!(parts[2].0, "text/rfc822-headers");
     let report = String::from_utf8(parts[1].1.clone()).unwrap();

@@ -483,6 +483,18 @@ fn greylist_site(port: u16, dns: &Dnsmasq) -> (Site, Server, Server) {
     (mx_site(port, &dns.nameserver()), mx, sender_mx)
 }
 
+/// From alice@sender.test to bob, carol and dave@mx.test, through the
+/// receiver and a pipe-mode deliverer.
+fn send_three(site: &Site, msg: &[u8]) {
+    let rcpts = ["bob@mx.test", "carol@mx.test", "dave@mx.test"];
+    let mut args = vec!["-f", "alice@sender.test", "--"];
+    args.extend_from_slice(&rcpts);
+    let r = site.run(RECEIVER, &args, msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = site.run(DELIVERER, &[], &r.stdout);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 fn assert_all_told(mx: &Server, sender_mx: &Server, site: &Site) {
     let got = mx.received();
     let mut delivered: Vec<String> = got.iter().flat_map(|m| m.rcpts.clone()).collect();
@@ -513,20 +525,7 @@ fn greylisted_unknown_and_fine_end_delivered_once_and_bounced_once() {
     let dns = Dnsmasq::start(&zone_with_sender());
     let port = shared_port();
     let (site, mx, sender_mx) = greylist_site(port, &dns);
-    let r = site.run(
-        RECEIVER,
-        &[
-            "-f",
-            "alice@sender.test",
-            "--",
-            "bob@mx.test",
-            "carol@mx.test",
-            "dave@mx.test",
-        ],
-        &message("three", "one of each"),
-    );
-    let out = site.run(DELIVERER, &[], &r.stdout);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    send_three(&site, &message("three", "one of each"));
     assert_eq!(mx.received().len(), 1);
     assert_eq!(site.spooled("deferred").len(), 1);
     assert_eq!(
@@ -575,20 +574,7 @@ fn the_daemon_retries_on_schedule_and_stops_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    let r = site.run(
-        RECEIVER,
-        &[
-            "-f",
-            "alice@sender.test",
-            "--",
-            "bob@mx.test",
-            "carol@mx.test",
-            "dave@mx.test",
-        ],
-        &message("daemon", "on schedule"),
-    );
-    let out = site.run(DELIVERER, &[], &r.stdout);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    send_three(&site, &message("daemon", "on schedule"));
     // A reload on the way changes nothing.
     let pid = daemon.0.id().to_string();
     let kill = |sig: &str| {
@@ -616,5 +602,8 @@ fn the_daemon_retries_on_schedule_and_stops_on_sigterm() {
     assert_all_told(&mx, &sender_mx, &site);
     let log = site.log();
     assert!(log.contains("configuration read again (SIGHUP)"), "{log}");
-    assert!(log.contains("queue daemon stopped (SIGTERM or SIGINT)"), "{log}");
+    assert!(
+        log.contains("queue daemon stopped (SIGTERM or SIGINT)"),
+        "{log}"
+    );
 }

@@ -10,7 +10,6 @@
 
 mod util;
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use postern::config::Config;
@@ -20,34 +19,6 @@ use postern::mail::job::{
 };
 use postern::mail::status;
 use postern::receiver::{self, Arrival};
-
-fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
-}
-
-/// Compares `bytes` with the golden file `name` (or writes it, blessed).
-fn check_golden(name: &str, bytes: &[u8]) {
-    let path = golden_path(name);
-    if std::env::var_os("POSTERN_BLESS").is_some() {
-        std::fs::write(&path, bytes).expect("write the golden file");
-        return;
-    }
-    let golden = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); POSTERN_BLESS=1 writes it",
-            path.display()
-        )
-    });
-    assert!(
-        golden == bytes,
-        "{} differs from what is written now:\n--- golden ---\n{}\n--- now ---\n{}",
-        path.display(),
-        String::from_utf8_lossy(&golden),
-        String::from_utf8_lossy(bytes)
-    );
-}
 
 fn read_all(bytes: &[u8]) -> Vec<Job> {
     let mut reader = JobReader::new(bytes, u64::MAX);
@@ -137,7 +108,7 @@ fn received_job(hostname: &str, now: SystemTime, queue_id: QueueId) -> Vec<u8> {
 #[test]
 fn the_receivers_job_for_a_fixed_message() {
     let bytes = received_job("mx.test.example", fixed_time(), qid("8F3A2C91D04B7E65"));
-    check_golden("received.job", &bytes);
+    util::check_golden("received.job", &bytes);
     let jobs = read_all(&bytes);
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].to_bytes(), bytes, "read and written back");
@@ -166,7 +137,7 @@ fn the_receiver_binary_writes_the_same_bytes() {
     let fixed = String::from_utf8_lossy(&out.stdout)
         .replace(env.queue_id.as_str(), "8F3A2C91D04B7E65")
         .into_bytes();
-    let golden = std::fs::read(golden_path("received.job")).expect("received.job");
+    let golden = std::fs::read(util::golden_path("received.job")).expect("received.job");
     let golden_lines = String::from_utf8_lossy(&golden);
     let fixed_lines = String::from_utf8_lossy(&fixed);
     // The arrival time (envelope and Received: date, whose length moves
@@ -252,7 +223,7 @@ fn every_field_stream() -> Vec<Job> {
 fn a_stream_with_every_field_set() {
     let jobs = every_field_stream();
     let bytes: Vec<u8> = jobs.iter().flat_map(Job::to_bytes).collect();
-    check_golden("every-field.job", &bytes);
+    util::check_golden("every-field.job", &bytes);
     assert_eq!(
         read_all(&bytes),
         jobs,

@@ -327,6 +327,36 @@ impl MailSite {
     }
 }
 
+/// A golden file of tests/golden/.
+pub fn golden_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+/// Compares `bytes` with the golden file `name`, or writes it when
+/// POSTERN_BLESS is set (after a change that is meant to show there).
+pub fn check_golden(name: &str, bytes: &[u8]) {
+    let path = golden_path(name);
+    if std::env::var_os("POSTERN_BLESS").is_some() {
+        std::fs::write(&path, bytes).expect("write the golden file");
+        return;
+    }
+    let golden = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}); POSTERN_BLESS=1 writes it",
+            path.display()
+        )
+    });
+    assert!(
+        golden == bytes,
+        "{} differs from what is written now:\n--- golden ---\n{}\n--- now ---\n{}",
+        path.display(),
+        String::from_utf8_lossy(&golden),
+        String::from_utf8_lossy(bytes)
+    );
+}
+
 /// `mandoc -Tlint -Wwarning PAGE` must be silent. mandoc missing is a
 /// failure, not a pass: `make deps` installs it.
 pub fn assert_mandoc_clean(page: &Path) {

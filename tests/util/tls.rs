@@ -22,6 +22,22 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `openssl req` making a new P-256 key into `key` and, with `-x509` in
+/// `how`, a certificate (else a request) for `subject` into `out`.
+fn req(dir: &Path, how: &[&str], key: &str, out: &str, subject: &str) {
+    let mut args = vec!["req"];
+    args.extend_from_slice(how);
+    args.extend_from_slice(&[
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ]);
+    args.extend_from_slice(&["-keyout", key, "-out", out, "-subj", subject]);
+    openssl(dir, &args);
+}
+
 /// A certificate authority in `dir`: `ca.pem` is what a client trusts.
 pub struct Ca {
     pub dir: PathBuf,
@@ -29,30 +45,16 @@ pub struct Ca {
 
 impl Ca {
     pub fn new(dir: &Path) -> Ca {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                "/CN=postern test CA",
-                "-days",
-                "2",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
+        let how = [
+            "-x509",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ];
+        req(dir, &how, "ca.key", "ca.pem", "/CN=postern test CA");
         Ca {
             dir: dir.to_owned(),
         }
@@ -64,83 +66,50 @@ impl Ca {
 
     /// A certificate for `name` signed by this CA: (cert, key) paths.
     pub fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
-        let (cert, key, csr, ext) = (
-            format!("{name}.pem"),
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.ext"),
-        );
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
+        let [cert, key, csr, ext] = ["pem", "key", "csr", "ext"].map(|x| format!("{name}.{x}"));
+        req(&self.dir, &[], &key, &csr, &format!("/CN={name}"));
         std::fs::write(
             self.dir.join(&ext),
             format!("subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n"),
         )
         .expect("ext file");
-        openssl(
-            &self.dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
+        let sign = [
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ];
+        openssl(&self.dir, &sign);
         (self.dir.join(cert), self.dir.join(key))
     }
 }
 
-/// A self-signed certificate for `name` in `dir`: (cert, key) paths.
+/// A self-signed certificate for `name` in `dir`: (cert, key) paths. Not
+/// a CA certificate: rustls refuses one of those as a server's.
 pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (format!("self-{name}.pem"), format!("self-{name}.key"));
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-            "-subj",
-            &format!("/CN={name}"),
-            "-days",
-            "2",
-            "-addext",
-            &format!("subjectAltName=DNS:{name}"),
-        ],
-    );
+    let san = format!("subjectAltName=DNS:{name}");
+    let how = [
+        "-x509",
+        "-days",
+        "2",
+        "-addext",
+        &san,
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+    ];
+    req(dir, &how, &key, &cert, &format!("/CN={name}"));
     (dir.join(cert), dir.join(key))
 }
 
