@@ -978,3 +978,46 @@ fn an_alias_forwards_with_srs_and_the_bounce_finds_the_sender() {
         "{line}"
     );
 }
+
+/// A recipient Postfix's reinjection listener refuses (the fixture's
+/// rejected@example.com): postern records it in bounce/, and the next
+/// queue run has postern-bouncer tell the sender, from the null sender,
+/// through Postfix to the sink; the other recipient is delivered once.
+#[test]
+fn a_recipient_the_relay_refuses_gets_the_sender_a_dsn() {
+    let pf = Postfix::start("dsn");
+    let marker = "m-refused-4c1e";
+    let sent = tricky_message(marker);
+    let results = pf.send_through_filter(&[RECIPIENT, "rejected@example.com"], &sent);
+    assert!(
+        results.iter().all(|r| r.contains("status=sent")),
+        "postern takes both (one into bounce/): {results:#?}"
+    );
+    let got = pf.wait_for_sink(1, 30);
+    assert_eq!(got[0].rcpt_to, [format!("<{RECIPIENT}>")]);
+    assert_eq!(pf.spool_files("bounce").len(), 1, "{}", pf.diagnostics());
+    pf.fixture(&["run-queue"]);
+    let got = pf.wait_for_sink(2, 30);
+    let dsn = got
+        .iter()
+        .find(|m| m.mail_from == "<>")
+        .unwrap_or_else(|| panic!("no DSN at the sink:\n{}", pf.diagnostics()));
+    assert_eq!(dsn.rcpt_to, [format!("<{SENDER}>")]);
+    let text = dsn.text();
+    for want in [
+        "Auto-Submitted: auto-replied",
+        "report-type=\"delivery-status\"",
+        "Final-Recipient: rfc822; rejected@example.com",
+        "Action: failed",
+        "Status: 5.1.1",
+        marker,
+    ] {
+        assert!(text.contains(want), "the DSN lacks {want:?}:\n{text}");
+    }
+    assert!(pf.spool_files("bounce").is_empty());
+    assert!(pf.spool_files("deferred").is_empty());
+    // A second run sends nothing more.
+    pf.fixture(&["run-queue"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(pf.sink().len(), 2);
+}
