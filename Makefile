@@ -37,9 +37,12 @@ RELEASE = target/release
 # the terminal mutt runs in there), python3-venv (srslib for SRS interop and
 # bench), dnsmasq-base (a local DNS server for alias TXT records), postsrsd
 # and libmail-srs-perl (SRS peers: bench and interop), python3-dkim (signs
-# and verifies: the rewriter keeps DKIM signatures valid).
+# and verifies: the rewriter keeps DKIM signatures valid), gnupg (keys and
+# the decrypting peer in the encryptor tests) with libgpgme-dev and
+# pkg-config (gpgme, the encryptor's keyring access, builds against them).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
-	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl
+	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl \
+	gnupg libgpgme-dev pkg-config
 
 .PHONY: all deps build test demo bench bench-rewriter bench-queue bench-maildb install clean
 

@@ -75,6 +75,8 @@ pub struct Config {
     pub rewriter: RewriterConfig,
     pub bouncer: BouncerConfig,
     pub mta_sts: MtaStsConfig,
+    pub encryptor: EncryptorConfig,
+    pub wkd: WkdConfig,
 }
 
 /// DNS lookups (TXT records for aliases and verification; MX later).
@@ -135,6 +137,94 @@ impl Default for MtaStsConfig {
             timeout: Duration::from_secs(10),
             max_policy_size: 65_536,
             ca_file: None,
+            connect_to: None,
+        }
+    }
+}
+
+/// What the encryptor does when an alias (or its domain) says nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncryptPolicy {
+    /// Encrypt to a recipient who has a key; others get the message as it is.
+    IfKey,
+    /// Encrypt, or refuse the recipient (5.7.1) when no key is found.
+    Require,
+    /// Never encrypt.
+    Never,
+}
+
+/// OpenPGP encryption to recipients' keys (postern-encryptor(1)).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptorConfig {
+    /// The policy for recipients whose alias and domain set none.
+    pub policy: EncryptPolicy,
+    /// The operator's GnuPG home, read through gpgme (empty: no keyring).
+    pub keyring: PathBuf,
+    /// The gpg program gpgme runs (empty: gpgme's default).
+    pub gpg: PathBuf,
+    /// Longest one keyring lookup may take before the job waits (75).
+    #[serde(with = "human_duration")]
+    pub keyring_timeout: Duration,
+    /// Put the real Subject (and From, To, Cc, Date) inside the encrypted
+    /// part and `Subject: ...` outside (protected headers).
+    pub protected_headers: bool,
+}
+
+impl Default for EncryptorConfig {
+    fn default() -> Self {
+        EncryptorConfig {
+            policy: EncryptPolicy::IfKey,
+            keyring: PathBuf::from("/var/lib/postern/gnupg"),
+            gpg: PathBuf::new(),
+            keyring_timeout: Duration::from_secs(10),
+            protected_headers: false,
+        }
+    }
+}
+
+/// Web Key Directory lookups (draft-koch-openpgp-webkey-service).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WkdConfig {
+    /// Look keys up by WKD (per domain and per alias it can be switched).
+    pub enabled: bool,
+    /// Longest one lookup (both methods, redirects included) may take.
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    /// Largest key file accepted, in bytes.
+    pub max_size: u64,
+    /// Redirects followed at most.
+    pub max_redirects: u32,
+    /// How long a key found is kept before it is fetched again.
+    #[serde(with = "human_duration")]
+    pub cache_time: Duration,
+    /// How long "no key" (or a server that failed) is kept.
+    #[serde(with = "human_duration")]
+    pub negative_cache_time: Duration,
+    /// PEM file of the CA certificates WKD servers must chain to (none:
+    /// the Mozilla roots). Certificates are always verified.
+    pub ca_file: Option<PathBuf>,
+    /// For tests: allow servers on loopback and private addresses (never
+    /// in production: a key lookup must not reach the inside network).
+    pub allow_private_addresses: bool,
+    /// For tests: `IP:PORT` that every WKD host is reached at; the host
+    /// name, SNI and the certificate check stay as they are.
+    pub connect_to: Option<String>,
+}
+
+impl Default for WkdConfig {
+    fn default() -> Self {
+        WkdConfig {
+            enabled: true,
+            timeout: Duration::from_secs(2),
+            max_size: 1 << 20,
+            max_redirects: 3,
+            cache_time: Duration::from_secs(86400),
+            negative_cache_time: Duration::from_secs(3600),
+            ca_file: None,
+            allow_private_addresses: false,
             connect_to: None,
         }
     }
@@ -463,6 +553,8 @@ impl Default for Config {
             rewriter: RewriterConfig::default(),
             bouncer: BouncerConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            encryptor: EncryptorConfig::default(),
+            wkd: WkdConfig::default(),
         }
     }
 }
@@ -634,6 +726,20 @@ impl Config {
         {
             return Err(format!(
                 "mta_sts.connect_to {:?} is not IP:PORT",
+                text::bounded(to, 100)
+            ));
+        }
+        if self.encryptor.keyring_timeout.is_zero() {
+            return Err("encryptor.keyring_timeout must be greater than 0".into());
+        }
+        if self.wkd.timeout.is_zero() || self.wkd.max_size == 0 {
+            return Err("wkd.timeout and wkd.max_size must be greater than 0".into());
+        }
+        if let Some(to) = &self.wkd.connect_to
+            && to.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "wkd.connect_to {:?} is not IP:PORT",
                 text::bounded(to, 100)
             ));
         }

@@ -18,6 +18,7 @@ pub mod bouncer;
 pub mod config;
 pub mod deliverer;
 pub mod dns;
+pub mod encryptor;
 pub mod exit;
 pub mod log;
 pub mod mail;

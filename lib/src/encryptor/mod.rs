@@ -1,0 +1,5 @@
+//! postern-encryptor(1): mail to a recipient with an OpenPGP key leaves
+//! encrypted to that key as PGP/MIME (RFC 3156).
+
+pub mod openpgp;
+pub mod wkd;

@@ -1,0 +1,1 @@
+//! OpenPGP keys and encryption in process (rPGP).

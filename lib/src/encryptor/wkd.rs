@@ -1,0 +1,1 @@
+//! Web Key Directory lookups.
