@@ -17,9 +17,10 @@ use rusqlite::{
 };
 
 use super::{Action, Origin, Pattern, Rule};
+use crate::config::EncryptPolicy;
 
 /// `PRAGMA user_version` of the schema this code writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// How long a statement waits for another writer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,6 +61,19 @@ CREATE TABLE secrets(
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Schema 2: how an exact alias is encrypted (postern-encryptor(1)).
+const SCHEMA_2: &str = "
+CREATE TABLE alias_crypto(
+    alias INTEGER PRIMARY KEY REFERENCES aliases(id) ON DELETE CASCADE,
+    key BLOB,                         -- binary transferable public key
+    fingerprint TEXT,
+    any_user_id INTEGER NOT NULL DEFAULT 0,  -- used for every target
+    encrypt TEXT CHECK (encrypt IN ('if-key', 'require', 'never')),
+    wkd INTEGER,                      -- NULL: the domain's setting
+    updated INTEGER NOT NULL
+);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +233,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "",
         "addresses told about changes, comma-separated",
     ),
+    (
+        "encrypt",
+        "",
+        "if-key, require or never: OpenPGP encryption (empty: encryptor.policy)",
+    ),
+    (
+        "wkd",
+        "",
+        "look keys up by Web Key Directory (empty: wkd.enabled)",
+    ),
 ];
 
 /// Checks a setting's value against its kind; returns it normalised.
@@ -250,6 +274,21 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, StoreError> {
             out.push(a.to_owned());
         }
         return Ok(out.join(","));
+    }
+    if key == "encrypt" {
+        return match v.to_ascii_lowercase().as_str() {
+            "" => Ok(String::new()),
+            p @ ("if-key" | "require" | "never") => Ok(p.to_owned()),
+            _ => Err(bad("must be if-key, require or never (or empty)")),
+        };
+    }
+    if key == "wkd" {
+        return match v.to_ascii_lowercase().as_str() {
+            "" => Ok(String::new()),
+            "true" | "yes" | "on" | "1" => Ok("true".into()),
+            "false" | "no" | "off" | "0" => Ok("false".into()),
+            _ => Err(bad("must be true or false (or empty)")),
+        };
     }
     if v.is_empty() && (key == "messages_per_day" || key == "sent_retention_days") {
         return Ok(String::new());
@@ -323,11 +362,14 @@ impl AliasStore {
         };
         match version {
             SCHEMA_VERSION => {}
-            0 => store.write(|tx| {
-                // Another process may have created it meanwhile.
+            0 | 1 => store.write(|tx| {
+                // Another process may have created or upgraded it meanwhile.
                 let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 if v == 0 {
                     tx.execute_batch(SCHEMA)?;
+                }
+                if v <= 1 {
+                    tx.execute_batch(SCHEMA_2)?;
                     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
                 }
                 Ok(())
@@ -745,6 +787,134 @@ impl AliasStore {
     }
 }
 
+/// How mail through one exact alias is encrypted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AliasCrypto {
+    /// The key attached with `postern-alias key set`.
+    pub key: Option<AliasKey>,
+    /// The alias's policy (`None`: the domain's).
+    pub encrypt: Option<EncryptPolicy>,
+    /// WKD lookups for its targets (`None`: the domain's).
+    pub wkd: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasKey {
+    /// The binary transferable public key, checked when it was set.
+    pub key: Vec<u8>,
+    pub fingerprint: String,
+    /// Used for every target of the alias, not only those its user IDs
+    /// name (`--any-user-id`).
+    pub any_user_id: bool,
+}
+
+fn policy_str(p: EncryptPolicy) -> &'static str {
+    match p {
+        EncryptPolicy::IfKey => "if-key",
+        EncryptPolicy::Require => "require",
+        EncryptPolicy::Never => "never",
+    }
+}
+
+/// `if-key`, `require` or `never`.
+pub fn parse_policy(s: &str) -> Option<EncryptPolicy> {
+    match s {
+        "if-key" => Some(EncryptPolicy::IfKey),
+        "require" => Some(EncryptPolicy::Require),
+        "never" => Some(EncryptPolicy::Never),
+        _ => None,
+    }
+}
+
+impl AliasStore {
+    /// The encryption settings of the exact alias `local@domain` (both
+    /// in key form); `None` when there is no such alias or it has none.
+    pub fn alias_crypto(&self, domain: &str, local: &str) -> Result<Option<AliasCrypto>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT c.key, c.fingerprint, c.any_user_id, c.encrypt, c.wkd \
+                 FROM aliases a JOIN alias_crypto c ON c.alias = a.id \
+                 WHERE a.domain = ?1 AND a.kind = 'exact' AND a.name = ?2",
+            )
+            .and_then(|mut s| s.query_row([domain, local], crypto_row).optional())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The encryption settings of the alias with id `alias`.
+    pub fn alias_crypto_by_id(&self, alias: i64) -> Result<AliasCrypto, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT key, fingerprint, any_user_id, encrypt, wkd FROM alias_crypto WHERE alias = ?1",
+            )
+            .and_then(|mut s| s.query_row([alias], crypto_row).optional())
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Replaces the encryption settings of the alias with id `alias`
+    /// (all of them at once: the caller read, changed and writes back).
+    pub fn set_alias_crypto(
+        &mut self,
+        alias: i64,
+        crypto: &AliasCrypto,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if *crypto == AliasCrypto::default() {
+                tx.execute("DELETE FROM alias_crypto WHERE alias = ?1", [alias])?;
+                return Ok(());
+            }
+            tx.execute(
+                "INSERT INTO alias_crypto(alias, key, fingerprint, any_user_id, encrypt, wkd, updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT(alias) DO UPDATE SET key = excluded.key, \
+                 fingerprint = excluded.fingerprint, any_user_id = excluded.any_user_id, \
+                 encrypt = excluded.encrypt, wkd = excluded.wkd, updated = excluded.updated",
+                params![
+                    alias,
+                    crypto.key.as_ref().map(|k| k.key.as_slice()),
+                    crypto.key.as_ref().map(|k| k.fingerprint.as_str()),
+                    crypto.key.as_ref().is_some_and(|k| k.any_user_id),
+                    crypto.encrypt.map(policy_str),
+                    crypto.wkd,
+                    unix(now)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every alias with encryption settings, in a stable order.
+    pub fn crypto_aliases(&self) -> Result<Vec<(AliasRow, AliasCrypto)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.aliases(None)? {
+            let crypto = self.alias_crypto_by_id(row.id)?;
+            if crypto != AliasCrypto::default() {
+                out.push((row, crypto));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn crypto_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AliasCrypto> {
+    let key: Option<Vec<u8>> = r.get(0)?;
+    let fingerprint: Option<String> = r.get(1)?;
+    let encrypt: Option<String> = r.get(3)?;
+    Ok(AliasCrypto {
+        key: match (key, fingerprint) {
+            (Some(key), Some(fingerprint)) => Some(AliasKey {
+                key,
+                fingerprint,
+                any_user_id: r.get(2)?,
+            }),
+            _ => None,
+        },
+        encrypt: encrypt.as_deref().and_then(parse_policy),
+        wkd: r.get(4)?,
+    })
+}
+
 const ALIAS_COLUMNS: &str =
     "id, domain, kind, name, action, targets, enabled, description, created";
 
@@ -968,6 +1138,60 @@ mod tests {
             s.setting("example.com", "admins").unwrap(),
             "a@b.org,c@d.org"
         );
+    }
+
+    #[test]
+    fn encryption_settings_follow_their_alias() {
+        let (_d, mut s) = store();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(86400 * 100);
+        s.add_domain("example.com", DomainMode::Store, "tok", now)
+            .unwrap();
+        let a = alias("example.com", Pattern::Exact("bob".into()), &["b@x.org"]);
+        let (id, _) = s.write(|tx| AliasStore::put_alias(tx, &a, now)).unwrap();
+        assert_eq!(s.alias_crypto("example.com", "bob").unwrap(), None);
+        let crypto = AliasCrypto {
+            key: Some(AliasKey {
+                key: vec![0x99, 1, 2],
+                fingerprint: "AB".repeat(20),
+                any_user_id: true,
+            }),
+            encrypt: Some(EncryptPolicy::Require),
+            wkd: Some(false),
+        };
+        s.set_alias_crypto(id, &crypto, now).unwrap();
+        assert_eq!(s.alias_crypto("example.com", "bob").unwrap(), Some(crypto.clone()));
+        // Re-importing the alias keeps its row, and so its key.
+        s.write(|tx| AliasStore::put_alias(tx, &a, now)).unwrap();
+        assert_eq!(s.alias_crypto_by_id(id).unwrap(), crypto);
+        assert_eq!(s.crypto_aliases().unwrap().len(), 1);
+        s.set_alias_crypto(id, &AliasCrypto::default(), now).unwrap();
+        assert!(s.crypto_aliases().unwrap().is_empty());
+        s.set_alias_crypto(id, &crypto, now).unwrap();
+        s.remove_alias(id).unwrap();
+        assert_eq!(s.alias_crypto_by_id(id).unwrap(), AliasCrypto::default());
+        assert_eq!(s.setting("example.com", "encrypt").unwrap(), "");
+        s.set_setting("example.com", "encrypt", "Require").unwrap();
+        assert_eq!(s.setting("example.com", "encrypt").unwrap(), "require");
+        assert!(s.set_setting("example.com", "encrypt", "always").is_err());
+        assert!(s.set_setting("example.com", "wkd", "maybe").is_err());
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1; INSERT INTO domains VALUES ('example.com', 'store', 't', 0, 0);",
+        )
+        .unwrap();
+        drop(conn);
+        let s = AliasStore::open(&path).unwrap();
+        assert_eq!(s.domains().unwrap().len(), 1);
+        assert_eq!(s.alias_crypto("example.com", "x").unwrap(), None);
+        let v: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]

@@ -15,43 +15,7 @@ use mailparse::MailHeaderMap;
 /// RFC 5322 section 2.1.1: a line is at most 998 octets without its CRLF.
 pub const MAX_LINE: usize = 998;
 
-/// The end of the header section of `msg`: the offset just past its last
-/// header line, before the empty line that ends it. A message without
-/// that empty line (a body line right after the fields, or no body at
-/// all) ends its header section at the first line that is neither a field
-/// nor a continuation, or at its end.
-pub fn header_end(msg: &[u8]) -> usize {
-    let mut pos = 0;
-    while pos < msg.len() {
-        let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |i| pos + i + 1);
-        let line = trim_eol(&msg[pos..end]);
-        let field = if line.is_empty() {
-            false
-        } else if line[0] == b' ' || line[0] == b'\t' {
-            pos > 0
-        } else {
-            is_field(line)
-        };
-        if !field {
-            return pos;
-        }
-        pos = end;
-    }
-    msg.len()
-}
-
-/// `name:` with a name of printable ASCII (RFC 5322 section 3.6.8).
-fn is_field(line: &[u8]) -> bool {
-    match memchr::memchr(b':', line) {
-        Some(colon) if colon > 0 => line[..colon].iter().all(|&b| (33..=126).contains(&b)),
-        _ => false,
-    }
-}
-
-fn trim_eol(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
+pub use crate::mail::header::header_end;
 
 /// What the headers of a message say about answering it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -239,17 +203,6 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn header_section_ends_at_the_empty_line_or_the_first_non_field() {
-        assert_eq!(header_end(b"A: 1\nB: 2\n\nbody\n"), 10);
-        assert_eq!(header_end(b"A: 1\r\n folded\r\n\r\nbody"), 15);
-        assert_eq!(header_end(b"A: 1\nB: 2\nbody line\nmore\n"), 10);
-        assert_eq!(header_end(b"A: 1\nB: 2"), 9);
-        assert_eq!(header_end(b"not a header\n\nx"), 0);
-        assert_eq!(header_end(b" continuation first\n"), 0);
-        assert_eq!(header_end(b""), 0);
-    }
 
     #[test]
     fn facts_of_reports_and_auto_submitted() {

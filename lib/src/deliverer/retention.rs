@@ -42,7 +42,8 @@ pub fn redact(msg: &[u8]) -> Vec<u8> {
         Type,
         Drop,
     }
-    let end = crate::bouncer::original::header_end(msg);
+    use crate::mail::header::{header_end, trim_eol};
+    let end = header_end(msg);
     let mut out = Vec::with_capacity(end + 256);
     let mut original: Option<Vec<u8>> = None;
     let mut current = Field::Keep;
@@ -79,11 +80,6 @@ pub fn redact(msg: &[u8]) -> Vec<u8> {
     out.extend_from_slice(REDACTED_BODY.as_bytes());
     out.extend_from_slice(b"\r\n");
     out
-}
-
-fn trim_eol(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// Days as a duration.

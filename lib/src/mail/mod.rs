@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod date;
+pub mod header;
 pub mod job;
 pub mod message;
 pub mod status;

@@ -8,14 +8,7 @@ use std::time::SystemTime;
 
 use crate::mail::message;
 
-/// The line ending the message uses (its first line's), so added lines
-/// match it.
-pub fn eol(msg: &[u8]) -> &'static str {
-    match memchr::memchr(b'\n', msg) {
-        Some(i) if i > 0 && msg[i - 1] == b'\r' => "\r\n",
-        _ => "\n",
-    }
-}
+pub use crate::mail::header::eol;
 
 /// True when the header section has a field called `name` (compared
 /// without regard to case).

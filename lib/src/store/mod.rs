@@ -5,4 +5,5 @@
 pub mod durable;
 pub mod private;
 pub mod seal;
+pub mod sealed_file;
 pub mod spool;
