@@ -148,6 +148,9 @@ pub const POLICY: Status = Status::new(5, 7, 0);
 pub const RATE_LIMITED: Status = Status::new(4, 7, 0);
 /// 4.7.1 Delivery not authorized (yet): a domain not verified.
 pub const NOT_AUTHORIZED: Status = Status::new(4, 7, 1);
+/// 5.7.1 Delivery not authorized: the recipient requires encryption and
+/// has no key.
+pub const ENCRYPTION_NEEDED: Status = Status::new(5, 7, 1);
 
 #[cfg(test)]
 mod tests {
