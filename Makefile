@@ -27,7 +27,7 @@ POSTERN_USER ?= postern
 POSTERN_CONFIG ?= /etc/postern/postern.toml
 
 CARGO ?= cargo
-BINS = postern-receiver postern-rewriter postern-deliverer postern-bouncer postern-queue postern-maildb postern-alias
+BINS = postern-receiver postern-rewriter postern-encryptor postern-deliverer postern-bouncer postern-queue postern-maildb postern-alias
 RELEASE = target/release
 
 # Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP

@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand};
 use postern::alias::admin::{self, AliasLimits};
-use postern::alias::store::{AliasRow, AliasStore, Domain, DomainMode, pattern_label};
+use postern::alias::crypto;
+use postern::alias::store::{AliasCrypto, AliasRow, AliasStore, Domain, DomainMode, pattern_label};
+use postern::encryptor::openpgp::Cert;
 use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
@@ -42,6 +44,9 @@ enum Command {
     /// Aliases: add, remove, enable, disable, list, show
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// OpenPGP keys and encryption policies of aliases: set, remove, show, list, policy
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Import a virtual(5) file ("-" for standard input)
     Import {
         #[arg(value_name = "FILE")]
@@ -133,6 +138,46 @@ enum AliasCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Attach the public key in FILE ("-" for standard input) to ALIAS
+    Set {
+        /// Use the key for every target of ALIAS, not only those its user IDs name
+        #[arg(long)]
+        any_user_id: bool,
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Take the key off ALIAS
+    Remove {
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+    },
+    /// Show ALIAS's key (with --armor, the key itself) and policy
+    Show {
+        /// Print the key ASCII-armored
+        #[arg(long)]
+        armor: bool,
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+    },
+    /// List the aliases with a key or a policy
+    List,
+    /// Set ALIAS's encryption policy and WKD lookups
+    Policy {
+        /// if-key, require, never, or default (the domain's)
+        #[arg(long, value_name = "POLICY")]
+        encrypt: Option<String>,
+        /// on, off, or default (the domain's)
+        #[arg(long, value_name = "WHEN")]
+        wkd: Option<String>,
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+    },
+}
+
 #[derive(Args)]
 struct AddArgs {
     /// A note for administrators
@@ -160,6 +205,7 @@ fn run(cli: Cli, config: &Config, _log: &Log) -> Result<(), Failure> {
     let out = match cli.command {
         Command::Domain(c) => domain(&mut store, config, c, json, now)?,
         Command::Alias(c) => alias(&mut store, c, json, limits, now)?,
+        Command::Key(c) => key(&mut store, c, json, now)?,
         Command::Import { file } => {
             let (text, name) = read_file(&file)?;
             let r = admin::import(&mut store, &text, &name, limits.max_targets, now)?;
@@ -385,7 +431,154 @@ fn alias(
     })
 }
 
-fn read_file(path: &PathBuf) -> Result<(String, String), Failure> {
+fn key(
+    store: &mut AliasStore,
+    c: KeyCommand,
+    json: bool,
+    now: SystemTime,
+) -> Result<String, Failure> {
+    Ok(match c {
+        KeyCommand::Set {
+            any_user_id,
+            alias,
+            file,
+        } => {
+            let (bytes, _) = read_bytes(&file)?;
+            let info = crypto::set_key(store, &alias, &bytes, any_user_id, now)?;
+            if json {
+                json!(info).to_string()
+            } else {
+                format!(
+                    "{}: key {} for {}",
+                    info.alias,
+                    info.fingerprint,
+                    if info.any_user_id {
+                        "every target".to_owned()
+                    } else {
+                        info.targets.join(", ")
+                    }
+                )
+            }
+        }
+        KeyCommand::Remove { alias } => {
+            let label = crypto::remove_key(store, &alias, now)?;
+            if json {
+                json!({"alias": label, "key": null}).to_string()
+            } else {
+                format!("{label}: key removed")
+            }
+        }
+        KeyCommand::Show { armor, alias } => {
+            let (row, c, cert) = crypto::show(store, &alias)?;
+            let armored = match (&cert, armor) {
+                (Some(cert), true) => Some(cert.to_armored()),
+                _ => None,
+            };
+            if json {
+                let mut v = key_json(&row, &c, cert.as_ref());
+                if let Some(a) = armored {
+                    v["armored"] = json!(a);
+                }
+                v.to_string()
+            } else {
+                let mut s = key_text(&row, &c, cert.as_ref());
+                if let Some(a) = armored {
+                    s.push('\n');
+                    s.push_str(a.trim_end());
+                }
+                s
+            }
+        }
+        KeyCommand::List => {
+            let mut rows = Vec::new();
+            for (row, c) in store.crypto_aliases()? {
+                rows.push((row, c));
+            }
+            if json {
+                Value::Array(
+                    rows.iter()
+                        .map(|(row, c)| key_json(row, c, None))
+                        .collect(),
+                )
+                .to_string()
+            } else {
+                rows.iter()
+                    .map(|(row, c)| {
+                        format!(
+                            "{}\t{}\tencrypt={}\twkd={}",
+                            row.label(),
+                            c.key.as_ref().map_or("-", |k| k.fingerprint.as_str()),
+                            c.encrypt.map_or("default", policy_name),
+                            c.wkd.map_or("default", |w| if w { "on" } else { "off" })
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+        KeyCommand::Policy {
+            encrypt,
+            wkd,
+            alias,
+        } => {
+            if encrypt.is_none() && wkd.is_none() {
+                return Err(Failure::new(
+                    Sysexit::Usage,
+                    status::BAD_ARGUMENTS,
+                    "key policy: give --encrypt, --wkd or both",
+                ));
+            }
+            let (row, c) =
+                crypto::set_policy(store, &alias, encrypt.as_deref(), wkd.as_deref(), now)?;
+            if json {
+                key_json(&row, &c, None).to_string()
+            } else {
+                key_text(&row, &c, None)
+            }
+        }
+    })
+}
+
+fn policy_name(p: postern::config::EncryptPolicy) -> &'static str {
+    match p {
+        postern::config::EncryptPolicy::IfKey => "if-key",
+        postern::config::EncryptPolicy::Require => "require",
+        postern::config::EncryptPolicy::Never => "never",
+    }
+}
+
+fn key_text(row: &AliasRow, c: &AliasCrypto, cert: Option<&Cert>) -> String {
+    let mut s = format!(
+        "alias:       {}\nkey:         {}\nfor:         {}\nencrypt:     {}\nwkd:         {}",
+        row.label(),
+        c.key.as_ref().map_or("none", |k| k.fingerprint.as_str()),
+        match &c.key {
+            Some(k) if k.any_user_id => "every target",
+            Some(_) => "the targets its user IDs name",
+            None => "-",
+        },
+        c.encrypt.map_or("default (the domain's)", policy_name),
+        c.wkd
+            .map_or("default (the domain's)", |w| if w { "on" } else { "off" })
+    );
+    if let Some(cert) = cert {
+        s.push_str(&format!("\nuser IDs:    {}", cert.emails().join(", ")));
+    }
+    s
+}
+
+fn key_json(row: &AliasRow, c: &AliasCrypto, cert: Option<&Cert>) -> Value {
+    json!({
+        "alias": row.label(),
+        "fingerprint": c.key.as_ref().map(|k| k.fingerprint.clone()),
+        "any_user_id": c.key.as_ref().is_some_and(|k| k.any_user_id),
+        "encrypt": c.encrypt.map(policy_name),
+        "wkd": c.wkd,
+        "user_ids": cert.map(Cert::emails),
+    })
+}
+
+fn read_bytes(path: &PathBuf) -> Result<(Vec<u8>, String), Failure> {
     let name = path.display().to_string();
     let mut bytes = Vec::new();
     let result = if name == "-" {
@@ -402,6 +595,11 @@ fn read_file(path: &PathBuf) -> Result<(String, String), Failure> {
             format!("cannot read {name}: {e}"),
         )
     })?;
+    Ok((bytes, name))
+}
+
+fn read_file(path: &PathBuf) -> Result<(String, String), Failure> {
+    let (bytes, name) = read_bytes(path)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Failure::new(
             Sysexit::DataErr,

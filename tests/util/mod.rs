@@ -20,6 +20,7 @@ pub const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");
 pub const MAILDB: &str = env!("CARGO_BIN_EXE_postern-maildb");
 pub const REWRITER: &str = env!("CARGO_BIN_EXE_postern-rewriter");
 pub const ALIAS: &str = env!("CARGO_BIN_EXE_postern-alias");
+pub const ENCRYPTOR: &str = env!("CARGO_BIN_EXE_postern-encryptor");
 
 /// The SRS secret of every test site, and its SRS domain.
 pub const SRS_SECRET: &str = "test-srs-secret";

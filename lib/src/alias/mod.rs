@@ -10,6 +10,7 @@
 //! at each level) and expands its targets; it does no I/O.
 
 pub mod admin;
+pub mod crypto;
 pub mod lookup;
 pub mod records;
 pub mod resolve;

@@ -211,10 +211,10 @@ impl KeyFinder {
             && let Some(dir) = &self.wkd
             && let Some((local, domain)) = address.rsplit_once('@')
         {
-            let (lookup, fetched) =
-                self.wkd_cache
-                    .lookup(dir.as_ref(), local, domain, now, &self.wkd_config);
-            self.dirty |= fetched;
+            self.dirty |= self.wkd_cache.get(address, now).is_none();
+            let lookup = self
+                .wkd_cache
+                .lookup(dir.as_ref(), local, domain, now, &self.wkd_config);
             match lookup {
                 Lookup::Found(bytes) => {
                     let certs = self.usable(&bytes, address, true, now, log, Source::Wkd);
