@@ -16,7 +16,11 @@
 //!   5xx, too many redirects, a private address) is the answer: a domain
 //!   that set up `openpgpkey.DOMAIN` has chosen that method, and a failure
 //!   there must be reported, not masked by what the bare domain's web
-//!   server happens to say.
+//!   server happens to say. (A redirect to a host that does not exist
+//!   reads as "no such host" too: ureq does not say which hop it was.)
+//! - "No such host" is getaddrinfo's EAI_NONAME or EAI_NODATA, which std
+//!   gives only as text (its message is matched); a temporary DNS failure
+//!   makes the lookup unavailable.
 //! - One time limit, `wkd.timeout`, for the whole lookup: both methods
 //!   and every redirect; the second request gets what the first left.
 //! - Every request: HTTPS only (a redirect to `http://` is refused),
