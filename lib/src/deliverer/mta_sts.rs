@@ -280,7 +280,7 @@ fn mx_pattern(value: &str) -> Option<String> {
 
 /// Letters, digits and hyphens in dot-separated labels of 1 to 63, none
 /// starting or ending with a hyphen, 253 octets at most.
-fn is_host_name(host: &str) -> bool {
+pub(crate) fn is_host_name(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
@@ -442,7 +442,7 @@ impl std::fmt::Debug for HttpsFetcher {
 /// `mta_sts.connect_to`: every host name resolves to this address (for
 /// tests: the name still goes into SNI and the certificate check).
 #[derive(Debug)]
-struct ConnectTo(SocketAddr);
+pub(crate) struct ConnectTo(pub(crate) SocketAddr);
 
 impl ureq::unversioned::resolver::Resolver for ConnectTo {
     fn resolve(
@@ -502,22 +502,26 @@ impl HttpsFetcher {
     }
 
     fn error(&self, e: ureq::Error) -> FetchError {
-        match e {
-            ureq::Error::Timeout(_) => FetchError::Timeout(self.timeout),
-            ureq::Error::BodyExceedsLimit(n) => FetchError::TooLarge(n),
-            ureq::Error::Rustls(e) => FetchError::Tls(text::bounded(&e.to_string(), 200)),
-            ureq::Error::Io(e) => match e.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                    FetchError::Timeout(self.timeout)
-                }
-                // rustls reports a refused certificate through the stream.
-                _ => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    Some(tls) => FetchError::Tls(text::bounded(&tls.to_string(), 200)),
-                    None => FetchError::Transport(text::bounded(&e.to_string(), 200)),
-                },
+        transport_error(e, self.timeout)
+    }
+}
+
+/// What a ureq failure means for a fetch that may take `timeout` (the WKD
+/// client shares this reading).
+pub(crate) fn transport_error(e: ureq::Error, timeout: Duration) -> FetchError {
+    match e {
+        ureq::Error::Timeout(_) => FetchError::Timeout(timeout),
+        ureq::Error::BodyExceedsLimit(n) => FetchError::TooLarge(n),
+        ureq::Error::Rustls(e) => FetchError::Tls(text::bounded(&e.to_string(), 200)),
+        ureq::Error::Io(e) => match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FetchError::Timeout(timeout),
+            // rustls reports a refused certificate through the stream.
+            _ => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(tls) => FetchError::Tls(text::bounded(&tls.to_string(), 200)),
+                None => FetchError::Transport(text::bounded(&e.to_string(), 200)),
             },
-            other => FetchError::Transport(text::bounded(&other.to_string(), 200)),
-        }
+        },
+        other => FetchError::Transport(text::bounded(&other.to_string(), 200)),
     }
 }
 
@@ -566,7 +570,9 @@ impl PolicyFetcher for HttpsFetcher {
 }
 
 /// The certificates of a PEM file.
-fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, MtaStsError> {
+pub(crate) fn read_ca_file(
+    path: &Path,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, MtaStsError> {
     let fail = |reason: String| MtaStsError::CaFile {
         path: path.to_owned(),
         reason,

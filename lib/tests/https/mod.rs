@@ -1,7 +1,8 @@
-//! A local HTTPS server for policy fetches (MTA-STS; WKD could use it
-//! too): a certificate made with `openssl` for the names a test gives,
-//! and `/usr/bin/python3` running `http.server` behind `ssl`, answering
-//! by the `Host` header from a fixed script:
+//! A local HTTPS server for policy and key fetches (MTA-STS, WKD): a
+//! certificate made with `openssl` for the names a test gives, and
+//! `/usr/bin/python3` running `http.server` behind `ssl`, answering by
+//! the `Host` header from a fixed script. MTA-STS, for
+//! `/.well-known/mta-sts.txt`:
 //!
 //! | host                       | answer                                           |
 //! |----------------------------|--------------------------------------------------|
@@ -15,6 +16,23 @@
 //! | `mta-sts.huge.test`        | 200, `Content-Length` 10 MB, 10 MB of body       |
 //! | `mta-sts.stream.test`      | 200, no length, 10 MB of body until closed      |
 //! | `mta-sts.junk.test`        | 200 `text/plain`, not a policy                   |
+//! | anything else              | 404                                              |
+//!
+//! WKD, for paths under `/.well-known/openpgpkey/` (the key, [`wkd_key`],
+//! only for the hashed local part [`WKD_HASH`], 404 for others):
+//!
+//! | host                       | answer                                           |
+//! |----------------------------|--------------------------------------------------|
+//! | `openpgpkey.wkd.test`      | advanced path for `wkd.test`: the key            |
+//! | `direct.test`              | direct path: the key (`openpgpkey.direct.test` 404s) |
+//! | `openpgpkey.redirect.test` | 301 to `openpgpkey.wkd.test`'s key URL           |
+//! | `openpgpkey.loop.test`     | 302 to itself, for ever                          |
+//! | `openpgpkey.plain.test`    | 301 to `http://openpgpkey.wkd.test/...`          |
+//! | `openpgpkey.slow.test`     | nothing for 5 s, then the key                    |
+//! | `openpgpkey.huge.test`     | 200, `Content-Length` 10 MB, 10 MB of body       |
+//! | `openpgpkey.stream.test`   | 200, no length, 10 MB of body until closed      |
+//! | `openpgpkey.empty.test`    | 200, empty body                                  |
+//! | `openpgpkey.err.test`      | 500                                              |
 //! | anything else              | 404                                              |
 //!
 //! Every request is logged as `HOST PATH` to a file; a body that could not
@@ -46,6 +64,10 @@ CERT, KEY, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
 GOOD = b"version: STSv1\nmode: enforce\nmx: mx.good.test\nmx: *.backup.good.test\nmax_age: 86400\n"
 CRLF = b"version: STSv1\r\nmode: testing\r\nmx: mx.crlf.test\r\nmax_age: 3600\r\n"
 HUGE = 10 * 1024 * 1024
+# Any bytes: the client does not parse keys. wkd_key() in Rust builds the same.
+WKD_KEY = bytes((i * 7 + 3) % 256 for i in range(3000))
+WKD_HASH = "iy9q119eutrkn8s1mk4r39qejnbu3n5q"  # of "Joe.Doe"
+WKD = "/.well-known/openpgpkey/"
 
 def log(line):
     with open(LOG, "a") as f:
@@ -64,9 +86,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def big(self, host, length):
+    def big(self, host, length, ctype="text/plain"):
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Type", ctype)
         if length:
             self.send_header("Content-Length", str(HUGE))
         self.end_headers()
@@ -81,9 +103,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             log("aborted %s after %d" % (host, sent))
 
+    def redirect(self, status, location):
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def wkd(self, host):
+        path = self.path.split("?")[0]
+        advanced = WKD + host[len("openpgpkey."):] + "/hu/" + WKD_HASH
+        good = "https://openpgpkey.wkd.test" + WKD + "wkd.test/hu/" + WKD_HASH + "?l=Joe.Doe"
+        key = "application/octet-stream"
+        if host == "openpgpkey.wkd.test" and path == advanced:
+            self.answer(200, key, WKD_KEY)
+        elif host == "direct.test" and path == WKD + "hu/" + WKD_HASH:
+            self.answer(200, key, WKD_KEY)
+        elif host == "openpgpkey.redirect.test":
+            self.redirect(301, good)
+        elif host == "openpgpkey.loop.test":
+            self.redirect(302, "https://openpgpkey.loop.test" + self.path)
+        elif host == "openpgpkey.plain.test":
+            self.redirect(301, good.replace("https:", "http:"))
+        elif host == "openpgpkey.slow.test":
+            time.sleep(5)
+            try:
+                self.answer(200, key, WKD_KEY)
+            except OSError:
+                pass
+        elif host == "openpgpkey.huge.test":
+            self.big(host, True, key)
+        elif host == "openpgpkey.stream.test":
+            self.big(host, False, key)
+        elif host == "openpgpkey.empty.test":
+            self.answer(200, key, b"")
+        elif host == "openpgpkey.err.test":
+            self.answer(500, "text/plain", b"broken\n")
+        else:
+            self.answer(404, "text/plain", b"no such key\n")
+
     def do_GET(self):
         host = (self.headers.get("Host") or "").split(":")[0]
         log("%s %s" % (host, self.path))
+        if self.path.startswith(WKD):
+            return self.wkd(host)
         if self.path != "/.well-known/mta-sts.txt":
             return self.answer(404, "text/plain", b"not here\n")
         name = host[len("mta-sts."):] if host.startswith("mta-sts.") else ""
@@ -137,6 +199,14 @@ httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
 print(httpd.server_address[1], flush=True)
 httpd.serve_forever()
 "#;
+
+/// The key the server serves for [`WKD_HASH`] (the script's `WKD_KEY`).
+pub fn wkd_key() -> Vec<u8> {
+    (0..3000u32).map(|i| ((i * 7 + 3) % 256) as u8).collect()
+}
+
+/// The hashed local part the server has a key for: that of `Joe.Doe`.
+pub const WKD_HASH: &str = "iy9q119eutrkn8s1mk4r39qejnbu3n5q";
 
 /// A self-signed certificate (`CA:FALSE`) for `names` and its key, in `dir`.
 pub fn certificate(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
