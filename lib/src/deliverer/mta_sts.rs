@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -43,8 +43,7 @@ use crate::alias::domain_key;
 use crate::config::MtaStsConfig;
 use crate::dns::{DnsError, DnsLookup};
 use crate::mail::text;
-use crate::store::durable;
-use crate::store::seal::{self, SealError, SealKey};
+use crate::store::sealed_file::SealedFileError;
 
 /// The largest `max_age` a policy may give, in seconds (about a year).
 pub const MAX_MAX_AGE: u64 = 31_557_600;
@@ -699,11 +698,7 @@ pub enum MtaStsError {
 
 /// Where the cache persists: a file (in the spool directory) sealed
 /// with the spool key.
-#[derive(Clone)]
-pub struct CacheFile {
-    pub path: PathBuf,
-    pub key: SealKey,
-}
+pub use crate::store::sealed_file::SealedFile as CacheFile;
 
 /// The cache file could not be read or written. Reading fails safe: the
 /// cache starts empty and the next save replaces the file.
@@ -717,11 +712,7 @@ pub struct CacheError {
 #[derive(Debug, thiserror::Error)]
 pub enum CacheFault {
     #[error("{0}")]
-    Io(#[from] io::Error),
-    #[error("{0}")]
-    Seal(#[from] SealError),
-    #[error("the file is larger than {MAX_CACHE_FILE} bytes")]
-    TooLarge,
+    File(#[from] SealedFileError),
     #[error("the sealed contents are not a policy cache: {0}")]
     Format(String),
 }
@@ -1017,16 +1008,9 @@ fn unix_seconds(t: SystemTime) -> u64 {
 }
 
 fn read_cache(file: &CacheFile, now: SystemTime) -> Result<HashMap<String, Entry>, CacheFault> {
-    let mut sealed = Vec::new();
-    match fs::File::open(&file.path) {
-        Ok(f) => f.take(MAX_CACHE_FILE + 1).read_to_end(&mut sealed)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => return Err(e.into()),
+    let Some(plain) = file.read(MAX_CACHE_FILE)? else {
+        return Ok(HashMap::new());
     };
-    if sealed.len() as u64 > MAX_CACHE_FILE {
-        return Err(CacheFault::TooLarge);
-    }
-    let plain = zeroize::Zeroizing::new(seal::open(&file.key, sealed)?);
     let stored: Stored = serde_json::from_slice(&plain)
         .map_err(|e| CacheFault::Format(text::bounded(&e.to_string(), 200)))?;
     if stored.format != CACHE_FORMAT {
@@ -1081,30 +1065,8 @@ fn write_cache(file: &CacheFile, policies: &HashMap<String, Entry>) -> Result<()
     let plain = zeroize::Zeroizing::new(
         serde_json::to_vec(&stored).map_err(|e| CacheFault::Format(e.to_string()))?,
     );
-    let mut nonce = [0u8; 24];
-    getrandom::fill(&mut nonce).map_err(|e| io::Error::other(e.to_string()))?;
-    let sealed = seal::seal(&file.key, nonce, &plain)?;
-    replace_file(&file.path, &sealed)?;
+    file.write(&plain)?;
     Ok(())
-}
-
-/// Replaces `path` with `bytes` whole: a new file beside it (mode 0600,
-/// fsynced) renamed over it, then the directory fsynced.
-fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("the cache path names no file"))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}",
-        name.to_string_lossy(),
-        durable::random_hex(8)?
-    ));
-    let result = durable::write_new(&tmp, bytes, None).and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    durable::sync_parent(path)
 }
 
 #[cfg(test)]
