@@ -174,10 +174,9 @@ fn an_expired_key_is_refused() {
     let ago = SystemTime::now().duration_since(*on).unwrap();
     assert!(ago > Duration::from_secs(300 * 86_400), "{problem}");
     assert!(
-        problem.to_string().starts_with(&format!(
-            "the key {} expired on 20",
-            key.fingerprint
-        )),
+        problem
+            .to_string()
+            .starts_with(&format!("the key {} expired on 20", key.fingerprint)),
         "{problem}"
     );
     // A year and a half ago, it was good.
@@ -206,7 +205,9 @@ fn a_key_whose_encryption_subkey_expired_is_refused() {
     };
     assert_eq!(fingerprint, &key.fingerprint);
     assert!(
-        problem.to_string().contains("its encryption subkey expired on"),
+        problem
+            .to_string()
+            .contains("its encryption subkey expired on"),
         "{problem}"
     );
     assert!(encrypt(b"x", &[&cert], SystemTime::now(), &mut Vec::new()).is_err());
@@ -389,7 +390,13 @@ fn memory_of_a_25_mb_message() {
     let cert = one(&home.export(&[&key.fingerprint]));
     let plaintext: Vec<u8> = (0..25 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let before = peak_rss_kb();
-    encrypt(&plaintext, &[&cert], SystemTime::now(), &mut std::io::sink()).unwrap();
+    encrypt(
+        &plaintext,
+        &[&cert],
+        SystemTime::now(),
+        &mut std::io::sink(),
+    )
+    .unwrap();
     let after = peak_rss_kb();
     println!(
         "peak RSS {before} kB with the 25 MB plaintext, {after} kB after encrypting it (+{} kB)",

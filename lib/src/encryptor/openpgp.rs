@@ -34,8 +34,9 @@ const CHUNK_SIZE: u32 = 64 * 1024;
 const DETAIL_MAX: usize = 160;
 
 /// One transferable public key (primary + subkeys + user IDs), checked by
-/// rPGP's parser, with its self-signatures verified.
-#[derive(Debug, Clone)]
+/// rPGP's parser, with its self-signatures verified. Its `Debug` shows the
+/// fingerprint only: user IDs stay out of logs.
+#[derive(Clone)]
 pub struct Cert {
     key: SignedPublicKey,
     /// The key as parsed, serialized once (so storing it cannot fail).
@@ -45,6 +46,14 @@ pub struct Cert {
     /// One per `key.public_subkeys`, in the same order.
     subkeys: Vec<Component>,
     emails: Vec<String>,
+}
+
+impl std::fmt::Debug for Cert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cert")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a key's verified self-signatures say about one of its keys,
@@ -364,7 +373,10 @@ fn verify_primary(key: &SignedPublicKey) -> (Component, Vec<String>) {
             .signatures
             .iter()
             .filter(|sig| created(sig).is_some())
-            .filter(|sig| sig.verify_certification(primary, Tag::UserId, &user.id).is_ok())
+            .filter(|sig| {
+                sig.verify_certification(primary, Tag::UserId, &user.id)
+                    .is_ok()
+            })
             .collect();
         // The newest self-signature decides (a revocation wins a tie).
         let newest = valid.iter().max_by_key(|sig| {
@@ -773,7 +785,10 @@ mod tests {
         assert_eq!(binary.to_bytes(), armored.to_bytes());
         // Our own armor reads back, and is what rPGP writes.
         assert_eq!(binary.to_armored(), armored_text);
-        assert_eq!(one(binary.to_armored().as_bytes()).to_bytes(), binary.to_bytes());
+        assert_eq!(
+            one(binary.to_armored().as_bytes()).to_bytes(),
+            binary.to_bytes()
+        );
         // Text around the block, as in a mail or a web page, is skipped.
         let wrapped = format!("Here is my key:\r\n\r\n{armored_text}\r\nBye\r\n");
         assert_eq!(one(wrapped.as_bytes()).fingerprint(), binary.fingerprint());
@@ -864,6 +879,59 @@ mod tests {
     }
 
     #[test]
+    fn a_v6_key_is_parsed_but_refused() {
+        let secret = SecretKeyParamsBuilder::default()
+            .version(KeyVersion::V6)
+            .key_type(KeyType::Ed25519)
+            .can_certify(true)
+            .created_at(Timestamp::from_secs(t0()))
+            .primary_user_id("Six <six@example.org>".into())
+            .subkeys(vec![
+                SubkeyParamsBuilder::default()
+                    .version(KeyVersion::V6)
+                    .key_type(KeyType::X25519)
+                    .can_encrypt(EncryptionCaps::All)
+                    .created_at(Timestamp::from_secs(t0()))
+                    .build()
+                    .unwrap(),
+            ])
+            .build()
+            .unwrap()
+            .generate(rand::thread_rng())
+            .unwrap();
+        let cert = one(&public_bytes(&secret));
+        assert_eq!(cert.fingerprint().len(), 64);
+        assert_eq!(
+            cert.check(later()),
+            Err(KeyProblem::UnsupportedVersion {
+                fingerprint: cert.fingerprint(),
+                version: 6,
+            })
+        );
+        assert!(matches!(
+            encrypt(b"x", &[&cert], later(), &mut Vec::new()),
+            Err(EncryptError::Key(KeyProblem::UnsupportedVersion { .. }))
+        ));
+    }
+
+    #[test]
+    fn encrypts_to_a_v4_x25519_subkey() {
+        let x25519 = SubkeyParamsBuilder::default()
+            .key_type(KeyType::X25519)
+            .can_encrypt(EncryptionCaps::Communication)
+            .created_at(Timestamp::from_secs(t0()))
+            .build()
+            .unwrap();
+        let secret = secret_key("X <x@example.org>", vec![x25519]);
+        let cert = one(&public_bytes(&secret));
+        let mut out = Vec::new();
+        encrypt(b"to X25519", &[&cert], later(), &mut out).unwrap();
+        let (message, _) = Message::from_armor(std::io::Cursor::new(out)).unwrap();
+        let mut decrypted = message.decrypt(&"".into(), &secret).unwrap();
+        assert_eq!(decrypted.as_data_vec().unwrap(), b"to X25519");
+    }
+
+    #[test]
     fn key_problems() {
         let sign_only = one(&public_bytes(&secret_key(
             "A <a@example.org>",
@@ -879,6 +947,7 @@ mod tests {
         );
         let message = sign_only.check(later()).unwrap_err().to_string();
         assert!(message.contains(&fingerprint) && !message.contains("a@example"));
+        assert!(!format!("{sign_only:?}").contains("a@example"));
         let mut out = Vec::new();
         assert!(matches!(
             encrypt(b"x", &[&sign_only], later(), &mut out),
@@ -907,7 +976,10 @@ mod tests {
     #[test]
     fn a_subkey_bound_by_another_key_is_not_used() {
         let a = SignedPublicKey::from(secret_key("A <a@example.org>", vec![]));
-        let b = SignedPublicKey::from(secret_key("B <b@example.org>", vec![encryption_subkey(t0())]));
+        let b = SignedPublicKey::from(secret_key(
+            "B <b@example.org>",
+            vec![encryption_subkey(t0())],
+        ));
         let grafted = SignedPublicKey::new(a.primary_key, a.details, b.public_subkeys);
         let cert = one(&grafted.to_bytes().unwrap());
         assert!(matches!(
@@ -921,7 +993,10 @@ mod tests {
 
     #[test]
     fn a_user_id_not_signed_by_the_key_is_not_listed() {
-        let a = SignedPublicKey::from(secret_key("A <a@example.org>", vec![encryption_subkey(t0())]));
+        let a = SignedPublicKey::from(secret_key(
+            "A <a@example.org>",
+            vec![encryption_subkey(t0())],
+        ));
         let b = SignedPublicKey::from(secret_key("B <b@example.org>", vec![]));
         let mut details = a.details.clone();
         details.users.extend(b.details.users);
@@ -956,7 +1031,9 @@ mod tests {
         let garbage = parse_keys(b"hello, this is not a key").unwrap_err();
         assert!(matches!(garbage, KeyError::Malformed(_)), "{garbage:?}");
         assert!(
-            garbage.to_string().starts_with("not an OpenPGP public key: "),
+            garbage
+                .to_string()
+                .starts_with("not an OpenPGP public key: "),
             "{garbage}"
         );
         let message = "-----BEGIN PGP MESSAGE-----\n\nwy4ECQMIjP5yG\n-----END PGP MESSAGE-----\n";
@@ -964,10 +1041,14 @@ mod tests {
             parse_keys(message.as_bytes()),
             Err(KeyError::Malformed(_))
         ));
-        let bad_base64 = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!!!\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        let bad_base64 =
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!!!\n-----END PGP PUBLIC KEY BLOCK-----\n";
         assert!(parse_keys(bad_base64.as_bytes()).is_err());
 
-        let good = public_bytes(&secret_key("A <a@example.org>", vec![encryption_subkey(t0())]));
+        let good = public_bytes(&secret_key(
+            "A <a@example.org>",
+            vec![encryption_subkey(t0())],
+        ));
         for cut in [1, 2, 10, good.len() / 2, good.len() - 1] {
             match parse_keys(&good[..cut]) {
                 Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
@@ -986,7 +1067,8 @@ mod tests {
         assert_eq!(
             text,
             "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAQID\n=\
-             ".to_string()
+             "
+            .to_string()
                 + &data_encoding::BASE64.encode(&crc24(b"\x01\x02\x03").to_be_bytes()[1..])
                 + "\n-----END PGP PUBLIC KEY BLOCK-----\n"
         );
@@ -994,11 +1076,18 @@ mod tests {
 
     #[test]
     fn mutated_keys_never_panic() {
-        let good = public_bytes(&secret_key("A <a@example.org>", vec![encryption_subkey(t0())]));
+        let good = public_bytes(&secret_key(
+            "A <a@example.org>",
+            vec![encryption_subkey(t0())],
+        ));
         let armored = one(&good).to_armored().into_bytes();
         let mut rng = XorShift::new(0x0BE5_7A1E);
         for round in 0..300 {
-            let mut bytes = if round % 2 == 0 { good.clone() } else { armored.clone() };
+            let mut bytes = if round % 2 == 0 {
+                good.clone()
+            } else {
+                armored.clone()
+            };
             for _ in 0..(1 + rng.next() % 4) {
                 let len = bytes.len() as u64;
                 let at = (rng.next() % len) as usize;

@@ -185,7 +185,15 @@ impl GnupgHome {
     /// The key with this fingerprint or user ID, read from
     /// `--list-keys --with-colons`.
     pub fn key(&self, id: &str) -> Key {
-        let out = self.run(&["--with-colons", "--with-subkey-fingerprint", "--list-keys", id], b"");
+        let out = self.run(
+            &[
+                "--with-colons",
+                "--with-subkey-fingerprint",
+                "--list-keys",
+                id,
+            ],
+            b"",
+        );
         let text = String::from_utf8_lossy(&out);
         let mut fingerprint = None;
         let mut subkeys = Vec::new();
@@ -246,7 +254,13 @@ impl GnupgHome {
     /// Imports keys (public or secret) into this home.
     pub fn import(&self, keys: &[u8]) {
         self.run(
-            &["--passphrase", "", "--pinentry-mode", "loopback", "--import"],
+            &[
+                "--passphrase",
+                "",
+                "--pinentry-mode",
+                "loopback",
+                "--import",
+            ],
             keys,
         );
     }
