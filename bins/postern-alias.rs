@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use postern::alias::admin::{self, AliasLimits};
 use postern::alias::crypto;
 use postern::alias::store::{AliasCrypto, AliasRow, AliasStore, Domain, DomainMode, pattern_label};
-use postern::encryptor::openpgp::Cert;
 use postern::config::Config;
+use postern::encryptor::openpgp::Cert;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
 use postern::mail::{date, status};
@@ -495,12 +495,8 @@ fn key(
                 rows.push((row, c));
             }
             if json {
-                Value::Array(
-                    rows.iter()
-                        .map(|(row, c)| key_json(row, c, None))
-                        .collect(),
-                )
-                .to_string()
+                Value::Array(rows.iter().map(|(row, c)| key_json(row, c, None)).collect())
+                    .to_string()
             } else {
                 rows.iter()
                     .map(|(row, c)| {

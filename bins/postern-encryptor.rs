@@ -97,7 +97,10 @@ fn describe(o: &Outcome) -> String {
         Outcome::Encrypted {
             source,
             fingerprints,
-        } => format!("encrypted to {} (from the {source})", fingerprints.join(", ")),
+        } => format!(
+            "encrypted to {} (from the {source})",
+            fingerprints.join(", ")
+        ),
         Outcome::Refused { reason } => format!("refused: 5.7.1 {reason}"),
     }
 }

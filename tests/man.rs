@@ -285,10 +285,20 @@ fn alias_flags_match_its_page() {
         &["alias", "disable"],
         &["alias", "list"],
         &["alias", "show"],
+        &["key", "set"],
+        &["key", "remove"],
+        &["key", "show"],
+        &["key", "list"],
+        &["key", "policy"],
         &["import"],
         &["export"],
     ];
     check_flags_of(util::ALIAS, "postern-alias.8", commands);
+}
+
+#[test]
+fn encryptor_flags_match_its_page() {
+    check_flags(util::ENCRYPTOR, "postern-encryptor.1");
 }
 
 #[test]

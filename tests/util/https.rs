@@ -25,7 +25,10 @@ impl Https {
     /// Serves `body` as text/plain to every GET.
     pub fn start(config: Arc<rustls::ServerConfig>, body: &str) -> Https {
         let body = body.as_bytes().to_vec();
-        Https::serve(config, Arc::new(move |_: &str, _: &str| (200, body.clone())))
+        Https::serve(
+            config,
+            Arc::new(move |_: &str, _: &str| (200, body.clone())),
+        )
     }
 
     /// Answers each GET with what `route` gives for its host and path.

@@ -121,17 +121,27 @@ impl Site {
         site
     }
 
-    /// Adds `line` to `[table]` of the config file (making the table when
-    /// it is not there yet).
+    /// Sets `key = value` (as `line`) in `[table]` of the config file:
+    /// replaces the key's line when the table has one, else adds it
+    /// (making the table when it is not there yet).
     pub fn configure(&self, table: &str, line: &str) {
         let text = std::fs::read_to_string(&self.config).expect("read config");
         let header = format!("[{table}]\n");
+        let key = line.split('=').next().unwrap_or("").trim();
         let text = match text.find(&header) {
-            Some(i) => format!(
-                "{}{line}\n{}",
-                &text[..i + header.len()],
-                &text[i + header.len()..]
-            ),
+            Some(i) => {
+                let start = i + header.len();
+                let end = text[start..]
+                    .find("\n[")
+                    .map_or(text.len(), |j| start + j + 1);
+                let mut body: Vec<String> = text[start..end]
+                    .lines()
+                    .filter(|l| l.split('=').next().unwrap_or("").trim() != key)
+                    .map(str::to_owned)
+                    .collect();
+                body.insert(0, line.to_owned());
+                format!("{}{}\n{}", &text[..start], body.join("\n"), &text[end..])
+            }
             None => format!("{text}\n{header}{line}\n"),
         };
         std::fs::write(&self.config, text).expect("write config");

@@ -87,7 +87,11 @@ pub fn set_key(
 }
 
 /// Takes the key off `spec` (its policy stays).
-pub fn remove_key(store: &mut AliasStore, spec: &str, now: SystemTime) -> Result<String, StoreError> {
+pub fn remove_key(
+    store: &mut AliasStore,
+    spec: &str,
+    now: SystemTime,
+) -> Result<String, StoreError> {
     let row = exact(store, spec)?;
     let mut crypto = store.alias_crypto_by_id(row.id)?;
     if crypto.key.take().is_none() {
@@ -110,12 +114,13 @@ pub fn set_policy(
     let row = exact(store, spec)?;
     let mut crypto = store.alias_crypto_by_id(row.id)?;
     if let Some(e) = encrypt {
-        crypto.encrypt = match e.to_ascii_lowercase().as_str() {
-            "default" => None,
-            p => Some(parse_policy(p).ok_or_else(|| {
-                invalid("--encrypt must be if-key, require, never or default")
-            })?),
-        };
+        crypto.encrypt =
+            match e.to_ascii_lowercase().as_str() {
+                "default" => None,
+                p => Some(parse_policy(p).ok_or_else(|| {
+                    invalid("--encrypt must be if-key, require, never or default")
+                })?),
+            };
     }
     if let Some(w) = wkd {
         crypto.wkd = match w.to_ascii_lowercase().as_str() {

@@ -829,7 +829,11 @@ pub fn parse_policy(s: &str) -> Option<EncryptPolicy> {
 impl AliasStore {
     /// The encryption settings of the exact alias `local@domain` (both
     /// in key form); `None` when there is no such alias or it has none.
-    pub fn alias_crypto(&self, domain: &str, local: &str) -> Result<Option<AliasCrypto>, StoreError> {
+    pub fn alias_crypto(
+        &self,
+        domain: &str,
+        local: &str,
+    ) -> Result<Option<AliasCrypto>, StoreError> {
         self.conn
             .prepare_cached(
                 "SELECT c.key, c.fingerprint, c.any_user_id, c.encrypt, c.wkd \
@@ -1159,12 +1163,16 @@ mod tests {
             wkd: Some(false),
         };
         s.set_alias_crypto(id, &crypto, now).unwrap();
-        assert_eq!(s.alias_crypto("example.com", "bob").unwrap(), Some(crypto.clone()));
+        assert_eq!(
+            s.alias_crypto("example.com", "bob").unwrap(),
+            Some(crypto.clone())
+        );
         // Re-importing the alias keeps its row, and so its key.
         s.write(|tx| AliasStore::put_alias(tx, &a, now)).unwrap();
         assert_eq!(s.alias_crypto_by_id(id).unwrap(), crypto);
         assert_eq!(s.crypto_aliases().unwrap().len(), 1);
-        s.set_alias_crypto(id, &AliasCrypto::default(), now).unwrap();
+        s.set_alias_crypto(id, &AliasCrypto::default(), now)
+            .unwrap();
         assert!(s.crypto_aliases().unwrap().is_empty());
         s.set_alias_crypto(id, &crypto, now).unwrap();
         s.remove_alias(id).unwrap();
@@ -1190,7 +1198,10 @@ mod tests {
         let s = AliasStore::open(&path).unwrap();
         assert_eq!(s.domains().unwrap().len(), 1);
         assert_eq!(s.alias_crypto("example.com", "x").unwrap(), None);
-        let v: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
 

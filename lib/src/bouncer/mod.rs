@@ -305,8 +305,10 @@ mod tests {
     }
 
     fn config() -> Config {
-        let mut c = Config::default();
-        c.hostname = "mx.test.example".into();
+        let mut c = Config {
+            hostname: "mx.test.example".into(),
+            ..Default::default()
+        };
         c.srs.domain = "srs.test.example".into();
         c
     }

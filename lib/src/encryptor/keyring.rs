@@ -33,7 +33,9 @@ pub struct Found {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    #[error("the GnuPG home {0} does not exist or is not a directory (encryptor.keyring; \"\" for no keyring)")]
+    #[error(
+        "the GnuPG home {0} does not exist or is not a directory (encryptor.keyring; \"\" for no keyring)"
+    )]
     Missing(PathBuf),
     #[error("gpgme cannot use the GnuPG home {home}: {detail}")]
     Start { home: PathBuf, detail: String },
@@ -231,8 +233,9 @@ fn find(ctx: &mut gpgme::Context, address: &str) -> Reply {
     let mut fingerprints = Vec::new();
     for key in ctx.find_keys([format!("<{address}>")]).map_err(detail)? {
         let Ok(key) = key else { continue };
-        let usable = !(key.is_revoked() || key.is_expired() || key.is_disabled() || key.is_invalid())
-            && key.can_encrypt();
+        let usable =
+            !(key.is_revoked() || key.is_expired() || key.is_disabled() || key.is_invalid())
+                && key.can_encrypt();
         let named = key.user_ids().any(|uid| {
             !(uid.is_revoked() || uid.is_invalid())
                 && uid.email().is_ok_and(|e| e.eq_ignore_ascii_case(address))

@@ -266,7 +266,10 @@ impl KeyFinder {
             .filter(|c| match c.check(now) {
                 Ok(()) => true,
                 Err(problem) => {
-                    log.warning(format_args!("a key from the {}: {problem}", source.as_str()));
+                    log.warning(format_args!(
+                        "a key from the {}: {problem}",
+                        source.as_str()
+                    ));
                     false
                 }
             })

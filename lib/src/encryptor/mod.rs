@@ -26,9 +26,9 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::alias::domain_key;
 use crate::alias::resolve::LocalPart;
 use crate::alias::store::{AliasCrypto, AliasStore, StoreError};
-use crate::alias::domain_key;
 use crate::config::{Config, EncryptPolicy};
 use crate::exit::{Failure, ToFailure};
 use crate::log::Log;
@@ -38,6 +38,7 @@ use crate::mail::status;
 use crate::stage::Stage;
 use crate::store::seal::SealKey;
 use crate::store::sealed_file::SealedFile;
+use crate::store::spool::Spool;
 use keyring::Keyring;
 use keys::{KeyFinder, Keys, Source};
 use openpgp::Cert;
@@ -57,12 +58,16 @@ pub enum Outcome {
     /// Already settled, or the message is already encrypted.
     Passed,
     /// Sent as it came: no key (policy `if-key`) or policy `never`.
-    Plain { policy: EncryptPolicy },
+    Plain {
+        policy: EncryptPolicy,
+    },
     Encrypted {
         source: &'static str,
         fingerprints: Vec<String>,
     },
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 /// The encryptor with its handles: the alias store (keys and policies),
@@ -87,18 +92,20 @@ impl<'a> Encryptor<'a> {
             Err(StoreError::Missing { .. }) => None,
             Err(e) => return Err(fail(e.to_failure())),
         };
-        let keyring = Keyring::open(&config.encryptor)
-            .map_err(|e| fail(keyring_failure(&e, true)))?;
-        let file = match SealKey::load(&config.spool.key_file) {
-            Ok(key) => Some(SealedFile {
-                path: config.spool.directory.join(CACHE_FILE),
-                key,
+        let keyring =
+            Keyring::open(&config.encryptor).map_err(|e| fail(keyring_failure(&e, true)))?;
+        // The cache lives in the spool, sealed with its key: opening the
+        // spool makes its directory and checks the key is the spool's.
+        let spool = SealKey::load(&config.spool.key_file)
+            .map_err(|e| e.to_failure())
+            .and_then(|key| Spool::open(&config.spool.directory, key).map_err(|e| e.to_failure()));
+        let file = match spool {
+            Ok(spool) => Some(SealedFile {
+                path: spool.dir().join(CACHE_FILE),
+                key: spool.key().clone(),
             }),
-            Err(e) => {
-                log.warning(format_args!(
-                    "key lookups are not kept between runs: {}",
-                    e.to_failure()
-                ));
+            Err(f) => {
+                log.warning(format_args!("key lookups are not kept between runs: {f}"));
                 None
             }
         };
@@ -135,7 +142,10 @@ impl<'a> Encryptor<'a> {
         }
         let qid = job.envelope.queue_id.clone();
         if let Some(kind) = pgp_mime::already_encrypted(&job.message) {
-            self.log.info(format_args!("{qid}: already encrypted ({}): passed as it is", kind.as_str()));
+            self.log.info(format_args!(
+                "{qid}: already encrypted ({}): passed as it is",
+                kind.as_str()
+            ));
             self.decisions = job
                 .envelope
                 .recipients
@@ -198,7 +208,8 @@ impl<'a> Encryptor<'a> {
                 }
                 self.decide(&r, Outcome::Plain { policy });
             } else {
-                let fingerprints: Vec<String> = keys.certs.iter().map(|c| c.fingerprint()).collect();
+                let fingerprints: Vec<String> =
+                    keys.certs.iter().map(|c| c.fingerprint()).collect();
                 self.decide(
                     &r,
                     Outcome::Encrypted {
@@ -265,20 +276,29 @@ impl<'a> Encryptor<'a> {
     }
 
     /// The keys of one pending recipient and the policy that applies.
-    fn keys_for(&mut self, r: &Recipient, now: SystemTime) -> Result<(Keys, EncryptPolicy), Failure> {
+    fn keys_for(
+        &mut self,
+        r: &Recipient,
+        now: SystemTime,
+    ) -> Result<(Keys, EncryptPolicy), Failure> {
         let alias = through(r);
         let (crypto, domain_encrypt, domain_wkd) = match (&self.store, &alias) {
             (Some(store), Some((local, domain))) => {
                 let mut crypto = None;
                 for form in LocalPart::new(local).forms() {
-                    if let Some(c) = store.alias_crypto(domain, form).map_err(|e| e.to_failure())? {
+                    if let Some(c) = store
+                        .alias_crypto(domain, form)
+                        .map_err(|e| e.to_failure())?
+                    {
                         crypto = Some(c);
                         break;
                     }
                 }
                 (
                     crypto,
-                    store.setting(domain, "encrypt").map_err(|e| e.to_failure())?,
+                    store
+                        .setting(domain, "encrypt")
+                        .map_err(|e| e.to_failure())?,
                     store.setting(domain, "wkd").map_err(|e| e.to_failure())?,
                 )
             }
@@ -311,7 +331,8 @@ impl<'a> Encryptor<'a> {
     /// The PGP/MIME message for `msg` encrypted to `to`.
     fn wrap(&self, msg: &[u8], to: &[&Cert], now: SystemTime) -> Result<Vec<u8>, Failure> {
         let mut random = [0u8; 12];
-        getrandom::fill(&mut random).map_err(|e| Failure::tempfail(format!("no random bytes: {e}")))?;
+        getrandom::fill(&mut random)
+            .map_err(|e| Failure::tempfail(format!("no random bytes: {e}")))?;
         let boundary = pgp_mime::boundary(random);
         let w = pgp_mime::wrap(msg, &boundary, self.config.encryptor.protected_headers);
         let armor_len = (w.entity_head.len() + w.body.len()) * 140 / 100 + 4096;

@@ -127,8 +127,10 @@ pub fn wrap<'a>(msg: &'a [u8], boundary: &str, protected_headers: bool) -> Wrapp
     if protected_headers {
         if !has_type {
             entity.extend_from_slice(
-                format!("Content-Type: text/plain; charset=us-ascii; protected-headers=\"v1\"{eol}")
-                    .as_bytes(),
+                format!(
+                    "Content-Type: text/plain; charset=us-ascii; protected-headers=\"v1\"{eol}"
+                )
+                .as_bytes(),
             );
         }
         copies.extend_from_slice(&entity);
@@ -243,11 +245,15 @@ mod tests {
     fn encrypted_messages_are_recognised() {
         let e = |m: &str| already_encrypted(m.as_bytes());
         assert_eq!(
-            e("Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x\n\n"),
+            e(
+                "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x\n\n"
+            ),
             Some(Encrypted::PgpMime)
         );
         assert_eq!(
-            e("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\n\nMIAG"),
+            e(
+                "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\n\nMIAG"
+            ),
             Some(Encrypted::SMime)
         );
         assert_eq!(
@@ -259,12 +265,20 @@ mod tests {
             None
         );
         assert_eq!(
-            e("Subject: x\n\nHi,\n-----BEGIN PGP MESSAGE-----\n\nhQEMA\n-----END PGP MESSAGE-----\n"),
+            e(
+                "Subject: x\n\nHi,\n-----BEGIN PGP MESSAGE-----\n\nhQEMA\n-----END PGP MESSAGE-----\n"
+            ),
             Some(Encrypted::InlinePgp)
         );
-        assert_eq!(e("Subject: x\n\n-----BEGIN PGP MESSAGE-----\n"), Some(Encrypted::InlinePgp));
+        assert_eq!(
+            e("Subject: x\n\n-----BEGIN PGP MESSAGE-----\n"),
+            Some(Encrypted::InlinePgp)
+        );
         // Named in a sentence, or a signed message: not encrypted.
-        assert_eq!(e("Subject: x\n\nit starts with -----BEGIN PGP MESSAGE-----\n"), None);
+        assert_eq!(
+            e("Subject: x\n\nit starts with -----BEGIN PGP MESSAGE-----\n"),
+            None
+        );
         assert_eq!(
             e("Subject: x\n\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n"),
             None

@@ -83,7 +83,13 @@ mod tests {
                 wkd: false
             }
         );
-        let a = applies(Some(&AliasCrypto::default()), "never", "false", EncryptPolicy::IfKey, true);
+        let a = applies(
+            Some(&AliasCrypto::default()),
+            "never",
+            "false",
+            EncryptPolicy::IfKey,
+            true,
+        );
         assert_eq!((a.policy, a.wkd), (EncryptPolicy::Never, false));
         let a = applies(None, "", "", EncryptPolicy::Require, true);
         assert_eq!((a.policy, a.wkd), (EncryptPolicy::Require, true));

@@ -87,7 +87,12 @@ mod tests {
         assert!(file.read(1 << 20).unwrap().is_none());
         file.write(b"hello").unwrap();
         assert_eq!(file.read(1 << 20).unwrap().unwrap().as_slice(), b"hello");
-        assert!(!fs::read(&file.path).unwrap().windows(5).any(|w| w == b"hello"));
+        assert!(
+            !fs::read(&file.path)
+                .unwrap()
+                .windows(5)
+                .any(|w| w == b"hello")
+        );
         assert!(matches!(file.read(10), Err(SealedFileError::TooLarge(10))));
         let other = SealedFile {
             key: SealKey::from_bytes([8; 32]),

@@ -185,6 +185,12 @@ impl Spool {
         &self.dir
     }
 
+    /// The key the spool is sealed with (checked against it on open), for
+    /// other files kept sealed beside the queues.
+    pub fn key(&self) -> &SealKey {
+        &self.key
+    }
+
     fn path(&self, queue: Queue, name: &str) -> PathBuf {
         self.dir.join(queue.dir_name()).join(name)
     }

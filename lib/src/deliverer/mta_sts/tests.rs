@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::dns::{Answer, DnsFailure, Mx};
+use crate::store::seal::{self, SealKey};
 use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 
