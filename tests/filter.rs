@@ -1,5 +1,5 @@
 //! contrib/postfix/postern-filter as pipe(8) runs it: whatever order the
-//! two stages fail in, the exit status is the status of the stage that
+//! stages fail in, the exit status is the status of the stage that
 //! caused the failure, and exactly one line reaches stderr, that stage's
 //! status line. pipe(8) takes a leading 4.x.x/5.x.x of the command's
 //! output as the status of the message, so a second line from the other
@@ -37,8 +37,9 @@ impl Stages {
             dir: tempfile::tempdir().expect("a temporary directory"),
         };
         stages.script("postern-receiver", receiver);
-        // The middle stage passes the stream on unless a test says more.
+        // The middle stages pass the stream on unless a test says more.
         stages.script("postern-rewriter", Some(W_PASSES));
+        stages.script("postern-encryptor", Some(W_PASSES));
         stages.script("postern-deliverer", deliverer);
         stages
     }
@@ -383,9 +384,12 @@ fn big_message() -> Vec<u8> {
 #[test]
 fn real_chain_delivers_spools_and_refuses_with_one_line() {
     let site = util::Site::with_extra(util::closed_port(), "message_size_limit = 100000");
+    site.configure("encryptor", "keyring = \"\"");
+    site.configure("wkd", "enabled = false");
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
     stages.real("postern-rewriter", util::REWRITER);
+    stages.real("postern-encryptor", util::ENCRYPTOR);
     stages.real("postern-deliverer", util::DELIVERER);
 
     // Relay down: the job is spooled, which is done (0), and nothing said.
@@ -525,4 +529,48 @@ fn real_chain_with_an_alias_refuses_an_unknown_one_with_its_own_line() {
     let out = stages.run(&util::message("known", "x"), Some(&site.config));
     expect(&out, 0, "", "alias to a relay that is down: spooled");
     assert_eq!(site.queue("deferred").len(), 1);
+}
+
+#[test]
+fn encryptor_fails_in_the_middle_with_its_own_line() {
+    for &(code, line) in FAILURES {
+        // After the rewriter, before the deliverer: its line, its status,
+        // whether it read the stream first or not.
+        for body in [w_refuses(code, line), d_fails_early(code, line)] {
+            let stages = Stages::new(Some(R_OK), Some(D_READS));
+            stages.script("postern-encryptor", Some(&body));
+            let out = stages.run(MESSAGE, None);
+            expect(&out, code, &one_line(line), &format!("encryptor {code}"));
+        }
+    }
+    let stages = Stages::new(Some(R_OK), Some(D_READS));
+    stages.script("postern-encryptor", Some("kill -KILL $$"));
+    let out = stages.run(MESSAGE, None);
+    expect(
+        &out,
+        75,
+        "4.3.0 postern-filter: postern-encryptor was killed by signal 9\n",
+        "encryptor killed",
+    );
+}
+
+#[test]
+fn real_chain_with_a_missing_keyring_keeps_the_mail_with_the_encryptors_line() {
+    let site = util::Site::new(util::closed_port());
+    site.configure("encryptor", "keyring = \"/nonexistent/gnupg\"");
+    let stages = Stages::new(None, None);
+    stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-rewriter", util::REWRITER);
+    stages.real("postern-encryptor", util::ENCRYPTOR);
+    stages.real("postern-deliverer", util::DELIVERER);
+    let out = stages.run(&util::message("no keyring", "x"), Some(&site.config));
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("4.3.5 the GnuPG home /nonexistent/gnupg does not exist"),
+        "{}",
+        out.stderr
+    );
+    assert!(site.queue("deferred").is_empty(), "nothing was passed on");
 }

@@ -23,6 +23,11 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+#[path = "../lib/tests/gpg/mod.rs"]
+mod gpg;
+#[path = "util/pgp.rs"]
+mod pgp;
+
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/postfix.sh");
 const RECEIVER: &str = env!("CARGO_BIN_EXE_postern-receiver");
 const DELIVERER: &str = env!("CARGO_BIN_EXE_postern-deliverer");
@@ -1020,4 +1025,55 @@ fn a_recipient_the_relay_refuses_gets_the_sender_a_dsn() {
     pf.fixture(&["run-queue"]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(pf.sink().len(), 2);
+}
+
+/// A recipient whose key is in the operator's keyring gets the message
+/// encrypted, through the real Postfix, and gpg gives back the original
+/// entity byte for byte; a recipient without a key gets it as it was.
+#[test]
+fn a_recipient_with_a_key_in_the_keyring_gets_it_encrypted() {
+    let pf = Postfix::start("encrypt");
+    let bob = gpg::GnupgHome::new();
+    let key = bob.ed25519("Bob <bob@example.net>");
+    let public = pf.dir.join("bob.asc");
+    std::fs::write(&public, bob.export_armored(&[&key.fingerprint])).expect("key file");
+    pf.fixture(&["gpg", "--import", public.to_str().expect("path")]);
+    let sent = tricky_message("m-encrypt-51f0");
+    let results = pf.send_through_filter(&["bob@example.net", "carol@example.org"], &sent);
+    assert!(results[0].contains("status=sent"), "{results:#?}");
+    let got = pf.wait_for_sink(2, 30);
+    let (mut encrypted, mut plain) = (None, None);
+    for m in &got {
+        match m.rcpt_to.as_slice() {
+            [r] if r == "<bob@example.net>" => encrypted = Some(m),
+            [r] if r == "<carol@example.org>" => plain = Some(m),
+            other => panic!("unexpected recipients {other:?}"),
+        }
+    }
+    let (encrypted, plain) = (encrypted.expect("bob's copy"), plain.expect("carol's copy"));
+    assert_same_message(&sent, plain, &pf);
+    let text = encrypted.text();
+    assert!(
+        text.contains("Content-Type: multipart/encrypted;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: postern test m-encrypt-51f0"),
+        "{text}"
+    );
+    assert!(!text.contains("Hello Bob"), "{text}");
+    let decrypted = bob
+        .decrypt(&pgp::armored(&encrypted.message))
+        .expect("bob decrypts it");
+    assert_eq!(
+        String::from_utf8_lossy(&decrypted),
+        String::from_utf8_lossy(&pgp::entity(&crlf_to_lf(&sent)))
+    );
+    assert_eq!(decrypted, pgp::entity(&crlf_to_lf(&sent)), "byte for byte");
+    let log = std::fs::read_to_string(pf.dir.join("log/postern.log")).unwrap_or_default();
+    assert!(log.contains("encrypted for 1 recipient(s)"), "{log}");
+    assert!(
+        !log.contains("bob@example.net"),
+        "no address in the log: {log}"
+    );
 }

@@ -338,18 +338,15 @@ impl<'a> Encryptor<'a> {
         let armor_len = (w.entity_head.len() + w.body.len()) * 140 / 100 + 4096;
         let mut out = Vec::with_capacity(w.outer_head.len() + armor_len + w.tail.len());
         out.extend_from_slice(&w.outer_head);
-        {
-            let mut plaintext = Vec::with_capacity(w.entity_head.len() + w.body.len());
-            plaintext.extend_from_slice(&w.entity_head);
-            plaintext.extend_from_slice(w.body);
-            let result = if w.eol == "\r\n" {
-                let mut crlf = Crlf(&mut out);
-                openpgp::encrypt(&plaintext, to, now, &mut crlf)
-            } else {
-                openpgp::encrypt(&plaintext, to, now, &mut out)
-            };
-            result.map_err(|e| Failure::tempfail(format!("cannot encrypt: {e}")))?;
-        }
+        // The entity is read from its two pieces as it is encrypted: no
+        // copy of a large message is made.
+        let entity = io::Read::chain(w.entity_head.as_slice(), w.body);
+        let result = if w.eol == "\r\n" {
+            openpgp::encrypt_from(entity, to, now, &mut Crlf(&mut out))
+        } else {
+            openpgp::encrypt_from(entity, to, now, &mut out)
+        };
+        result.map_err(|e| Failure::tempfail(format!("cannot encrypt: {e}")))?;
         out.extend_from_slice(&w.tail);
         Ok(out)
     }

@@ -602,6 +602,17 @@ pub fn encrypt(
     now: SystemTime,
     out: &mut impl Write,
 ) -> Result<(), EncryptError> {
+    encrypt_from(plaintext, to, now, out)
+}
+
+/// [`encrypt`] with the plaintext read from `plaintext` as it is
+/// encrypted (pieces of a message chained, say: no copy of them whole).
+pub fn encrypt_from(
+    plaintext: impl std::io::Read,
+    to: &[&Cert],
+    now: SystemTime,
+    out: &mut impl Write,
+) -> Result<(), EncryptError> {
     if to.is_empty() {
         return Err(EncryptError::NoRecipients);
     }
