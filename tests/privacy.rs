@@ -11,6 +11,9 @@
 
 mod util;
 
+#[path = "../lib/tests/gpg/mod.rs"]
+mod gpg;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -547,4 +550,38 @@ fn rewriter_says_no_address_or_subject() {
     let mut addresses = all_addresses();
     addresses.extend(["target.privacy@dest.example", "someone.privacy@example.com"]);
     said.assert_private(&addresses);
+}
+
+/// The encryptor: a message encrypted (the key's user ID is an address
+/// too), one sent plain, one whose only key expired (the keyring leaves
+/// it out), refusals under `require`, and a cut job.
+#[test]
+fn encryptor_says_no_address_user_id_or_subject() {
+    let mut said = Said::default();
+    let ring = gpg::GnupgHome::new();
+    let bob = gpg::GnupgHome::new();
+    let key = bob.ed25519(&format!("Bob Privacy <{}>", RECIPIENTS[0]));
+    ring.import(&bob.export(&[&key.fingerprint]));
+    let old = bob.expired(&format!("Carol Privacy <{}>", RECIPIENTS[1]));
+    ring.import(&bob.export(&[&old.fingerprint]));
+    let site = Site::new(util::closed_port());
+    site.configure(
+        "encryptor",
+        &format!("keyring = \"{}\"", ring.path().display()),
+    );
+    site.configure("wkd", "enabled = false");
+    let r = site.run(RECEIVER, &args(&RECIPIENTS), &message());
+    let e = site.run(util::ENCRYPTOR, &[], &r.stdout);
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    said.tool("encrypted, plain, expired key", &e);
+    site.configure("encryptor", "policy = \"require\"");
+    let e = site.run(util::ENCRYPTOR, &[], &r.stdout);
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    said.tool("refused under require", &e);
+    let e = site.run(util::ENCRYPTOR, &[], &r.stdout[..r.stdout.len() / 2]);
+    assert_eq!(e.code, 75, "{}", e.stderr);
+    said.tool("a cut job", &e);
+    said.log("encryptor", &site.log());
+    assert!(site.log().contains("refused=2"), "{}", site.log());
+    said.assert_private(&all_addresses());
 }

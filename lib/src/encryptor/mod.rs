@@ -265,6 +265,16 @@ impl<'a> Encryptor<'a> {
                 jobs.push(Job { envelope, message });
             }
         }
+        let count =
+            |f: fn(&Outcome) -> bool| self.decisions.iter().filter(|d| f(&d.outcome)).count();
+        self.log.info(format_args!(
+            "{qid}: encrypted={} plain={} refused={} passed={} jobs={}",
+            count(|o| matches!(o, Outcome::Encrypted { .. })),
+            count(|o| matches!(o, Outcome::Plain { .. })),
+            count(|o| matches!(o, Outcome::Refused { .. })),
+            count(|o| matches!(o, Outcome::Passed)),
+            jobs.len()
+        ));
         Ok(jobs)
     }
 
