@@ -464,17 +464,25 @@ fn wkd_keys_are_fetched_once_and_cached() {
     let exported = bob.export(&[&key.fingerprint]);
     let dir = tempfile::tempdir().expect("tempdir");
     let (cert, tls_key) = util::tls::self_signed(dir.path(), "openpgpkey.wkd.example");
-    let hash = postern::encryptor::wkd::hashed_local_part("bob.web");
-    let served = exported.clone();
+    let hash = postern::encryptor::wkd::hashed_local_part;
+    let mallory = bob.ed25519("Mallory <mallory@elsewhere.example>");
+    let served = [
+        (hash("bob.web"), exported.clone()),
+        // Not a key: left out with a warning, the message goes plain.
+        (hash("junk"), b"<html>not a key</html>".to_vec()),
+        // A key for someone else: WKD keys must name the address.
+        (hash("other"), bob.export(&[&mallory.fingerprint])),
+    ];
     let https = util::https::Https::serve(
         util::tls::server_config(&cert, &tls_key),
         Arc::new(move |host: &str, path: &str| {
-            if host == "openpgpkey.wkd.example"
-                && path.starts_with(&format!("/.well-known/openpgpkey/wkd.example/hu/{hash}"))
-            {
-                (200, served.clone())
-            } else {
-                (404, b"no".to_vec())
+            let found = served.iter().find(|(h, _)| {
+                host == "openpgpkey.wkd.example"
+                    && path.starts_with(&format!("/.well-known/openpgpkey/wkd.example/hu/{h}"))
+            });
+            match found {
+                Some((_, key)) => (200, key.clone()),
+                None => (404, b"no".to_vec()),
             }
         }),
     );
@@ -514,6 +522,21 @@ fn wkd_keys_are_fetched_once_and_cached() {
     }
     let n = https.log.lock().expect("log").len();
     assert!((2..=3).contains(&n), "advanced then direct, once: {n}");
+    https.log.lock().expect("log").clear();
+    for rcpt in ["junk@wkd.example", "other@wkd.example"] {
+        let out = encrypt(&site, &[rcpt], &msg);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let m = &jobs(&out.stdout)[0].message;
+        assert!(
+            String::from_utf8_lossy(m).contains("found on the web"),
+            "{rcpt} went plain"
+        );
+    }
+    assert!(
+        site.log().contains("warning: a key from the wkd: "),
+        "{}",
+        site.log()
+    );
     // A server that is not there, under `require`: the job waits.
     site.configure("wkd", "timeout = \"1s\"");
     site.configure("encryptor", "policy = \"require\"");
@@ -572,7 +595,14 @@ fn a_missing_keyring_a_hanging_gpg_and_bad_input_are_refused_clearly() {
     let out = site.run(ENCRYPTOR, &[], &job);
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert!(out.stderr.contains("/nonexistent/gnupg"), "{}", out.stderr);
-    // A gpg that hangs: the job waits, within the time limit.
+    // Answers kept from an earlier run need no gpg at all: with the cache
+    // warm, a gpg that hangs is never started for that recipient.
+    site.configure(
+        "encryptor",
+        &format!("keyring = \"{}\"", ring.path().display()),
+    );
+    let out = site.run(ENCRYPTOR, &[], &job);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let hang = site.path().join("gpg-hangs");
     std::fs::write(&hang, "#!/bin/sh\nexec sleep 30\n").expect("script");
     std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -583,8 +613,19 @@ fn a_missing_keyring_a_hanging_gpg_and_bad_input_are_refused_clearly() {
     );
     site.configure("encryptor", &format!("gpg = \"{}\"", hang.display()));
     site.configure("encryptor", "keyring_timeout = \"1s\"");
-    let started = std::time::Instant::now();
     let out = site.run(ENCRYPTOR, &[], &job);
+    assert_eq!(out.code, 0, "the cached answer: {}", out.stderr);
+    // A gpg that hangs, for a recipient not asked before: the job waits,
+    // within the time limit.
+    let other = site
+        .run(
+            RECEIVER,
+            &["-f", "s@example.org", "--", "c@example.net"],
+            &util::message("x", "y"),
+        )
+        .stdout;
+    let started = std::time::Instant::now();
+    let out = site.run(ENCRYPTOR, &[], &other);
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
         out.stderr.contains("did not answer within"),
@@ -593,4 +634,31 @@ fn a_missing_keyring_a_hanging_gpg_and_bad_input_are_refused_clearly() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_bad_encryptor_setting_is_a_configuration_error() {
+    let ring = GnupgHome::new();
+    for (table, line, says) in [
+        (
+            "encryptor",
+            "policy = \"sometimes\"",
+            "unknown variant `sometimes`",
+        ),
+        ("encryptor", "keyring_timeout = \"0s\"", "keyring_timeout"),
+        ("wkd", "connect_to = \"localhost\"", "wkd.connect_to"),
+        ("wkd", "max_size = 0", "wkd.max_size"),
+        ("wkd", "surprise = 1", "surprise"),
+    ] {
+        let site = site(util::closed_port(), &ring);
+        site.configure(table, line);
+        let out = site.run(ENCRYPTOR, &[], b"");
+        assert_eq!(out.code, 78, "{line}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("4.3.5 ") && out.stderr.contains(says),
+            "{line}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    }
 }

@@ -68,12 +68,14 @@ impl Stamp {
 
 type Reply = Result<Found, String>;
 
-/// The keyring: a gpgme thread and the answers it gave, by address.
+/// The keyring: a gpgme thread (started at the first question the kept
+/// answers cannot settle, so a run that needs none never starts gpg) and
+/// the answers it gave, by address.
 pub struct Keyring {
     home: PathBuf,
+    gpg: Option<PathBuf>,
     timeout: Duration,
-    requests: mpsc::Sender<String>,
-    replies: mpsc::Receiver<Reply>,
+    worker: Option<Worker>,
     stamp: Stamp,
     answers: HashMap<String, Found>,
     /// Set when gpgme stopped answering: every later question fails at
@@ -81,8 +83,14 @@ pub struct Keyring {
     stuck: Option<Duration>,
 }
 
+struct Worker {
+    requests: mpsc::Sender<String>,
+    replies: mpsc::Receiver<Reply>,
+}
+
 impl Keyring {
-    /// Starts gpgme on `encryptor.keyring`; `None` when that is empty.
+    /// The keyring of `encryptor.keyring`; `None` when that is empty. The
+    /// directory must exist; gpgme itself is started when first needed.
     pub fn open(config: &EncryptorConfig) -> Result<Option<Keyring>, KeyringError> {
         if config.keyring.as_os_str().is_empty() {
             return Ok(None);
@@ -91,32 +99,49 @@ impl Keyring {
         if !home.is_dir() {
             return Err(KeyringError::Missing(home));
         }
-        let (requests, inbox) = mpsc::channel::<String>();
-        let (outbox, replies) = mpsc::channel::<Reply>();
-        let (ready_tx, ready) = mpsc::channel::<Result<(), String>>();
-        let gpg = (!config.gpg.as_os_str().is_empty()).then(|| config.gpg.clone());
-        let thread_home = home.clone();
-        thread::Builder::new()
-            .name("gpgme".into())
-            .spawn(move || worker(&thread_home, gpg.as_deref(), &ready_tx, &inbox, &outbox))
-            .map_err(|e| KeyringError::Start {
-                home: home.clone(),
-                detail: e.to_string(),
-            })?;
-        match ready.recv_timeout(config.keyring_timeout) {
-            Ok(Ok(())) => {}
-            Ok(Err(detail)) => return Err(KeyringError::Start { home, detail }),
-            Err(_) => return Err(KeyringError::Timeout(config.keyring_timeout)),
-        }
         Ok(Some(Keyring {
             stamp: Stamp::of(&home),
             home,
+            gpg: (!config.gpg.as_os_str().is_empty()).then(|| config.gpg.clone()),
             timeout: config.keyring_timeout,
-            requests,
-            replies,
+            worker: None,
             answers: HashMap::new(),
             stuck: None,
         }))
+    }
+
+    /// Starts the gpgme thread and waits until gpgme has read the home.
+    fn start(&mut self) -> Result<&Worker, KeyringError> {
+        if self.worker.is_none() {
+            let (requests, inbox) = mpsc::channel::<String>();
+            let (outbox, replies) = mpsc::channel::<Reply>();
+            let (ready_tx, ready) = mpsc::channel::<Result<(), String>>();
+            let (home, gpg) = (self.home.clone(), self.gpg.clone());
+            thread::Builder::new()
+                .name("gpgme".into())
+                .spawn(move || worker(&home, gpg.as_deref(), &ready_tx, &inbox, &outbox))
+                .map_err(|e| KeyringError::Start {
+                    home: self.home.clone(),
+                    detail: e.to_string(),
+                })?;
+            match ready.recv_timeout(self.timeout) {
+                Ok(Ok(())) => {}
+                Ok(Err(detail)) => {
+                    return Err(KeyringError::Start {
+                        home: self.home.clone(),
+                        detail,
+                    });
+                }
+                Err(_) => {
+                    self.stuck = Some(self.timeout);
+                    return Err(KeyringError::Timeout(self.timeout));
+                }
+            }
+            self.worker = Some(Worker { requests, replies });
+        }
+        self.worker
+            .as_ref()
+            .ok_or_else(|| KeyringError::Lookup("the gpgme thread is gone".into()))
     }
 
     pub fn home(&self) -> &Path {
@@ -154,6 +179,14 @@ impl Keyring {
         self.refresh();
         if !self.answers.contains_key(address) {
             let found = self.ask(address)?;
+            // gpg may have written its own files (a new trustdb.gpg on a
+            // fresh home): the state after the answer is the one it holds
+            // for.
+            let after = Stamp::of(&self.home);
+            if after != self.stamp {
+                self.answers.clear();
+                self.stamp = after;
+            }
             self.answers.insert(address.to_owned(), found);
         }
         self.answers
@@ -165,14 +198,17 @@ impl Keyring {
         if let Some(t) = self.stuck {
             return Err(KeyringError::Timeout(t));
         }
-        self.requests
+        let timeout = self.timeout;
+        let worker = self.start()?;
+        worker
+            .requests
             .send(address.to_owned())
             .map_err(|_| KeyringError::Lookup("the gpgme thread is gone".into()))?;
-        match self.replies.recv_timeout(self.timeout) {
+        match worker.replies.recv_timeout(timeout) {
             Ok(reply) => reply.map_err(KeyringError::Lookup),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                self.stuck = Some(self.timeout);
-                Err(KeyringError::Timeout(self.timeout))
+                self.stuck = Some(timeout);
+                Err(KeyringError::Timeout(timeout))
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 Err(KeyringError::Lookup("the gpgme thread is gone".into()))

@@ -92,8 +92,7 @@ impl<'a> Encryptor<'a> {
             Err(StoreError::Missing { .. }) => None,
             Err(e) => return Err(fail(e.to_failure())),
         };
-        let keyring =
-            Keyring::open(&config.encryptor).map_err(|e| fail(keyring_failure(&e, true)))?;
+        let keyring = Keyring::open(&config.encryptor).map_err(|e| fail(keyring_failure(&e)))?;
         // The cache lives in the spool, sealed with its key: opening the
         // spool makes its directory and checks the key is the spool's.
         let spool = SealKey::load(&config.spool.key_file)
@@ -334,7 +333,7 @@ impl<'a> Encryptor<'a> {
                 now,
                 self.log,
             )
-            .map_err(|e| keyring_failure(&e, false))?;
+            .map_err(|e| keyring_failure(&e))?;
         Ok((keys, applies.policy))
     }
 
@@ -390,9 +389,12 @@ fn key_address(a: &Address) -> String {
     format!("{}@{domain}", a.local_part().to_lowercase())
 }
 
-fn keyring_failure(e: &keyring::KeyringError, opening: bool) -> Failure {
+/// A keyring that is not there or that gpgme cannot use is the
+/// operator's to fix (78); one that does not answer may answer later (75).
+/// Postfix keeps the message either way.
+fn keyring_failure(e: &keyring::KeyringError) -> Failure {
     match e {
-        keyring::KeyringError::Missing(_) | keyring::KeyringError::Start { .. } if opening => {
+        keyring::KeyringError::Missing(_) | keyring::KeyringError::Start { .. } => {
             Failure::config(e.to_string())
         }
         _ => Failure::tempfail(e.to_string()),
