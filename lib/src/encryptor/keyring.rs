@@ -28,6 +28,7 @@ use crate::mail::text;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Found {
     pub fingerprints: Vec<String>,
+    #[serde(with = "super::wkd::key_bytes")]
     pub export: Vec<u8>,
 }
 
@@ -252,13 +253,28 @@ fn context(home: &Path, gpg: Option<&Path>) -> Result<gpgme::Context, String> {
         .map_err(detail)?;
     ctx.set_offline(true);
     // One harmless listing proves the engine runs and reads the home.
-    ctx.find_keys(["<postern-keyring-check@invalid>"])
+    for key in ctx
+        .find_keys(["<postern-keyring-check@invalid>"])
         .map_err(detail)?
-        .for_each(drop);
-    if let Some(gpg) = gpg
-        && ctx.engine_info().path_raw().is_none()
     {
-        return Err(format!("gpgme does not accept {} as gpg", gpg.display()));
+        key.map_err(detail)?;
+    }
+    // A program gpgme cannot run makes a listing find nothing, quietly,
+    // which must never read as "no key": the engine is asked its version
+    // first, as gpgme itself would.
+    let program = ctx
+        .engine_info()
+        .path()
+        .map(str::to_owned)
+        .map_err(|_| "gpgme knows no gpg program".to_owned())?;
+    let version = std::process::Command::new(&program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !version.status.success() || !version.stdout.starts_with(b"gpg (GnuPG) ") {
+        return Err(format!("{program} --version does not answer as GnuPG does"));
     }
     Ok(ctx)
 }
@@ -268,7 +284,8 @@ fn find(ctx: &mut gpgme::Context, address: &str) -> Reply {
     let detail = |e: gpgme::Error| text::bounded(&e.to_string(), 200);
     let mut fingerprints = Vec::new();
     for key in ctx.find_keys([format!("<{address}>")]).map_err(detail)? {
-        let Ok(key) = key else { continue };
+        // An engine that fails half-way must not look like "no key".
+        let key = key.map_err(detail)?;
         let usable =
             !(key.is_revoked() || key.is_expired() || key.is_disabled() || key.is_invalid())
                 && key.can_encrypt();

@@ -695,7 +695,7 @@ fn unix_seconds(t: SystemTime) -> u64 {
 }
 
 /// Key bytes in the cache's JSON as base64.
-mod key_bytes {
+pub(crate) mod key_bytes {
     use data_encoding::BASE64;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
