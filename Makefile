@@ -11,6 +11,9 @@
 #   make bench-queue  the retry queue: an idle run over 100,000 jobs, 10,000 due
 #                  jobs vs smtp-source, DSN build time and bouncer RSS
 #                  (bench/queue-bench.sh)
+#   make bench-encryptor  postern-encryptor: 2,000 x 10 KB vs a gpg --encrypt
+#                  shell loop, python-gnupg and gpgme per message; RSS with a
+#                  25 MB message (BENCH_ENC_N; bench/encryptor-bench.sh)
 #   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search,
 #                  export and import of 1 GiB (BENCH_ONLY=exchange; bench/maildb.sh)
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
@@ -44,7 +47,7 @@ APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tm
 	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl \
 	gnupg libgpgme-dev pkg-config
 
-.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-maildb install clean
+.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-encryptor bench-maildb install clean
 
 all: build
 
@@ -85,6 +88,10 @@ bench-rewriter: deps build
 
 bench-queue: deps build
 	timeout --kill-after=15 1200 bash bench/queue-bench.sh
+
+bench-encryptor: deps build
+	bash tests/interop/install.sh python
+	timeout --kill-after=15 900 bash bench/encryptor-bench.sh
 
 bench-maildb: deps
 	timeout --kill-after=15 1800 bash bench/maildb.sh
