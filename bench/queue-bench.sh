@@ -39,14 +39,8 @@ cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$work"; 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "n/a"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
-at_least() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r + 0 >= t) ? "met" : "MISSED" }'; }
-at_most() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r + 0 <= t) ? "met" : "MISSED" }'; }
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 # wall SECONDS and peak RSS KB of a command: "secs kb".
 measure() {
     /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || {
