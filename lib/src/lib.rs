@@ -25,6 +25,7 @@ pub mod mail;
 pub mod mailbox;
 pub mod receiver;
 pub mod rewriter;
+pub mod scanner;
 pub mod stage;
 pub mod store;
 
