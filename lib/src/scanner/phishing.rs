@@ -890,8 +890,12 @@ fn unicode(ascii: &str) -> String {
     idna::domain_to_unicode(ascii).0
 }
 
+/// The UTS #39 skeleton, lower-cased and folded again: skeletons keep
+/// case (`0` folds to `O`, not `o`), and domains and the names matched
+/// here have none, so `g00gle` and `google` share one.
 fn skel(s: &str) -> String {
-    skeleton(s).collect()
+    let once: String = skeleton(s).collect::<String>().to_lowercase();
+    skeleton(&once).collect()
 }
 
 /// Printable ASCII, at most [`MAX_DESCRIBED`] characters, for a header.
@@ -1175,6 +1179,33 @@ mod tests {
             [Reason::ConfusableHost {
                 host: "paypa1.com".into(),
                 imitates: "paypal.com".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn confusables_across_case_and_letter_pairs_are_flagged() {
+        let names = strings(&["google.com"]);
+        let ctx = Context {
+            our_domains: &[],
+            protected_names: &names,
+        };
+        let msg = b"From: <a@shop.test>\r\nContent-Type: text/html\r\n\r\n\
+            <a href=https://g00gle.com/>Sign in</a><a href=https://mail.google.com/>Mail</a>\r\n";
+        let found: Vec<Reason> = scan(msg, &ctx).into_iter().map(|f| f.reason).collect();
+        assert_eq!(
+            found,
+            [Reason::ConfusableHost {
+                host: "g00gle.com".into(),
+                imitates: "google.com".into()
+            }]
+        );
+        // "rn" for "m": two edits, caught by the skeleton.
+        assert_eq!(
+            sender("<x@exarnple.com>"),
+            [Reason::LookalikeFromDomain {
+                domain: "exarnple.com".into(),
+                imitates: "example.com".into()
             }]
         );
     }
