@@ -42,10 +42,12 @@ RELEASE = target/release
 # and libmail-srs-perl (SRS peers: bench and interop), python3-dkim (signs
 # and verifies: the rewriter keeps DKIM signatures valid), gnupg (keys and
 # the decrypting peer in the encryptor tests) with libgpgme-dev and
-# pkg-config (gpgme, the encryptor's keyring access, builds against them).
+# pkg-config (gpgme, the encryptor's keyring access, builds against them),
+# clamav-daemon and clamdscan (the scanner's clamd, run privately by tests
+# with a self-made signature database; freshclam is never run).
 APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tmux procmail \
 	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl \
-	gnupg libgpgme-dev pkg-config
+	gnupg libgpgme-dev pkg-config clamav-daemon clamdscan
 
 .PHONY: all deps build test demo bench bench-rewriter bench-queue bench-encryptor bench-maildb install clean
 
