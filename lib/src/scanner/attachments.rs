@@ -158,7 +158,7 @@ impl Reason {
                 family(ext).unwrap_or("blocked type")
             ),
             Reason::BidiControl => "name holds bidirectional text controls".to_string(),
-            Reason::Magic(kind) => format!("content is a {kind}"),
+            Reason::Magic(kind) => format!("content is executable: {kind}"),
             Reason::InArchive { entry, reason } => {
                 format!("archive entry \"{}\": {}", for_reply(entry), reason.describe())
             }

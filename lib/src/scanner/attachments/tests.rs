@@ -495,7 +495,7 @@ fn describe_is_one_clean_bounded_line() {
         name: None,
         reason: Reason::Magic(magic::ELF),
     };
-    assert_eq!(finding.describe(), "part 4: content is a ELF program (Unix, Linux)");
+    assert_eq!(finding.describe(), "part 4: content is executable: ELF program (Unix, Linux)");
 }
 
 // ---- malformed input ----
