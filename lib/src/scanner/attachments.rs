@@ -160,7 +160,11 @@ impl Reason {
             Reason::BidiControl => "name holds bidirectional text controls".to_string(),
             Reason::Magic(kind) => format!("content is executable: {kind}"),
             Reason::InArchive { entry, reason } => {
-                format!("archive entry \"{}\": {}", for_reply(entry), reason.describe())
+                format!(
+                    "archive entry \"{}\": {}",
+                    for_reply(entry),
+                    reason.describe()
+                )
             }
             Reason::ZipBomb(why) => format!("archive bomb: {why}"),
             Reason::EncryptedArchive => "encrypted archive, content unseen".to_string(),
@@ -173,7 +177,13 @@ impl Reason {
 fn for_reply(name: &str) -> String {
     let ascii: String = name
         .chars()
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     text::bounded(&ascii, NAME_IN_REPLY)
 }
@@ -238,11 +248,12 @@ fn walk_part(part: &ParsedMail, limits: &Limits, depth: usize, scan: &mut Scan) 
         }
     }
     drop(body);
-    scan.findings.extend(reasons.into_iter().map(|reason| Finding {
-        part: index,
-        name: primary.clone(),
-        reason,
-    }));
+    scan.findings
+        .extend(reasons.into_iter().map(|reason| Finding {
+            part: index,
+            name: primary.clone(),
+            reason,
+        }));
 }
 
 /// The part's names, Content-Disposition `filename` first; mailparse has

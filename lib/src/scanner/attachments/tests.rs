@@ -163,16 +163,24 @@ fn extension_table_is_sorted_unique_and_large() {
         assert_eq!(*ext, ext.to_ascii_lowercase());
         assert!(!ext.starts_with('.'));
     }
-    for ext in ["exe", "com", "scr", "pif", "cpl", "msi", "msp", "bat", "cmd", "vbs", "vbe"] {
+    for ext in [
+        "exe", "com", "scr", "pif", "cpl", "msi", "msp", "bat", "cmd", "vbs", "vbe",
+    ] {
         assert!(family(ext).is_some(), "{ext}");
     }
-    for ext in ["js", "jse", "wsf", "wsh", "ps1", "psm1", "hta", "lnk", "url", "scf", "iso"] {
+    for ext in [
+        "js", "jse", "wsf", "wsh", "ps1", "psm1", "hta", "lnk", "url", "scf", "iso",
+    ] {
         assert!(family(ext).is_some(), "{ext}");
     }
-    for ext in ["img", "vhd", "vhdx", "jar", "apk", "docm", "xlsm", "pptm", "dotm", "xlam"] {
+    for ext in [
+        "img", "vhd", "vhdx", "jar", "apk", "docm", "xlsm", "pptm", "dotm", "xlam",
+    ] {
         assert!(family(ext).is_some(), "{ext}");
     }
-    for ext in ["pdf", "txt", "zip", "docx", "xlsx", "jpg", "png", "gz", "html", "csv"] {
+    for ext in [
+        "pdf", "txt", "zip", "docx", "xlsx", "jpg", "png", "gz", "html", "csv",
+    ] {
         assert!(family(ext).is_none(), "{ext}");
     }
 }
@@ -233,10 +241,19 @@ fn a_name_in_either_header_counts() {
 
 #[test]
 fn double_extensions_are_flagged() {
-    for name in ["invoice.pdf.exe", "invoice.pdf     .exe", "Scan.JPG.scr", "a.docx.js"] {
+    for name in [
+        "invoice.pdf.exe",
+        "invoice.pdf     .exe",
+        "Scan.JPG.scr",
+        "a.docx.js",
+    ] {
         let m = message(vec![attach(name, b"x")]);
         let expected = name.rsplit('.').next().unwrap().to_ascii_lowercase();
-        assert_eq!(reasons(&m), vec![Reason::DoubleExtension(expected)], "{name}");
+        assert_eq!(
+            reasons(&m),
+            vec![Reason::DoubleExtension(expected)],
+            "{name}"
+        );
     }
 }
 
@@ -250,7 +267,9 @@ fn bidi_controls_in_names_are_flagged() {
         reasons(&m),
         vec![Reason::BidiControl, Reason::Extension("exe".into())]
     );
-    for control in ['\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}'] {
+    for control in [
+        '\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}',
+    ] {
         let m = message(vec![attach(&format!("report{control}.pdf"), b"%PDF-1.7")]);
         assert_eq!(reasons(&m), vec![Reason::BidiControl], "{control:?}");
     }
@@ -326,7 +345,10 @@ fn zip_entries_are_checked_by_name_and_magic() {
     assert_eq!(
         reasons(&m),
         vec![
-            in_archive("docs/invoice.pdf.exe", Reason::DoubleExtension("exe".into())),
+            in_archive(
+                "docs/invoice.pdf.exe",
+                Reason::DoubleExtension("exe".into())
+            ),
             in_archive("data.bin", Reason::Magic(magic::PE)),
         ]
     );
@@ -389,7 +411,10 @@ fn zip_bombs_are_reported_not_expanded() {
         zip_max_total: 1000,
         ..Limits::default()
     };
-    let m = message(vec![attach("two.zip", &zip_of(&[("a", &[7; 600]), ("b", &[9; 600])]))]);
+    let m = message(vec![attach(
+        "two.zip",
+        &zip_of(&[("a", &[7; 600]), ("b", &[9; 600])]),
+    )]);
     assert!(matches!(
         scan(&m, &limits).findings[0].reason,
         Reason::ZipBomb(_)
@@ -438,25 +463,58 @@ fn look_alikes_are_not_flagged() {
     let mut conectix_inside = vec![b'a'; 4096];
     conectix_inside[1000..1008].copy_from_slice(b"conectix");
     let cases: Vec<(&str, Part)> = vec![
-        ("exe named in text", text("Please run setup.exe or invoice.pdf.exe, then C:\\x.js\r\n")),
-        ("a PDF", attach("report.pdf", b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n")),
-        ("final .txt", attach("setup.exe.txt", b"notes about the installer")),
-        ("text starting MZ", attach("mz.txt", b"MZ is the mark of Mark Zbikowski\n")),
+        (
+            "exe named in text",
+            text("Please run setup.exe or invoice.pdf.exe, then C:\\x.js\r\n"),
+        ),
+        (
+            "a PDF",
+            attach("report.pdf", b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n"),
+        ),
+        (
+            "final .txt",
+            attach("setup.exe.txt", b"notes about the installer"),
+        ),
+        (
+            "text starting MZ",
+            attach("mz.txt", b"MZ is the mark of Mark Zbikowski\n"),
+        ),
         ("pasted script in the text", text("#!/bin/sh\necho hello\n")),
-        ("tar.gz", attach("archive.tar.gz", &[0x1F, 0x8B, 8, 0, 0, 0, 0, 0])),
+        (
+            "tar.gz",
+            attach("archive.tar.gz", &[0x1F, 0x8B, 8, 0, 0, 0, 0, 0]),
+        ),
         ("JPEG", attach("photo.jpg", &jpeg)),
-        ("docx", attach("letter.docx", &zip_of(&[
-            ("[Content_Types].xml", b"<Types/>"),
-            ("word/document.xml", b"<w:document/>"),
-        ]))),
-        ("OLE without VBA", attach("old.doc", &ole(&["Root Entry", "WordDocument", "1Table"]))),
+        (
+            "docx",
+            attach(
+                "letter.docx",
+                &zip_of(&[
+                    ("[Content_Types].xml", b"<Types/>"),
+                    ("word/document.xml", b"<w:document/>"),
+                ]),
+            ),
+        ),
+        (
+            "OLE without VBA",
+            attach("old.doc", &ole(&["Root Entry", "WordDocument", "1Table"])),
+        ),
         ("no extension", attach("exe", b"x")),
         ("exe in the middle", attach("my.exe.notes.txt", b"x")),
-        ("CD001 at the start", attach("cd.txt", b"CD001 is a catalogue number")),
-        ("small compressible entry", attach("logs.zip", &zip_of(&[("log.txt", &[b'a'; 100_000])]))),
+        (
+            "CD001 at the start",
+            attach("cd.txt", b"CD001 is a catalogue number"),
+        ),
+        (
+            "small compressible entry",
+            attach("logs.zip", &zip_of(&[("log.txt", &[b'a'; 100_000])])),
+        ),
         ("conectix inside", attach("vm.txt", &conectix_inside)),
         ("Hebrew name", attach("מסמך.pdf", b"%PDF-1.4")),
-        ("shebang without a path", attach("notes.md", b"#!important\n")),
+        (
+            "shebang without a path",
+            attach("notes.md", b"#!important\n"),
+        ),
         ("trailing dot on text", attach("readme.txt.", b"x")),
     ];
     for (what, part) in cases {
@@ -495,7 +553,10 @@ fn describe_is_one_clean_bounded_line() {
         name: None,
         reason: Reason::Magic(magic::ELF),
     };
-    assert_eq!(finding.describe(), "part 4: content is executable: ELF program (Unix, Linux)");
+    assert_eq!(
+        finding.describe(),
+        "part 4: content is executable: ELF program (Unix, Linux)"
+    );
 }
 
 // ---- malformed input ----
@@ -631,9 +692,15 @@ fn scan_25_mb_with_500_parts() {
     for i in 0..499 {
         let data = noise(37_000);
         parts.push(match i % 5 {
-            0 => attach(&format!("f{i}.zip"), &zip_of(&[("a.bin", &data), ("b.pdf", b"%PDF")])),
+            0 => attach(
+                &format!("f{i}.zip"),
+                &zip_of(&[("a.bin", &data), ("b.pdf", b"%PDF")]),
+            ),
             1 => attach(&format!("f{i}.exe"), &data),
-            2 => attach(&format!("f{i}.pdf"), &[b"%PDF-1.4\n".as_slice(), &data].concat()),
+            2 => attach(
+                &format!("f{i}.pdf"),
+                &[b"%PDF-1.4\n".as_slice(), &data].concat(),
+            ),
             _ => attach(&format!("f{i}.dat"), &data),
         });
     }
