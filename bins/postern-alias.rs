@@ -504,7 +504,8 @@ fn key(
                             "{}\t{}\tencrypt={}\twkd={}",
                             row.label(),
                             c.key.as_ref().map_or("-", |k| k.fingerprint.as_str()),
-                            c.encrypt.map_or("default", policy_name),
+                            c.encrypt
+                                .map_or("default", postern::config::EncryptPolicy::as_str),
                             c.wkd.map_or("default", |w| if w { "on" } else { "off" })
                         )
                     })
@@ -535,14 +536,6 @@ fn key(
     })
 }
 
-fn policy_name(p: postern::config::EncryptPolicy) -> &'static str {
-    match p {
-        postern::config::EncryptPolicy::IfKey => "if-key",
-        postern::config::EncryptPolicy::Require => "require",
-        postern::config::EncryptPolicy::Never => "never",
-    }
-}
-
 fn key_text(row: &AliasRow, c: &AliasCrypto, cert: Option<&Cert>) -> String {
     let mut s = format!(
         "alias:       {}\nkey:         {}\nfor:         {}\nencrypt:     {}\nwkd:         {}",
@@ -553,7 +546,10 @@ fn key_text(row: &AliasRow, c: &AliasCrypto, cert: Option<&Cert>) -> String {
             Some(_) => "the targets its user IDs name",
             None => "-",
         },
-        c.encrypt.map_or("default (the domain's)", policy_name),
+        c.encrypt.map_or(
+            "default (the domain's)",
+            postern::config::EncryptPolicy::as_str
+        ),
         c.wkd
             .map_or("default (the domain's)", |w| if w { "on" } else { "off" })
     );
@@ -568,7 +564,7 @@ fn key_json(row: &AliasRow, c: &AliasCrypto, cert: Option<&Cert>) -> Value {
         "alias": row.label(),
         "fingerprint": c.key.as_ref().map(|k| k.fingerprint.clone()),
         "any_user_id": c.key.as_ref().is_some_and(|k| k.any_user_id),
-        "encrypt": c.encrypt.map(policy_name),
+        "encrypt": c.encrypt.map(postern::config::EncryptPolicy::as_str),
         "wkd": c.wkd,
         "user_ids": cert.map(Cert::emails),
     })

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Parser;
-use postern::config::Config;
+use postern::config::{Config, EncryptPolicy};
 use postern::deliverer::job_size_limit;
 use postern::encryptor::{Encryptor, Outcome};
 use postern::exit::Failure;
@@ -93,7 +93,10 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
 fn describe(o: &Outcome) -> String {
     match o {
         Outcome::Passed => "passed as it came".into(),
-        Outcome::Plain { policy } => format!("not encrypted (policy {})", policy_name(*policy)),
+        Outcome::Plain {
+            policy: EncryptPolicy::IfKey,
+        } => "not encrypted (policy if-key, no key found)".into(),
+        Outcome::Plain { policy } => format!("not encrypted (policy {})", policy.as_str()),
         Outcome::Encrypted {
             source,
             fingerprints,
@@ -102,14 +105,6 @@ fn describe(o: &Outcome) -> String {
             fingerprints.join(", ")
         ),
         Outcome::Refused { reason } => format!("refused: 5.7.1 {reason}"),
-    }
-}
-
-fn policy_name(p: postern::config::EncryptPolicy) -> &'static str {
-    match p {
-        postern::config::EncryptPolicy::IfKey => "if-key, no key found",
-        postern::config::EncryptPolicy::Require => "require",
-        postern::config::EncryptPolicy::Never => "never",
     }
 }
 

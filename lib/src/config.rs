@@ -154,6 +154,17 @@ pub enum EncryptPolicy {
     Never,
 }
 
+impl EncryptPolicy {
+    /// As the configuration and the alias store write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncryptPolicy::IfKey => "if-key",
+            EncryptPolicy::Require => "require",
+            EncryptPolicy::Never => "never",
+        }
+    }
+}
+
 /// OpenPGP encryption to recipients' keys (postern-encryptor(1)).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -808,14 +808,6 @@ pub struct AliasKey {
     pub any_user_id: bool,
 }
 
-fn policy_str(p: EncryptPolicy) -> &'static str {
-    match p {
-        EncryptPolicy::IfKey => "if-key",
-        EncryptPolicy::Require => "require",
-        EncryptPolicy::Never => "never",
-    }
-}
-
 /// `if-key`, `require` or `never`.
 pub fn parse_policy(s: &str) -> Option<EncryptPolicy> {
     match s {
@@ -879,7 +871,7 @@ impl AliasStore {
                     crypto.key.as_ref().map(|k| k.key.as_slice()),
                     crypto.key.as_ref().map(|k| k.fingerprint.as_str()),
                     crypto.key.as_ref().is_some_and(|k| k.any_user_id),
-                    crypto.encrypt.map(policy_str),
+                    crypto.encrypt.map(EncryptPolicy::as_str),
                     crypto.wkd,
                     unix(now)
                 ],

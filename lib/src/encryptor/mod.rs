@@ -206,9 +206,9 @@ impl<'a> Encryptor<'a> {
                     continue;
                 }
                 self.decide(&r, Outcome::Plain { policy });
-            } else {
-                let fingerprints: Vec<String> =
-                    keys.certs.iter().map(|c| c.fingerprint()).collect();
+            }
+            let fingerprints: Vec<String> = keys.certs.iter().map(|c| c.fingerprint()).collect();
+            if !fingerprints.is_empty() {
                 self.decide(
                     &r,
                     Outcome::Encrypted {
@@ -217,7 +217,7 @@ impl<'a> Encryptor<'a> {
                     },
                 );
             }
-            sets.push(keys.certs.iter().map(|c| c.fingerprint()).collect());
+            sets.push(fingerprints);
             certs.push(keys.certs);
             pending.push(r);
         }
