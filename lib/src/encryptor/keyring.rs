@@ -69,6 +69,10 @@ impl Stamp {
 
 type Reply = Result<Found, String>;
 
+/// Addresses whose answers are kept at most (then the kept answers start
+/// again), so the cache file stays small however many addresses pass.
+const MAX_ANSWERS: usize = 10_000;
+
 /// The keyring: a gpgme thread (started at the first question the kept
 /// answers cannot settle, so a run that needs none never starts gpg) and
 /// the answers it gave, by address.
@@ -187,6 +191,9 @@ impl Keyring {
             if after != self.stamp {
                 self.answers.clear();
                 self.stamp = after;
+            }
+            if self.answers.len() >= MAX_ANSWERS {
+                self.answers.clear();
             }
             self.answers.insert(address.to_owned(), found);
         }
