@@ -77,6 +77,7 @@ pub struct Config {
     pub mta_sts: MtaStsConfig,
     pub encryptor: EncryptorConfig,
     pub wkd: WkdConfig,
+    pub scanner: ScannerConfig,
 }
 
 /// DNS lookups (TXT records for aliases and verification; MX later).
@@ -237,6 +238,157 @@ impl Default for WkdConfig {
             ca_file: None,
             allow_private_addresses: false,
             connect_to: None,
+        }
+    }
+}
+
+/// What the scanner does with a message a rule flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanAction {
+    /// Refuse the recipient with 5.7.1 (the sender is told by a bounce).
+    Reject,
+    /// Pass the message on with an `X-Postern-*` header saying why.
+    Tag,
+}
+
+impl ScanAction {
+    /// As the configuration and the alias store write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanAction::Reject => "reject",
+            ScanAction::Tag => "tag",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ScanAction> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "reject" => Some(ScanAction::Reject),
+            "tag" => Some(ScanAction::Tag),
+            _ => None,
+        }
+    }
+}
+
+/// What the scanner does when clamd cannot be asked (down, slow, an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClamdFailure {
+    /// The job waits (4.7.1, 75): Postfix tries again later.
+    Defer,
+    /// The message goes on unscanned, with `X-Postern-Virus-Scan: not
+    /// scanned` and a warning in the log (fail-open).
+    Pass,
+}
+
+/// What the scanner does when DMARC fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcAction {
+    /// As the sender's domain asks: `p=reject` rejects, `p=quarantine`
+    /// tags, `p=none` only records the result.
+    Policy,
+    /// Only record the result (Authentication-Results) and tag.
+    Tag,
+}
+
+/// Content protection and sender checks (postern-scanner(1)).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannerConfig {
+    /// clamd's socket: `unix:/PATH` (or an absolute path) or `IP:PORT`;
+    /// empty: no virus scanning.
+    pub clamd: String,
+    /// Longest one clamd exchange (connect, each write, the reply) may take.
+    #[serde(with = "human_duration")]
+    pub clamd_timeout: Duration,
+    /// clamd's `StreamMaxLength`: a bigger message is not sent, and is
+    /// handled as clamd failing (`clamd_failure`).
+    pub clamd_max_stream: u64,
+    /// When clamd cannot be asked: `defer` (4.7.1) or `pass` (fail-open).
+    pub clamd_failure: ClamdFailure,
+    /// Executable attachments, unless the domain's `executable_action` says.
+    pub executable_action: ScanAction,
+    /// Count password-protected archives as executable attachments.
+    pub encrypted_archives: bool,
+    /// Phishing signs, unless the domain's `phishing_action` says.
+    pub phishing_action: ScanAction,
+    /// Put before the Subject of a message tagged as phishing (empty: none).
+    pub phishing_subject_prefix: String,
+    /// Brand names and domains whose imitation in a display name or From
+    /// domain counts as phishing.
+    pub protected_names: Vec<String>,
+    /// Adult content (the heuristic of postern-scanner(1)).
+    pub adult_action: ScanAction,
+    /// Words per language (`en = ["..."]`) that mark a Subject as adult;
+    /// none given: the built-in lists.
+    pub adult_words: std::collections::BTreeMap<String, Vec<String>>,
+    /// Sender domains (`example.org`, `*.example`) whose mail is adult.
+    pub adult_senders: Vec<String>,
+    /// Check SPF of the envelope sender (and of the HELO name when the
+    /// sender is empty).
+    pub spf: bool,
+    /// What an SPF `fail` does.
+    pub spf_fail_action: ScanAction,
+    /// Check DKIM signatures and DMARC of the From domain.
+    pub dmarc: bool,
+    /// What a DMARC `fail` does.
+    pub dmarc_action: DmarcAction,
+    /// Longest the SPF, DKIM and DMARC lookups of one message may take
+    /// together; past it the results are `temperror`.
+    #[serde(with = "human_duration")]
+    pub auth_timeout: Duration,
+    /// DNS blocklists of the client address: `ZONE` or
+    /// `ZONE=127.0.0.2,127.0.0.4` (only these answers count).
+    pub dnsbl_zones: Vec<String>,
+    /// What a listing does.
+    pub dnsbl_action: ScanAction,
+    /// Clients and senders whose mail skips the sender checks (IP, CIDR,
+    /// reverse DNS name, `*.domain`, `user@domain`, `@domain`).
+    pub allow: Vec<String>,
+    /// Clients and senders whose mail is refused (5.7.1), same forms.
+    pub deny: Vec<String>,
+    /// Greylisting (client network, sender, recipient).
+    pub greylist: bool,
+    /// How long a new triple waits before it is let through.
+    #[serde(with = "human_duration")]
+    pub greylist_delay: Duration,
+    /// How long a triple seen is remembered.
+    #[serde(with = "human_duration")]
+    pub greylist_expiry: Duration,
+    /// The greylisting database (SQLite; triples are stored as keyed
+    /// hashes, never as addresses).
+    pub greylist_db: PathBuf,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig {
+            clamd: "unix:/run/clamav/clamd.ctl".into(),
+            clamd_timeout: Duration::from_secs(30),
+            clamd_max_stream: 25 * 1024 * 1024,
+            clamd_failure: ClamdFailure::Defer,
+            executable_action: ScanAction::Reject,
+            encrypted_archives: true,
+            phishing_action: ScanAction::Tag,
+            phishing_subject_prefix: String::new(),
+            protected_names: Vec::new(),
+            adult_action: ScanAction::Tag,
+            adult_words: std::collections::BTreeMap::new(),
+            adult_senders: Vec::new(),
+            spf: true,
+            spf_fail_action: ScanAction::Tag,
+            dmarc: true,
+            dmarc_action: DmarcAction::Policy,
+            auth_timeout: Duration::from_secs(10),
+            dnsbl_zones: Vec::new(),
+            dnsbl_action: ScanAction::Reject,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            greylist: false,
+            greylist_delay: Duration::from_secs(300),
+            greylist_expiry: Duration::from_secs(35 * 86400),
+            greylist_db: PathBuf::from("/var/lib/postern/greylist.db"),
         }
     }
 }
@@ -566,6 +718,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             encryptor: EncryptorConfig::default(),
             wkd: WkdConfig::default(),
+            scanner: ScannerConfig::default(),
         }
     }
 }
@@ -753,6 +906,24 @@ impl Config {
                 "wkd.connect_to {:?} is not IP:PORT",
                 text::bounded(to, 100)
             ));
+        }
+        let sc = &self.scanner;
+        if sc.clamd_timeout.is_zero() || sc.clamd_max_stream == 0 || sc.auth_timeout.is_zero() {
+            return Err(
+                "scanner.clamd_timeout, clamd_max_stream and auth_timeout must be greater than 0"
+                    .into(),
+            );
+        }
+        if !sc.clamd.trim().is_empty()
+            && let Err(e) = sc.clamd.parse::<crate::scanner::clamd::Endpoint>()
+        {
+            return Err(format!("scanner.{e}"));
+        }
+        if sc.greylist && (sc.greylist_delay.is_zero() || sc.greylist_expiry <= sc.greylist_delay)
+        {
+            return Err(
+                "scanner.greylist_delay must be above 0 and below greylist_expiry".into(),
+            );
         }
         let q = &self.queue;
         if q.queue_run_delay.is_zero() {
