@@ -2,6 +2,9 @@
 //! looks at attachments' types and at the sending server, not at what
 //! people write.
 
+pub mod adult;
 pub mod attachments;
 pub mod clamd;
+pub mod greylist;
+pub mod lists;
 pub mod phishing;
