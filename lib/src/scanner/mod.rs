@@ -4,4 +4,6 @@
 
 pub mod attachments;
 pub mod clamd;
+pub mod dnsbl;
 pub mod phishing;
+pub mod sender;
