@@ -234,63 +234,72 @@ pub fn parse_nameserver(text: &str) -> Result<SocketAddr, DnsSetupError> {
         .map_err(|_| DnsSetupError::Nameserver(text.to_owned()))
 }
 
+/// The resolver every postern lookup goes through, built in this one
+/// place: the servers in `config` (or /etc/resolv.conf's when none are
+/// listed), its timeout and attempts, no cache (see the module comment)
+/// and no hosts file. [`DnsClient`] and the scanner's sender checks
+/// (`scanner::sender`, through mail-auth) both use it.
+pub(crate) fn build_resolver(config: &DnsConfig) -> Result<TokioResolver, DnsSetupError> {
+    if config.timeout.is_zero() || config.attempts == 0 {
+        return Err(DnsSetupError::Limits);
+    }
+    let servers: Vec<SocketAddr> = if config.nameservers.is_empty() {
+        let (system, _) = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| DnsSetupError::System(text::bounded(&e.to_string(), 200)))?;
+        // resolv.conf gives addresses; hickory's connections carry the port.
+        system
+            .name_servers()
+            .iter()
+            .map(|ns| {
+                let port = ns.connections.first().map_or(53, |c| c.port);
+                SocketAddr::new(ns.ip, port)
+            })
+            .collect()
+    } else {
+        config
+            .nameservers
+            .iter()
+            .map(|s| parse_nameserver(s))
+            .collect::<Result<_, _>>()?
+    };
+    if servers.is_empty() {
+        return Err(DnsSetupError::NoServers);
+    }
+    let name_servers = servers
+        .iter()
+        .map(|addr| {
+            // UDP first; TCP for answers too big for a datagram.
+            let mut udp = ConnectionConfig::udp();
+            udp.port = addr.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = addr.port();
+            NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+        })
+        .collect();
+
+    let mut options = ResolverOpts::default();
+    options.timeout = config.timeout;
+    // hickory's `attempts` counts retries after the first query; ours
+    // counts queries.
+    options.attempts = config.attempts - 1;
+    // Ours is the only cache (see the module comment); a moka cache of
+    // capacity 0 stores nothing.
+    options.cache_size = 0;
+    options.use_hosts_file = ResolveHosts::Never;
+    Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(name_servers),
+        TokioRuntimeProvider::default(),
+    )
+    .with_options(options)
+    .build()
+    .map_err(|e| DnsSetupError::System(text::bounded(&e.to_string(), 200)))
+}
+
 impl DnsClient {
     /// A client for the servers in `config` (or /etc/resolv.conf's when
     /// none are listed), with its timeout and attempts.
     pub fn new(config: &DnsConfig) -> Result<DnsClient, DnsSetupError> {
-        if config.timeout.is_zero() || config.attempts == 0 {
-            return Err(DnsSetupError::Limits);
-        }
-        let servers: Vec<SocketAddr> = if config.nameservers.is_empty() {
-            let (system, _) = hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| DnsSetupError::System(text::bounded(&e.to_string(), 200)))?;
-            // resolv.conf gives addresses; hickory's connections carry the port.
-            system
-                .name_servers()
-                .iter()
-                .map(|ns| {
-                    let port = ns.connections.first().map_or(53, |c| c.port);
-                    SocketAddr::new(ns.ip, port)
-                })
-                .collect()
-        } else {
-            config
-                .nameservers
-                .iter()
-                .map(|s| parse_nameserver(s))
-                .collect::<Result<_, _>>()?
-        };
-        if servers.is_empty() {
-            return Err(DnsSetupError::NoServers);
-        }
-        let name_servers = servers
-            .iter()
-            .map(|addr| {
-                // UDP first; TCP for answers too big for a datagram.
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
-            })
-            .collect();
-
-        let mut options = ResolverOpts::default();
-        options.timeout = config.timeout;
-        // hickory's `attempts` counts retries after the first query; ours
-        // counts queries.
-        options.attempts = config.attempts - 1;
-        // Ours is the only cache (see the module comment); a moka cache of
-        // capacity 0 stores nothing.
-        options.cache_size = 0;
-        options.use_hosts_file = ResolveHosts::Never;
-        let resolver = Resolver::builder_with_config(
-            ResolverConfig::from_name_servers(name_servers),
-            TokioRuntimeProvider::default(),
-        )
-        .with_options(options)
-        .build()
-        .map_err(|e| DnsSetupError::System(text::bounded(&e.to_string(), 200)))?;
+        let resolver = build_resolver(config)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
