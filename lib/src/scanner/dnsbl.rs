@@ -103,21 +103,24 @@ impl Dnsbl {
         for zone in &self.zones {
             let name = format!("{reversed}.{}", zone.name);
             match dns.addresses(&name) {
-                // Not a record a list publishes: only A records count.
                 Ok(answers) => match classify(&zone.answers, &answers) {
                     Verdict::Listed(codes) => {
-                        outcome.listed.extend(codes.into_iter().map(|answer| Listing {
-                            zone: zone.name.clone(),
-                            answer,
-                        }));
+                        outcome
+                            .listed
+                            .extend(codes.into_iter().map(|answer| Listing {
+                                zone: zone.name.clone(),
+                                answer,
+                            }));
                     }
                     Verdict::NotListed => {}
                     Verdict::Error(reason) => outcome.errors.push((zone.name.clone(), reason)),
                 },
-                // The reason only: the error's name holds the address.
-                Err(e) => outcome
-                    .errors
-                    .push((zone.name.clone(), e.reason.to_string())),
+                // The reason only (the error's name holds the address),
+                // and the address kept out of the resolver's own words.
+                Err(e) => outcome.errors.push((
+                    zone.name.clone(),
+                    e.reason.to_string().replace(&reversed, "CLIENT"),
+                )),
             }
         }
         outcome
@@ -138,7 +141,9 @@ fn parse_zone(entry: &str) -> Result<DnsblZone, DnsblError> {
         return Err(fail("no zone name"));
     }
     if name.len() + 1 + LONGEST_PREFIX > 253 {
-        return Err(fail("the zone name is too long to put an address before it"));
+        return Err(fail(
+            "the zone name is too long to put an address before it",
+        ));
     }
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -156,7 +161,9 @@ fn parse_zone(entry: &str) -> Result<DnsblZone, DnsblError> {
         for code in list.split(',') {
             let code = code.trim();
             let addr: Ipv4Addr = code.parse().map_err(|_| {
-                fail("answers must be IPv4 addresses separated by commas (ZONE=127.0.0.2,127.0.0.4)")
+                fail(
+                    "answers must be IPv4 addresses separated by commas (ZONE=127.0.0.2,127.0.0.4)",
+                )
             })?;
             if !addr.is_loopback() || is_refusal(addr) {
                 return Err(fail(
@@ -318,7 +325,8 @@ mod tests {
             let e = zones(&["good.example", bad]).unwrap_err();
             assert_eq!(e.entry, bad);
             assert!(
-                e.to_string().starts_with(&format!("scanner.dnsbl_zones: {bad:?}: ")),
+                e.to_string()
+                    .starts_with(&format!("scanner.dnsbl_zones: {bad:?}: ")),
                 "{e}"
             );
         }
@@ -371,7 +379,10 @@ mod tests {
         assert_eq!(classify(any, &[]), Verdict::NotListed);
         assert_eq!(
             classify(any, &[v4("127.0.0.2"), v4("127.0.0.10"), v4("127.0.0.2")]),
-            Verdict::Listed(vec!["127.0.0.2".parse().unwrap(), "127.0.0.10".parse().unwrap()])
+            Verdict::Listed(vec![
+                "127.0.0.2".parse().unwrap(),
+                "127.0.0.10".parse().unwrap()
+            ])
         );
         let only = ["127.0.0.2".parse().unwrap(), "127.0.0.4".parse().unwrap()];
         assert_eq!(classify(&only, &[v4("127.0.0.3")]), Verdict::NotListed);
@@ -383,7 +394,10 @@ mod tests {
             let Verdict::Error(reason) = classify(any, &[v4("127.0.0.2"), v4(refusal)]) else {
                 panic!("{refusal} counted");
             };
-            assert!(reason.contains(refusal) && reason.contains("refused"), "{reason}");
+            assert!(
+                reason.contains(refusal) && reason.contains("refused"),
+                "{reason}"
+            );
         }
         for outside in ["10.0.0.1", "8.8.8.8", "128.0.0.2"] {
             let Verdict::Error(reason) = classify(&only, &[v4(outside)]) else {
@@ -391,10 +405,7 @@ mod tests {
             };
             assert!(reason.contains("outside 127.0.0.0/8"), "{reason}");
         }
-        assert_eq!(
-            classify(any, &["::1".parse().unwrap()]),
-            Verdict::NotListed
-        );
+        assert_eq!(classify(any, &["::1".parse().unwrap()]), Verdict::NotListed);
     }
 
     /// Answers by name; a name it does not know is NXDOMAIN; `fail` names
@@ -431,8 +442,14 @@ mod tests {
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         let dns = Scripted {
             answers: HashMap::from([
-                ("7.113.0.203.one.example".into(), vec!["127.0.0.2".parse().unwrap()]),
-                ("7.113.0.203.two.example".into(), vec!["127.0.0.2".parse().unwrap()]),
+                (
+                    "7.113.0.203.one.example".into(),
+                    vec!["127.0.0.2".parse().unwrap()],
+                ),
+                (
+                    "7.113.0.203.two.example".into(),
+                    vec!["127.0.0.2".parse().unwrap()],
+                ),
                 (
                     "7.113.0.203.three.example".into(),
                     vec!["127.255.255.254".parse().unwrap()],
@@ -451,7 +468,10 @@ mod tests {
         );
         assert_eq!(outcome.errors.len(), 2);
         assert_eq!(outcome.errors[0].0, "three.example");
-        assert_eq!(outcome.errors[1], ("four.example".into(), "no answer within 2s".into()));
+        assert_eq!(
+            outcome.errors[1],
+            ("four.example".into(), "no answer within 2s".into())
+        );
         for (_, reason) in &outcome.errors {
             assert!(!reason.contains("203.0.113.7") && !reason.contains("7.113.0.203"));
         }

@@ -11,7 +11,11 @@
 //!   `none` without a lookup. A name that is not a domain (an address
 //!   literal, one label, an empty local part's missing domain): `none`
 //!   without a lookup, as check_host() returns for a malformed domain
-//!   (section 4.3).
+//!   (section 4.3). Two SPF records or more are `permerror` (section
+//!   4.5); mail-auth would take the first that parses, so the domain's
+//!   TXT records are read here first (see `one_spf_record`). mail-auth is
+//!   lenient where the RFC is not: it skips some terms it cannot read
+//!   (`ip4:300.1.2.3`, an unknown `foo:bar`) instead of `permerror`.
 //! - DKIM verifies at most [`MAX_SIGNATURES`] signatures of a message; a
 //!   body that does not match its hash is `fail` (RFC 6376 section 6.1.3
 //!   calls it a verification failure; mail-auth says `neutral`); an
@@ -34,23 +38,37 @@
 //!
 //! The message is parsed once (mail-auth's header parser, then one body
 //! hash per distinct canonicalization and algorithm of the signatures).
+//! The TXT records found for one message are kept for that message only
+//! (a `MessageTxt`), so mail-auth does not ask for them again (DMARC's
+//! tree walk for alignment repeats the one for the policy); it keeps no
+//! negative answers.
 //!
 //! Privacy: nothing here logs. [`AuthOutcome::summary`], the line for the
 //! job envelope and the log, carries results only — no address, no
 //! domain. [`AuthOutcome::header_value`] names domains (that is what the
 //! header is for) but never the sender's local part.
 
+use std::borrow::Borrow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use mail_auth::common::parse::TxtRecordParser;
+use mail_auth::common::resolver::ToFqdn;
 use mail_auth::common::to_a_label;
 use mail_auth::dkim::DkimError;
 use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::spf::Spf;
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{AuthenticatedMessage, DkimOutput, DmarcOutput, MessageAuthenticator, SpfOutput};
+use mail_auth::{
+    AuthenticatedMessage, DkimOutput, DmarcOutput, MessageAuthenticator, Parameters, ResolverCache,
+    SpfOutput, Txt,
+};
 
 use crate::config::DnsConfig;
-use crate::dns::{DnsSetupError, build_resolver};
+use crate::dns::{DnsSetupError, build_resolver, join_strings};
 
 /// The most DKIM signatures of one message verified (each costs a key
 /// lookup); the ones after are left out of the results.
@@ -254,8 +272,7 @@ impl SenderChecks {
             return AuthOutcome::default();
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        self.runtime
-            .block_on(self.run(input, spf, dmarc, deadline))
+        self.runtime.block_on(self.run(input, spf, dmarc, deadline))
     }
 
     async fn run(
@@ -266,17 +283,35 @@ impl SenderChecks {
         deadline: tokio::time::Instant,
     ) -> AuthOutcome {
         let auth = &self.authenticator;
+        let cache = MessageTxt::default();
         let identity = spf_identity(input.helo, input.mail_from);
         let spf_output = match (input.client_ip, is_domain(&identity.domain)) {
             (Some(ip), true) => {
                 let helo = input.helo.unwrap_or("");
-                let params = match identity.scope {
-                    SpfScope::Helo => SpfParameters::verify_ehlo(ip, helo, input.hostname),
-                    SpfScope::MailFrom => {
-                        SpfParameters::verify_mail_from(ip, helo, input.hostname, input.mail_from)
+                let spf = async {
+                    // The name as mail-auth will ask it (not normalized).
+                    let asked = match identity.scope {
+                        SpfScope::Helo => helo,
+                        SpfScope::MailFrom => {
+                            input.mail_from.rsplit_once('@').map_or(helo, |(_, d)| d)
+                        }
+                    };
+                    if let Err(result) = self.one_spf_record(asked, &cache).await {
+                        return SpfOutput::new(identity.domain.clone()).with_result(result);
                     }
+                    let params = match identity.scope {
+                        SpfScope::Helo => SpfParameters::verify_ehlo(ip, helo, input.hostname),
+                        SpfScope::MailFrom => SpfParameters::verify_mail_from(
+                            ip,
+                            helo,
+                            input.hostname,
+                            input.mail_from,
+                        ),
+                    };
+                    auth.verify_spf(Parameters::new(params).with_txt_cache(&cache))
+                        .await
                 };
-                tokio::time::timeout_at(deadline, auth.verify_spf(params))
+                tokio::time::timeout_at(deadline, spf)
                     .await
                     .unwrap_or_else(|_elapsed| {
                         SpfOutput::new(identity.domain.clone())
@@ -315,7 +350,11 @@ impl SenderChecks {
         message.errors.truncate(MAX_SIGNATURES);
         let message = message;
 
-        let dkim_output = match tokio::time::timeout_at(deadline, auth.verify_dkim(&message)).await
+        let dkim_output = match tokio::time::timeout_at(
+            deadline,
+            auth.verify_dkim(Parameters::new(&message).with_txt_cache(&cache)),
+        )
+        .await
         {
             Ok(output) => output,
             Err(_elapsed) => {
@@ -346,7 +385,13 @@ impl SenderChecks {
         } else {
             ""
         };
-        let params = DmarcParameters::new(&message, &dkim_output, spf_domain, &spf_output);
+        let params = Parameters::new(DmarcParameters::new(
+            &message,
+            &dkim_output,
+            spf_domain,
+            &spf_output,
+        ))
+        .with_txt_cache(&cache);
         let dmarc_output = tokio::time::timeout_at(deadline, auth.verify_dmarc(params)).await;
         outcome.dmarc = Some(match dmarc_output {
             Ok(output) => dmarc_outcome(&output, from_domain),
@@ -357,6 +402,89 @@ impl SenderChecks {
             },
         });
         outcome
+    }
+}
+
+impl SenderChecks {
+    /// RFC 7208 section 4.5: the SPF record of `domain`, or the result
+    /// when there is not exactly one — `none` for none (or no such
+    /// domain), `permerror` for several, `temperror` when the lookup
+    /// fails. mail-auth would take the first record that parses; so the
+    /// TXT records are fetched here, and the one SPF record is handed to
+    /// mail-auth through `cache` rather than asked again.
+    async fn one_spf_record(
+        &self,
+        domain: &str,
+        cache: &MessageTxt,
+    ) -> Result<(), mail_auth::SpfResult> {
+        use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
+        use hickory_resolver::proto::rr::{Name, RData, RecordType};
+        use mail_auth::SpfResult as M;
+
+        let key = domain.to_fqdn();
+        let name = Name::from_str_relaxed(key.as_ref()).map_err(|_| M::None)?;
+        let lookup = match self.authenticator.0.lookup(name, RecordType::TXT).await {
+            Ok(lookup) => lookup,
+            Err(NetError::Dns(HickoryDnsError::NoRecordsFound(_))) => return Err(M::None),
+            Err(_) => return Err(M::TempError),
+        };
+        let mut spf = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => Some(join_strings(&txt.txt_data)),
+                _ => None, // a CNAME on the way
+            })
+            .filter(|r| is_spf_record(r));
+        let record = match (spf.next(), spf.next()) {
+            (None, _) => return Err(M::None),
+            (Some(record), None) => record,
+            (Some(_), Some(_)) => return Err(M::PermError),
+        };
+        cache.insert(
+            key.into_owned().into_boxed_str(),
+            Txt::from(Spf::parse(record.as_bytes())),
+            std::time::Instant::now(),
+        );
+        Ok(())
+    }
+}
+
+/// A TXT record that is an SPF record: `v=spf1` (any case) alone or
+/// before a space (RFC 7208 section 4.5).
+fn is_spf_record(record: &str) -> bool {
+    let bytes = record.as_bytes();
+    bytes.len() >= 6
+        && bytes[..6].eq_ignore_ascii_case(b"v=spf1")
+        && (bytes.len() == 6 || bytes[6] == b' ')
+}
+
+/// The TXT records of one message's checks, given to mail-auth, which
+/// asks some names more than once (DMARC's tree walk, for alignment
+/// again). Kept for the one message only: postern caches nothing for
+/// longer than its own DNS client does (see `dns`).
+#[derive(Default)]
+struct MessageTxt(RefCell<HashMap<Box<str>, Txt>>);
+
+impl ResolverCache<Box<str>, Txt> for MessageTxt {
+    fn get<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.0.borrow().get(name).cloned()
+    }
+
+    fn remove<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.0.borrow_mut().remove(name)
+    }
+
+    fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
+        self.0.borrow_mut().insert(key, value);
     }
 }
 
@@ -505,9 +633,7 @@ fn dmarc_outcome(output: &DmarcOutput, from_domain: String) -> DmarcOutcome {
     let policy = match output.policy() {
         mail_auth::dmarc::Policy::Reject => DmarcPolicy::Reject,
         mail_auth::dmarc::Policy::Quarantine => DmarcPolicy::Quarantine,
-        mail_auth::dmarc::Policy::None | mail_auth::dmarc::Policy::Unspecified => {
-            DmarcPolicy::None
-        }
+        mail_auth::dmarc::Policy::None | mail_auth::dmarc::Policy::Unspecified => DmarcPolicy::None,
     };
     DmarcOutcome {
         result,
@@ -819,7 +945,10 @@ mod tests {
         };
         let value = outcome.header_value("mx", "\r\n");
         assert!(!value.contains("\r\nX-Injected"), "{value}");
-        assert!(value.contains(r#"smtp.helo="evil.example??X-Injected: yes""#), "{value}");
+        assert!(
+            value.contains(r#"smtp.helo="evil.example??X-Injected: yes""#),
+            "{value}"
+        );
         assert!(value.contains(r#"header.d="a b;c=d""#), "{value}");
         assert!(value.contains(r#"header.s="s\"el\\""#), "{value}");
         assert!(value.contains(r#"header.from="b?cher.example""#), "{value}");
@@ -858,9 +987,15 @@ mod tests {
     #[test]
     fn spf_checks_the_sender_or_the_helo_name() {
         let i = spf_identity(Some("mail.example.net"), "alice@Example.ORG.");
-        assert_eq!((i.scope, i.domain.as_str()), (SpfScope::MailFrom, "example.org"));
+        assert_eq!(
+            (i.scope, i.domain.as_str()),
+            (SpfScope::MailFrom, "example.org")
+        );
         let i = spf_identity(Some("Mail.Example.NET"), "");
-        assert_eq!((i.scope, i.domain.as_str()), (SpfScope::Helo, "mail.example.net"));
+        assert_eq!(
+            (i.scope, i.domain.as_str()),
+            (SpfScope::Helo, "mail.example.net")
+        );
         let i = spf_identity(None, "");
         assert_eq!((i.scope, i.domain.as_str()), (SpfScope::Helo, ""));
         let i = spf_identity(Some("h.example"), "postmaster");
@@ -871,7 +1006,12 @@ mod tests {
 
     #[test]
     fn only_domains_are_looked_up() {
-        for good in ["example.org", "a-b.example", "_spf.example.org", "xn--bcher-kva.example"] {
+        for good in [
+            "example.org",
+            "a-b.example",
+            "_spf.example.org",
+            "xn--bcher-kva.example",
+        ] {
             assert!(is_domain(good), "{good}");
         }
         let long_label = format!("{}.example", "a".repeat(64));
@@ -893,9 +1033,30 @@ mod tests {
     }
 
     #[test]
+    fn spf_records_are_told_from_other_txt_records() {
+        for yes in ["v=spf1", "v=spf1 -all", "V=SPF1 ip4:192.0.2.1 -all"] {
+            assert!(is_spf_record(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "v=spf",
+            "v=spf10 -all",
+            "v=spf1-all",
+            " v=spf1 -all",
+            "spf1",
+            "x v=spf1",
+        ] {
+            assert!(!is_spf_record(no), "{no}");
+        }
+    }
+
+    #[test]
     fn dmarc_needs_exactly_one_from_domain() {
         let froms = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(author_domain(&froms(&["a@example.org"])).unwrap(), "example.org");
+        assert_eq!(
+            author_domain(&froms(&["a@example.org"])).unwrap(),
+            "example.org"
+        );
         assert_eq!(
             author_domain(&froms(&["a@example.org", "b@Example.org"])).unwrap(),
             "example.org"
