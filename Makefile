@@ -14,6 +14,10 @@
 #   make bench-encryptor  postern-encryptor: 2,000 x 10 KB vs a gpg --encrypt
 #                  shell loop, python-gnupg and gpgme per message; RSS with a
 #                  25 MB message (BENCH_ENC_N; bench/encryptor-bench.sh)
+#   make bench-scanner  postern-scanner: 1,000 x 146 KB vs a clamdscan shell loop
+#                  and a bare zINSTREAM client on one private clamd; the MIME walk
+#                  and RSS of a 25 MB message of 500 parts (BENCH_SCAN_N,
+#                  BENCH_SCAN_ONLY=baselines; bench/scanner-bench.sh)
 #   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search,
 #                  export and import of 1 GiB (BENCH_ONLY=exchange; bench/maildb.sh)
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
@@ -49,7 +53,7 @@ APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tm
 	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl \
 	gnupg libgpgme-dev pkg-config clamav-daemon clamdscan
 
-.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-encryptor bench-maildb install clean
+.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-encryptor bench-scanner bench-maildb install clean
 
 all: build
 
@@ -94,6 +98,9 @@ bench-queue: deps build
 bench-encryptor: deps build
 	bash tests/interop/install.sh python
 	timeout --kill-after=15 900 bash bench/encryptor-bench.sh
+
+bench-scanner: deps build
+	timeout --kill-after=15 900 bash bench/scanner-bench.sh
 
 bench-maildb: deps
 	timeout --kill-after=15 1800 bash bench/maildb.sh
