@@ -34,7 +34,7 @@ POSTERN_USER ?= postern
 POSTERN_CONFIG ?= /etc/postern/postern.toml
 
 CARGO ?= cargo
-BINS = postern-receiver postern-rewriter postern-encryptor postern-deliverer postern-bouncer postern-queue postern-maildb postern-alias
+BINS = postern-receiver postern-scanner postern-rewriter postern-encryptor postern-deliverer postern-bouncer postern-queue postern-maildb postern-alias
 RELEASE = target/release
 
 # Debian packages: postfix (with smtp-sink and smtp-source), swaks (SMTP
@@ -120,7 +120,8 @@ install: build
 	done
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' contrib/cron/postern > $(DESTDIR)$(DOCDIR)/cron/postern
 	chmod 644 $(DESTDIR)$(DOCDIR)/cron/postern
-	install -d $(DESTDIR)$(DOCDIR)/procmail $(DESTDIR)$(DOCDIR)/systemd
+	install -d $(DESTDIR)$(DOCDIR)/procmail $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR)/clamav
+	install -m 644 contrib/clamav/clamd.conf.postern $(DESTDIR)$(DOCDIR)/clamav/clamd.conf.postern
 	for f in procmail/postern-maildb.rc cron/postern-maildb-backup \
 	    systemd/postern-maildb-backup.service systemd/postern-maildb-backup.timer \
 	    systemd/postern-deliverer.service systemd/postern-queue-run.service \

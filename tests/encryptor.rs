@@ -12,10 +12,10 @@ mod gpg;
 use std::sync::Arc;
 
 use gpg::{GnupgHome, Key};
-use postern::mail::job::{Job, JobReader, RcptStatus};
+use postern::mail::job::{Job, RcptStatus};
 use util::pgp::{armored, entity};
 use util::smtp::{Script, Server};
-use util::{ALIAS, DELIVERER, ENCRYPTOR, RECEIVER, REWRITER, Site};
+use util::{ALIAS, DELIVERER, ENCRYPTOR, RECEIVER, REWRITER, Site, jobs};
 
 /// A site whose operator keyring is `ring`; WKD off unless a test turns
 /// it on.
@@ -41,16 +41,6 @@ fn recipient(ring: &GnupgHome, address: &str, rsa: bool) -> (GnupgHome, Key) {
     };
     ring.import(&home.export(&[&key.fingerprint]));
     (home, key)
-}
-
-/// The jobs a tool wrote.
-fn jobs(stdout: &[u8]) -> Vec<Job> {
-    let mut reader = JobReader::new(stdout, 1 << 30);
-    let mut out = Vec::new();
-    while let Some(job) = reader.next_job().expect("a readable job stream") {
-        out.push(job);
-    }
-    out
 }
 
 /// receiver | encryptor for a bare message; the encryptor's output.

@@ -38,6 +38,7 @@ impl Stages {
         };
         stages.script("postern-receiver", receiver);
         // The middle stages pass the stream on unless a test says more.
+        stages.script("postern-scanner", Some(W_PASSES));
         stages.script("postern-rewriter", Some(W_PASSES));
         stages.script("postern-encryptor", Some(W_PASSES));
         stages.script("postern-deliverer", deliverer);
@@ -388,6 +389,7 @@ fn real_chain_delivers_spools_and_refuses_with_one_line() {
     site.configure("wkd", "enabled = false");
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-scanner", util::SCANNER);
     stages.real("postern-rewriter", util::REWRITER);
     stages.real("postern-encryptor", util::ENCRYPTOR);
     stages.real("postern-deliverer", util::DELIVERER);
@@ -427,6 +429,7 @@ fn real_receiver_behind_a_deliverer_that_quits_gives_the_deliverer_status() {
     let site = util::Site::new(util::closed_port());
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-scanner", util::SCANNER);
     stages.real("postern-rewriter", util::REWRITER);
     for &(code, line) in FAILURES {
         stages.script("postern-deliverer", Some(&d_fails_early(code, line)));
@@ -510,6 +513,7 @@ fn real_chain_with_an_alias_refuses_an_unknown_one_with_its_own_line() {
     site.alias(&["domain", "add", "--verified", "example.net"]);
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-scanner", util::SCANNER);
     stages.real("postern-rewriter", util::REWRITER);
     stages.real("postern-deliverer", util::DELIVERER);
     // The filter's recipient is bob@example.net, which has no alias.
@@ -555,11 +559,61 @@ fn encryptor_fails_in_the_middle_with_its_own_line() {
 }
 
 #[test]
+fn scanner_fails_in_the_middle_with_its_own_line() {
+    for &(code, line) in FAILURES {
+        // After the receiver, before the rewriter: its line, its status,
+        // whether it read the stream first or not.
+        for body in [w_refuses(code, line), d_fails_early(code, line)] {
+            let stages = Stages::new(Some(R_OK), Some(D_READS));
+            stages.script("postern-scanner", Some(&body));
+            let out = stages.run(MESSAGE, None);
+            expect(&out, code, &one_line(line), &format!("scanner {code}"));
+        }
+    }
+    let stages = Stages::new(Some(R_OK), Some(D_READS));
+    stages.script("postern-scanner", Some("kill -KILL $$"));
+    let out = stages.run(MESSAGE, None);
+    expect(
+        &out,
+        75,
+        "4.3.0 postern-filter: postern-scanner was killed by signal 9\n",
+        "scanner killed",
+    );
+}
+
+#[test]
+fn real_chain_with_clamd_down_keeps_the_mail_with_the_scanners_line() {
+    let site = util::Site::new(util::closed_port());
+    site.configure(
+        "scanner",
+        &format!("clamd = \"127.0.0.1:{}\"", util::closed_port()),
+    );
+    site.configure("encryptor", "keyring = \"\"");
+    let stages = Stages::new(None, None);
+    stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-scanner", util::SCANNER);
+    stages.real("postern-rewriter", util::REWRITER);
+    stages.real("postern-encryptor", util::ENCRYPTOR);
+    stages.real("postern-deliverer", util::DELIVERER);
+    let out = stages.run(&util::message("clamd down", "x"), Some(&site.config));
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("4.7.1 the virus scanner is not available: cannot connect to clamd"),
+        "{}",
+        out.stderr
+    );
+    assert!(site.queue("deferred").is_empty(), "nothing was passed on");
+}
+
+#[test]
 fn real_chain_with_a_missing_keyring_keeps_the_mail_with_the_encryptors_line() {
     let site = util::Site::new(util::closed_port());
     site.configure("encryptor", "keyring = \"/nonexistent/gnupg\"");
     let stages = Stages::new(None, None);
     stages.real("postern-receiver", util::RECEIVER);
+    stages.real("postern-scanner", util::SCANNER);
     stages.real("postern-rewriter", util::REWRITER);
     stages.real("postern-encryptor", util::ENCRYPTOR);
     stages.real("postern-deliverer", util::DELIVERER);

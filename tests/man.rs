@@ -297,6 +297,11 @@ fn alias_flags_match_its_page() {
 }
 
 #[test]
+fn scanner_flags_match_its_page() {
+    check_flags(util::SCANNER, "postern-scanner.1");
+}
+
+#[test]
 fn encryptor_flags_match_its_page() {
     check_flags(util::ENCRYPTOR, "postern-encryptor.1");
 }

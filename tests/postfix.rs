@@ -1077,3 +1077,54 @@ fn a_recipient_with_a_key_in_the_keyring_gets_it_encrypted() {
         "no address in the log: {log}"
     );
 }
+
+/// Through the real Postfix and the fixture's private clamd: a message
+/// with the EICAR test string is refused for its recipient by
+/// postern-scanner (5.7.1, the signature named) and the sender gets a
+/// notice with the headers only, never the virus; a clean message in the
+/// same run arrives untouched.
+#[test]
+fn a_virus_is_refused_and_the_sender_told_without_it() {
+    let pf = Postfix::start("virus");
+    let eicar = concat!(
+        r"X5O!P%@AP[4\PZX54(P^)7CC)7}$",
+        "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    );
+    let sent = format!(
+        "From: <{SENDER}>\r\nTo: <{RECIPIENT}>\r\nSubject: m-virus-7e21\r\n\r\n{eicar}\r\n"
+    );
+    let results = pf.send_through_filter(&[RECIPIENT], sent.as_bytes());
+    assert!(
+        results.iter().all(|r| r.contains("status=sent")),
+        "postern takes it (into bounce/): {results:#?}"
+    );
+    assert_eq!(pf.spool_files("bounce").len(), 1, "{}", pf.diagnostics());
+    let clean = tricky_message("m-clean-7e22");
+    pf.send_through_filter(&[RECIPIENT], &clean);
+    let got = pf.wait_for_sink(1, 30);
+    assert_same_message(&clean, &got[0], &pf);
+    pf.fixture(&["run-queue"]);
+    let got = pf.wait_for_sink(2, 30);
+    let dsn = got
+        .iter()
+        .find(|m| m.mail_from == "<>")
+        .unwrap_or_else(|| panic!("no DSN at the sink:\n{}", pf.diagnostics()));
+    assert_eq!(dsn.rcpt_to, [format!("<{SENDER}>")]);
+    let text = dsn.text();
+    assert!(text.contains("Status: 5.7.1"), "{text}");
+    assert!(
+        text.contains("virus found: PosternTest.EICAR.UNOFFICIAL"),
+        "{text}"
+    );
+    assert!(
+        text.contains("m-virus-7e21"),
+        "the headers are returned: {text}"
+    );
+    assert!(!text.contains("EICAR-STANDARD"), "the virus is not: {text}");
+    let log = std::fs::read_to_string(pf.dir.join("log/postern.log")).unwrap_or_default();
+    assert!(
+        log.contains("virus found: PosternTest.EICAR.UNOFFICIAL"),
+        "{log}"
+    );
+    assert!(!log.contains(RECIPIENT), "no address in the log: {log}");
+}

@@ -919,11 +919,8 @@ impl Config {
         {
             return Err(format!("scanner.{e}"));
         }
-        if sc.greylist && (sc.greylist_delay.is_zero() || sc.greylist_expiry <= sc.greylist_delay)
-        {
-            return Err(
-                "scanner.greylist_delay must be above 0 and below greylist_expiry".into(),
-            );
+        if sc.greylist && (sc.greylist_delay.is_zero() || sc.greylist_expiry <= sc.greylist_delay) {
+            return Err("scanner.greylist_delay must be above 0 and below greylist_expiry".into());
         }
         let q = &self.queue;
         if q.queue_run_delay.is_zero() {

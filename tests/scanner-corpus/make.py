@@ -592,7 +592,7 @@ def adult_cases():
         ("adult-label.eml", "SEXUALLY-EXPLICIT: New members area",
          "CAN-SPAM label SEXUALLY-EXPLICIT: at the start of the Subject"),
         ("adult-word.eml", "Free porn passes inside", "listed word \"porn\" in the Subject"),
-        ("adult-word-nude.eml", "Nude pictures from the party", "listed word \"nude\", capitalised"),
+        ("adult-word-nsfw.eml", "NSFW pictures from the party", "listed word \"nsfw\", in capitals"),
         ("adult-obfuscated-digit.eml", "Hot p0rn tonight", "obfuscated word \"p0rn\" (digit for o)"),
         ("adult-obfuscated-dots.eml", "Your p.o.r.n pass is ready", "obfuscated word \"p.o.r.n\" (dots between letters)"),
         ("adult-encoded-subject.eml", rfc2047("XXX videos \u2013 members only"),

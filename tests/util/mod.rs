@@ -22,6 +22,7 @@ pub const MAILDB: &str = env!("CARGO_BIN_EXE_postern-maildb");
 pub const REWRITER: &str = env!("CARGO_BIN_EXE_postern-rewriter");
 pub const ALIAS: &str = env!("CARGO_BIN_EXE_postern-alias");
 pub const ENCRYPTOR: &str = env!("CARGO_BIN_EXE_postern-encryptor");
+pub const SCANNER: &str = env!("CARGO_BIN_EXE_postern-scanner");
 
 /// The SRS secret of every test site, and its SRS domain.
 pub const SRS_SECRET: &str = "test-srs-secret";
@@ -104,6 +105,7 @@ impl Site {
              [aliases]\nstore = \"{store}\"\n\
              [srs]\ndomain = \"{SRS_DOMAIN}\"\nsecrets_file = \"{secrets}\"\n\
              [spool]\ndirectory = \"{spool}\"\nkey_file = \"{key}\"\n\
+             [scanner]\nclamd = \"\"\n\
              [relay]\nport = {relay_port}\ntimeout = \"5s\"\n{tables}",
             log = dir.path().join("postern.log").display(),
             spool = dir.path().join("spool").display(),
@@ -222,6 +224,16 @@ impl Site {
         let d = self.run(DELIVERER, &[], &w.stdout);
         [r, w, d]
     }
+}
+
+/// The jobs a tool wrote.
+pub fn jobs(stdout: &[u8]) -> Vec<postern::mail::job::Job> {
+    let mut reader = postern::mail::job::JobReader::new(stdout, 1 << 30);
+    let mut out = Vec::new();
+    while let Some(job) = reader.next_job().expect("a readable job stream") {
+        out.push(job);
+    }
+    out
 }
 
 /// A loopback port that nothing listens on (bound, then released).

@@ -214,6 +214,31 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("has_phishing_protection", "true", "look for phishing"),
     ("has_adult_content_protection", "true", "tag adult content"),
     (
+        "executable_action",
+        "",
+        "reject or tag executable attachments (empty: scanner.executable_action)",
+    ),
+    (
+        "phishing_action",
+        "",
+        "reject or tag phishing (empty: scanner.phishing_action)",
+    ),
+    (
+        "adult_action",
+        "",
+        "reject or tag adult content (empty: scanner.adult_action)",
+    ),
+    (
+        "allow_list",
+        "",
+        "clients and senders whose mail skips the sender checks (IP, CIDR, host, *.domain, user@domain, @domain; comma-separated)",
+    ),
+    (
+        "deny_list",
+        "",
+        "clients and senders whose mail is refused with 5.7.1 (same forms)",
+    ),
+    (
         "retention_days",
         "0",
         "days mail is kept in mailboxes (0: no limit)",
@@ -281,6 +306,18 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, StoreError> {
             p @ ("if-key" | "require" | "never") => Ok(p.to_owned()),
             _ => Err(bad("must be if-key, require or never (or empty)")),
         };
+    }
+    if key.ends_with("_action") {
+        return match v.to_ascii_lowercase().as_str() {
+            "" => Ok(String::new()),
+            a @ ("reject" | "tag") => Ok(a.to_owned()),
+            _ => Err(bad("must be reject or tag (or empty)")),
+        };
+    }
+    if key == "allow_list" || key == "deny_list" {
+        return crate::scanner::lists::List::parse_str(v)
+            .map(|_| v.to_owned())
+            .map_err(|e| bad(&e.to_string()));
     }
     if key == "wkd" {
         return match v.to_ascii_lowercase().as_str() {

@@ -543,6 +543,9 @@ fn fields(s: &Shown, now: SystemTime, show_addresses: bool) -> Vec<(String, Stri
     if let Some(v) = &env.upstream_queue_id {
         f.push(("upstream-queue-id".into(), text::clean(v).into_owned()));
     }
+    if let Some(v) = &env.auth_results {
+        f.push(("auth-results".into(), text::clean(v).into_owned()));
+    }
     if let Some(r) = env.ret {
         f.push(("ret".into(), r.to_string()));
     }

@@ -298,6 +298,10 @@ pub struct Envelope {
     pub sasl_username: Option<String>,
     /// The queue id of the MTA that handed us the message (Postfix's).
     pub upstream_queue_id: Option<String>,
+    /// The scanner's sender checks, results only (`spf=pass dkim=none
+    /// dmarc=pass`): what its `Authentication-Results:` header says, for
+    /// later stages.
+    pub auth_results: Option<String>,
     /// Delivery attempts made so far.
     pub attempts: u32,
     pub next_attempt: Option<SystemTime>,
@@ -327,6 +331,7 @@ impl Envelope {
             client_helo: None,
             sasl_username: None,
             upstream_queue_id: None,
+            auth_results: None,
             attempts: 0,
             next_attempt: None,
             eight_bit: false,
@@ -396,6 +401,7 @@ fn envelope_text(out: &mut String, env: &Envelope, size: usize) {
         ("client-helo", &env.client_helo),
         ("sasl-username", &env.sasl_username),
         ("upstream-queue-id", &env.upstream_queue_id),
+        ("auth-results", &env.auth_results),
     ] {
         if let Some(v) = value {
             field(out, "", key, v);
@@ -649,6 +655,7 @@ struct EnvelopeBuilder {
     client_helo: Option<String>,
     sasl_username: Option<String>,
     upstream_queue_id: Option<String>,
+    auth_results: Option<String>,
     attempts: u32,
     next_attempt: Option<SystemTime>,
     eight_bit: bool,
@@ -673,6 +680,7 @@ const SINGLE_FIELDS: &[&str] = &[
     "client-helo",
     "sasl-username",
     "upstream-queue-id",
+    "auth-results",
     "attempts",
     "next-attempt",
     "eight-bit",
@@ -736,6 +744,7 @@ impl EnvelopeBuilder {
             "client-helo" => self.client_helo = text,
             "sasl-username" => self.sasl_username = text,
             "upstream-queue-id" => self.upstream_queue_id = text,
+            "auth-results" => self.auth_results = text,
             "attempts" => self.attempts = value.parse().map_err(|_| "bad attempts".to_string())?,
             "next-attempt" => self.next_attempt = Some(time(value)?),
             "eight-bit" => self.eight_bit = yes_no(key, value)?,
@@ -806,6 +815,7 @@ impl EnvelopeBuilder {
             client_helo: self.client_helo,
             sasl_username: self.sasl_username,
             upstream_queue_id: self.upstream_queue_id,
+            auth_results: self.auth_results,
             attempts: self.attempts,
             next_attempt: self.next_attempt,
             eight_bit: self.eight_bit,

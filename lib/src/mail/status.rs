@@ -151,6 +151,14 @@ pub const NOT_AUTHORIZED: Status = Status::new(4, 7, 1);
 /// 5.7.1 Delivery not authorized: the recipient requires encryption and
 /// has no key.
 pub const ENCRYPTION_NEEDED: Status = Status::new(5, 7, 1);
+/// 5.7.1 Delivery not authorized, message refused: the scanner found a
+/// virus, an executable attachment, phishing or adult content, or the
+/// client or sender is listed.
+pub const REFUSED: Status = Status::new(5, 7, 1);
+/// 5.7.23 SPF validation failed (RFC 7372).
+pub const SPF_FAILED: Status = Status::new(5, 7, 23);
+/// 5.7.26 Multiple authentication checks failed: DMARC (RFC 7372).
+pub const DMARC_FAILED: Status = Status::new(5, 7, 26);
 
 #[cfg(test)]
 mod tests {
