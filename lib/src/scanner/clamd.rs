@@ -244,6 +244,34 @@ enum Failure {
     Other(ClamdError),
 }
 
+impl Failure {
+    fn into_error(self) -> ClamdError {
+        match self {
+            Failure::NoReply(e) | Failure::Other(e) => e,
+        }
+    }
+}
+
+/// A request sent and not yet answered ([`Clamd::send`]).
+pub struct Sent {
+    session: Session,
+    /// Its request number in the session.
+    id: u64,
+    /// How the writing went.
+    result: io::Result<()>,
+    /// Sent on a kept connection (which may have died meanwhile).
+    reused: bool,
+}
+
+impl fmt::Debug for Sent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sent")
+            .field("id", &self.id)
+            .field("reused", &self.reused)
+            .finish_non_exhaustive()
+    }
+}
+
 enum Request<'a> {
     Ping,
     Instream(&'a [u8]),
@@ -270,6 +298,16 @@ impl Clamd {
 
     /// Streams `data` (a whole message) to clamd and returns its verdict.
     pub fn scan(&mut self, data: &[u8]) -> Result<Verdict, ClamdError> {
+        let sent = self.send(data)?;
+        self.receive(sent, data)
+    }
+
+    /// The first half of [`Clamd::scan`]: streams `data` to clamd, which
+    /// scans it while the caller does other work, and returns without
+    /// waiting for the verdict; [`Clamd::receive`] reads it. `data` must
+    /// be given to both (it is sent again, once, when a kept connection
+    /// turns out to have died).
+    pub fn send(&mut self, data: &[u8]) -> Result<Sent, ClamdError> {
         let size = data.len() as u64;
         if size > self.max_stream {
             return Err(ClamdError::TooLarge {
@@ -277,7 +315,23 @@ impl Clamd {
                 max: self.max_stream,
             });
         }
-        match self.request(Request::Instream(data))? {
+        let (session, reused) = self.session()?;
+        Ok(self.send_on(session, reused, &Request::Instream(data)))
+    }
+
+    /// The verdict of what [`Clamd::send`] sent.
+    pub fn receive(&mut self, sent: Sent, data: &[u8]) -> Result<Verdict, ClamdError> {
+        let reused = sent.reused;
+        let reply = match self.finish(sent) {
+            Ok(reply) => reply,
+            Err(Failure::NoReply(_)) if reused => {
+                let session = self.open()?;
+                let again = self.send_on(session, false, &Request::Instream(data));
+                self.finish(again).map_err(Failure::into_error)?
+            }
+            Err(f) => return Err(f.into_error()),
+        };
+        match reply {
             Reply::Verdict(v) => Ok(v),
             Reply::Pong => Err(self.bad_reply("PONG to INSTREAM")),
             Reply::Error(message) => Err(ClamdError::Clamd {
@@ -307,24 +361,24 @@ impl Clamd {
     }
 
     fn request(&mut self, request: Request<'_>) -> Result<Reply, ClamdError> {
-        let kept = match self.session.take() {
-            Some(s) if !s.conn.is_stale() => Some(s),
-            _ => None,
-        };
-        let reused = kept.is_some();
-        let session = match kept {
-            Some(s) => s,
-            None => self.open()?,
-        };
-        match self.exchange(session, &request) {
+        let (session, reused) = self.session()?;
+        let sent = self.send_on(session, reused, &request);
+        match self.finish(sent) {
             Ok(reply) => Ok(reply),
             Err(Failure::NoReply(_)) if reused => {
                 let session = self.open()?;
-                self.exchange(session, &request).map_err(|f| match f {
-                    Failure::NoReply(e) | Failure::Other(e) => e,
-                })
+                let again = self.send_on(session, false, &request);
+                self.finish(again).map_err(Failure::into_error)
             }
-            Err(Failure::NoReply(e) | Failure::Other(e)) => Err(e),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    /// The kept session if it is still open (and `true`), else a new one.
+    fn session(&mut self) -> Result<(Session, bool), ClamdError> {
+        match self.session.take() {
+            Some(s) if !s.conn.is_stale() => Ok((s, true)),
+            _ => Ok((self.open()?, false)),
         }
     }
 
@@ -365,15 +419,31 @@ impl Clamd {
         }
     }
 
-    /// Sends one request and reads its reply; the session is kept for the
-    /// next request only when this one went right.
-    fn exchange(&mut self, mut session: Session, request: &Request<'_>) -> Result<Reply, Failure> {
+    /// Sends one request on `session`; [`Clamd::finish`] reads its reply.
+    fn send_on(&self, mut session: Session, reused: bool, request: &Request<'_>) -> Sent {
         let id = session.last_id + 1;
         session.last_id = id;
-        let sent = match request {
+        let result = match request {
             Request::Ping => session.conn.write_all(b"zPING\0"),
             Request::Instream(data) => write_instream(&mut session.conn, data, self.chunk),
         };
+        Sent {
+            session,
+            id,
+            result,
+            reused,
+        }
+    }
+
+    /// Reads the reply to what [`Clamd::send_on`] sent; the session is
+    /// kept for the next request only when this one went right.
+    fn finish(&mut self, sent: Sent) -> Result<Reply, Failure> {
+        let Sent {
+            mut session,
+            id,
+            result: sent,
+            ..
+        } = sent;
         // clamd may answer before reading everything (a size limit) and
         // close; its reply is then still worth reading. A write that timed
         // out is not followed by a second wait.

@@ -5,9 +5,19 @@
 
 use crate::mail::header;
 
-/// The prefix of every field the scanner writes; the same fields arriving
-/// with a message are forgeries (or an earlier pass's) and are dropped.
+/// The prefix of the fields the scanner writes.
 pub const TAG_PREFIX: &str = "X-Postern-";
+
+/// The fields the scanner writes; the same fields arriving with a message
+/// are forgeries (or an earlier pass's) and are dropped. Other
+/// `X-Postern-*` fields (the bouncer's `X-Postern-Queue-ID`) are left.
+pub const TAGS: &[&str] = &[
+    "X-Postern-Executable",
+    "X-Postern-Phishing",
+    "X-Postern-Adult",
+    "X-Postern-Sender",
+    "X-Postern-Virus-Scan",
+];
 
 /// Longest line the scanner writes in a header field, before folding.
 const FOLD_AT: usize = 78;
@@ -22,8 +32,8 @@ pub struct Edit {
     pub subject_prefix: Option<String>,
 }
 
-/// The message with `edit` applied. Fields dropped: every `X-Postern-*`
-/// field, and every `Authentication-Results:` field whose authserv-id is
+/// The message with `edit` applied. Fields dropped: the [`TAGS`] fields,
+/// and every `Authentication-Results:` field whose authserv-id is
 /// `authserv_id` (RFC 8601 section 5: a receiver removes the ones that
 /// claim to be its own before adding its own).
 pub fn apply(message: &[u8], authserv_id: &str, edit: &Edit) -> Vec<u8> {
@@ -57,9 +67,7 @@ pub fn apply(message: &[u8], authserv_id: &str, edit: &Edit) -> Vec<u8> {
 
 /// True for a field the scanner alone writes.
 fn is_ours(f: &header::Field<'_>, authserv_id: &str) -> bool {
-    if f.name.len() >= TAG_PREFIX.len()
-        && f.name[..TAG_PREFIX.len()].eq_ignore_ascii_case(TAG_PREFIX.as_bytes())
-    {
+    if TAGS.iter().any(|t| f.is(t)) {
         return true;
     }
     if !f.is("Authentication-Results") {
@@ -138,7 +146,7 @@ fn clean(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const MSG: &[u8] = b"Received: from a\n\tby b\nX-Postern-Phishing: forged\nAuthentication-Results: mx.example.com; spf=pass\nAuthentication-Results: other.example; spf=fail\nx-postern-virus: forged too\nSubject: hello\n  world\nFrom: a@example.org\n\nbody\nX-Postern-Phishing: in the body stays\n";
+    const MSG: &[u8] = b"Received: from a\n\tby b\nX-Postern-Phishing: forged\nX-Postern-Queue-ID: 1234\nAuthentication-Results: mx.example.com; spf=pass\nAuthentication-Results: other.example; spf=fail\nx-postern-virus-scan: forged too\nSubject: hello\n  world\nFrom: a@example.org\n\nbody\nX-Postern-Phishing: in the body stays\n";
 
     #[test]
     fn our_fields_are_dropped_others_kept_byte_for_byte() {
@@ -148,6 +156,7 @@ mod tests {
         assert!(!text.contains("mx.example.com; spf=pass"));
         assert!(text.contains("Authentication-Results: other.example; spf=fail\n"));
         assert!(text.contains("Received: from a\n\tby b\n"));
+        assert!(text.contains("X-Postern-Queue-ID: 1234\n"));
         assert!(text.ends_with("\nbody\nX-Postern-Phishing: in the body stays\n"));
         assert!(text.contains("Subject: hello\n  world\n"));
     }

@@ -302,6 +302,16 @@ impl<'a> Scanner<'a> {
         if remote && pending.iter().any(Pending::open) {
             self.open_dns()?;
         }
+
+        // The message goes to clamd now, and clamd scans it while the
+        // sender checks ask DNS and the other rules walk it; its verdict
+        // is read after them.
+        let clamd_sent = match &mut self.clamd {
+            Some(clamd) if pending.iter().any(|p| p.open() && p.rules.virus) => {
+                Some(clamd.send(&message))
+            }
+            _ => None,
+        };
         let mut auth_field = None;
 
         // DNS blocklists of the client address.
@@ -392,62 +402,35 @@ impl<'a> Scanner<'a> {
             self.auth_summary = Some(summary);
         }
 
-        // The content rules, each at most once. clamd scans the message on
-        // a thread of its own while this one walks it for the other rules:
-        // the two take about as long, and a kept clamd session answers one
-        // request at a time anyway.
+        // The other content rules, each at most once, while clamd scans.
         let wants = |f: fn(&Rules) -> bool| pending.iter().any(|p| p.open() && f(&p.rules));
-        let (want_virus, want_exec, want_phish, want_adult) = (
-            self.clamd.is_some() && wants(|r| r.virus),
-            wants(|r| r.executable.is_some()),
-            wants(|r| r.phishing.is_some()),
-            wants(|r| r.adult.is_some()),
-        );
-        let mut ours: Vec<String> = pending
-            .iter()
-            .filter(|p| p.open())
-            .map(|p| p.domain.clone())
-            .collect();
-        ours.sort();
-        ours.dedup();
-        let Scanner {
-            clamd,
-            config,
-            limits,
-            adult,
-            ..
-        } = self;
-        let local = || {
-            let executable = want_exec.then(|| attachments::scan(&message, limits));
-            let phishing = want_phish.then(|| {
-                phishing::scan(
-                    &message,
-                    &phishing::Context {
-                        our_domains: &ours,
-                        protected_names: &config.scanner.protected_names,
-                    },
-                )
-            });
-            let adult = if want_adult {
-                adult.check(&message, &mail_from)
-            } else {
-                None
-            };
-            (executable, phishing, adult)
+        let executable =
+            wants(|r| r.executable.is_some()).then(|| attachments::scan(&message, &self.limits));
+        let phishing = wants(|r| r.phishing.is_some()).then(|| {
+            let mut ours: Vec<String> = pending
+                .iter()
+                .filter(|p| p.open())
+                .map(|p| p.domain.clone())
+                .collect();
+            ours.sort();
+            ours.dedup();
+            phishing::scan(
+                &message,
+                &phishing::Context {
+                    our_domains: &ours,
+                    protected_names: &self.config.scanner.protected_names,
+                },
+            )
+        });
+        let adult = if wants(|r| r.adult.is_some()) {
+            self.adult.check(&message, &mail_from)
+        } else {
+            None
         };
-        let (virus, (executable, phishing, adult)) = match clamd.as_mut().filter(|_| want_virus) {
-            None => (None, local()),
-            Some(clamd) if !(want_exec || want_phish || want_adult) => {
-                (Some(clamd.scan(&message)), (None, None, None))
-            }
-            Some(clamd) => std::thread::scope(|s| {
-                let scanning = s.spawn(|| clamd.scan(&message));
-                let rest = local();
-                match scanning.join() {
-                    Ok(verdict) => (Some(verdict), rest),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }),
+        let virus = match (clamd_sent, &mut self.clamd) {
+            (Some(Ok(sent)), Some(clamd)) => Some(clamd.receive(sent, &message)),
+            (Some(Err(e)), _) => Some(Err(e)),
+            _ => None,
         };
 
         // Viruses.
@@ -689,6 +672,10 @@ impl<'a> Scanner<'a> {
         pending: Vec<Pending>,
         fallback: Edit,
     ) -> Vec<Job> {
+        let sc = &self.config.scanner;
+        // Sender checks not made: off, or local submission, or every
+        // recipient refused before them.
+        let auth_skipped = if sc.spf || sc.dmarc { "skipped" } else { "off" };
         let mut recipients: Vec<Option<Recipient>> = std::mem::take(&mut envelope.recipients)
             .into_iter()
             .map(Some)
@@ -760,7 +747,7 @@ impl<'a> Scanner<'a> {
         }
         self.log.info(format_args!(
             "{qid}: scanned: passed={passed} tagged={tagged} refused={refused} auth={} jobs={}",
-            self.auth_summary.as_deref().unwrap_or("off"),
+            self.auth_summary.as_deref().unwrap_or(auth_skipped),
             jobs.len()
         ));
         jobs
