@@ -14,6 +14,9 @@ mod util;
 #[path = "../lib/tests/gpg/mod.rs"]
 mod gpg;
 
+#[path = "../lib/tests/clamd/mod.rs"]
+mod clamd;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -583,5 +586,68 @@ fn encryptor_says_no_address_user_id_or_subject() {
     said.tool("a cut job", &e);
     said.log("encryptor", &site.log());
     assert!(site.log().contains("refused=2"), "{}", site.log());
+    said.assert_private(&all_addresses());
+}
+
+/// The scanner: a virus, an executable attachment whose name carries the
+/// subject's marker, phishing and adult tags, a deny list naming the
+/// sender, greylisting, and clamd gone.
+#[test]
+fn scanner_says_no_address_subject_or_file_name() {
+    let mut said = Said::default();
+    let mut server = clamd::ClamdServer::start();
+    let site = Site::new(util::closed_port());
+    site.configure("scanner", &format!("clamd = \"{}\"", server.tcp()));
+    site.configure("scanner", "spf = false");
+    site.configure("scanner", "dmarc = false");
+    let mut eicar = message();
+    eicar.extend_from_slice(&clamd::eicar());
+    eicar.push(b'\n');
+    let exe = format!(
+        "From: Alice <{SENDER}>\nSubject: {SUBJECT} XXX\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/html\n\n\
+         <a href=\"http://192.0.2.9/7f3a\">https://www.example.org/7f3a</a>\n--b\n\
+         Content-Type: application/octet-stream; name=\"privacy-7f3a.exe\"\n\n\
+         MZ binary\n--b--\n"
+    )
+    .into_bytes();
+    for (situation, msg) in [
+        ("a virus", eicar.clone()),
+        ("an executable, phishing, adult", exe),
+    ] {
+        let r = site.run(RECEIVER, &args(&RECIPIENTS), &msg);
+        let s = site.run(util::SCANNER, &[], &r.stdout);
+        assert_eq!(s.code, 0, "{}", s.stderr);
+        said.tool(situation, &s);
+    }
+    assert!(site.log().contains("virus found"), "{}", site.log());
+    assert!(site.log().contains("phishing sign"), "{}", site.log());
+
+    site.configure("scanner", &format!("deny = [\"{SENDER}\"]"));
+    let mut greylisted = vec!["--client-address=198.51.100.7"];
+    greylisted.extend(args(&RECIPIENTS));
+    let r = site.run(RECEIVER, &greylisted, &message());
+    let s = site.run(util::SCANNER, &[], &r.stdout);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    said.tool("the sender denied", &s);
+    site.configure("scanner", "deny = []");
+    site.configure(
+        "scanner",
+        &format!("greylist_db = \"{}\"", site.path().join("grey.db").display()),
+    );
+    site.configure("scanner", "greylist = true");
+    let s = site.run(util::SCANNER, &[], &r.stdout);
+    assert_eq!(s.code, 75, "{}", s.stderr);
+    said.tool("greylisted", &s);
+    site.configure("scanner", "greylist = false");
+    server.kill();
+    let s = site.run(util::SCANNER, &[], &r.stdout);
+    assert_eq!(s.code, 75, "{}", s.stderr);
+    said.tool("clamd gone", &s);
+    let s = site.run(util::SCANNER, &[], &r.stdout[..r.stdout.len() / 2]);
+    assert_eq!(s.code, 75, "{}", s.stderr);
+    said.tool("a cut job", &s);
+    said.log("scanner", &site.log());
+    assert!(!site.log().contains("privacy-"), "no file name: {}", site.log());
     said.assert_private(&all_addresses());
 }

@@ -741,3 +741,45 @@ fn a_cut_stream_is_refused_whole_and_dry_run_says_what_would_happen() {
         "{text}"
     );
 }
+
+#[test]
+fn malformed_messages_pass_through_whole_and_are_not_misread() {
+    let clamd = ClamdServer::start();
+    let site = site(Some(&clamd));
+    let mut deep = String::new();
+    for i in 0..300 {
+        deep.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
+        ));
+    }
+    deep.push_str("Content-Type: text/plain\n\nbottom\n");
+    let mut garbage: Vec<u8> = b"Subject: bytes\n\n".to_vec();
+    garbage.extend((0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no header section", b"just a line\n".to_vec()),
+        ("empty", Vec::new()),
+        (
+            "unterminated multipart",
+            b"Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"q\"\n\n--q\nContent-Type: application/zip; name=\"a.zip\"\nContent-Transfer-Encoding: base64\n\nUEsDBBQAAAAIAP////\n"
+                .to_vec(),
+        ),
+        ("300 nested multiparts", deep.into_bytes()),
+        ("binary garbage body", garbage),
+        (
+            "a 100 KB header line",
+            format!("Subject: {}\n\nbody\n", "w ".repeat(50_000)).into_bytes(),
+        ),
+        (
+            "a broken encoded name",
+            b"Subject: x\nMIME-Version: 1.0\nContent-Type: application/octet-stream; name=\"=?utf-8?B?!!!?=\"\nContent-Transfer-Encoding: base64\n\n%%%\n"
+                .to_vec(),
+        ),
+    ];
+    for (what, msg) in cases {
+        let out = site.run(SCANNER, &[], &job_of(&msg, "sender@example.org", "user@example.com"));
+        assert_eq!(out.code, 0, "{what}: {}", out.stderr);
+        let job = one(&out);
+        assert_eq!(failed(&job, "user@example.com"), None, "{what}");
+        assert_eq!(job.message, msg, "{what}: passed on byte for byte");
+    }
+}
