@@ -6,10 +6,14 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::SystemTime;
+
 use clap::Parser;
 use postern::config::Config;
 use postern::exit::{Failure, Sysexit, ToFailure};
 use postern::log::Log;
+use postern::mail::job::JobReader;
+use postern::stage::{Stage, run_stream};
 
 /// The whole life of a tool: parse the command line, load the
 /// configuration named by `config_path`, open the log, run, exit.
@@ -168,17 +172,83 @@ pub fn bare_message(
     recipients: Vec<String>,
     now: std::time::SystemTime,
 ) -> Result<postern::mail::job::Job, Failure> {
-    use postern::receiver::{self, Arrival};
-    let msg = read_message(config.message_size_limit)?;
-    let arrival = Arrival {
+    let arrival = postern::receiver::Arrival {
         sender,
         recipients,
-        ..Arrival::default()
+        ..Default::default()
     };
-    let accepted = receiver::accept(config, tool, &arrival, &msg, now, new_queue_id()?)?;
+    bare_arrival(config, tool, &arrival, now)
+}
+
+/// [`bare_message`] with the rest of what an MTA would say (the client).
+pub fn bare_arrival(
+    config: &Config,
+    tool: &str,
+    arrival: &postern::receiver::Arrival,
+    now: std::time::SystemTime,
+) -> Result<postern::mail::job::Job, Failure> {
+    let msg = read_message(config.message_size_limit)?;
+    let accepted = postern::receiver::accept(config, tool, arrival, &msg, now, new_queue_id()?)?;
     let message = accepted.parts(&msg).concat();
     Ok(postern::mail::job::Job {
         envelope: accepted.envelope,
         message,
     })
+}
+
+/// What a dry run prints for one job, given the stage it ran through.
+pub type Explain<'e, S> = &'e mut dyn FnMut(&mut S, postern::mail::job::Job, SystemTime) -> String;
+
+/// The loop of a job-stream stage binary (postern-scanner, -rewriter,
+/// -encryptor): the jobs on standard input, or one bare message when
+/// `bare` is given, each through `stage`, the jobs out on standard
+/// output; with `explain` (`--dry-run`), what it returns for each job is
+/// printed instead, and no job is written.
+pub fn run_stage<S: Stage>(
+    config: &Config,
+    tool: &str,
+    stage: &mut S,
+    bare: Option<postern::receiver::Arrival>,
+    mut explain: Option<Explain<'_, S>>,
+) -> Result<(), Failure> {
+    let limit = postern::deliverer::job_size_limit(config);
+    let mut jobs = Vec::new();
+    match bare {
+        Some(arrival) => jobs.push(bare_arrival(config, tool, &arrival, SystemTime::now())?),
+        None if explain.is_some() => {
+            let mut reader = JobReader::new(io::stdin().lock(), limit);
+            while let Some(job) = reader.next_job()? {
+                jobs.push(job);
+            }
+        }
+        None => {
+            return run_stream(
+                stage,
+                io::stdin().lock(),
+                io::stdout().lock(),
+                limit,
+                SystemTime::now,
+            );
+        }
+    }
+    let mut out = io::stdout().lock();
+    for job in jobs {
+        match &mut explain {
+            Some(explain) => {
+                let text = explain(stage, job, SystemTime::now());
+                out.write_all(text.as_bytes()).map_err(stdout_failure)?;
+            }
+            None => {
+                for j in stage.process(job, SystemTime::now())? {
+                    j.write_to(&mut out).map_err(stdout_failure)?;
+                }
+            }
+        }
+    }
+    out.flush().map_err(stdout_failure)
+}
+
+/// Standard output could not be written (the next stage is gone).
+pub fn stdout_failure(e: io::Error) -> Failure {
+    Failure::tempfail(format!("cannot write to standard output: {e}"))
 }

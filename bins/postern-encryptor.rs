@@ -1,19 +1,16 @@
 //! postern-encryptor(1): jobs in, jobs out — mail to recipients with an
 //! OpenPGP key encrypted to it as PGP/MIME, one job per distinct key set.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::Parser;
 use postern::config::{Config, EncryptPolicy};
-use postern::deliverer::job_size_limit;
 use postern::encryptor::{Encryptor, Outcome};
 use postern::exit::Failure;
 use postern::log::Log;
-use postern::mail::job::JobReader;
-use postern::stage::{Stage, run_stream};
+use postern::mail::job::Job;
+use postern::receiver::Arrival;
 use postern_cli as common;
 
 const TOOL: &str = "postern-encryptor";
@@ -42,52 +39,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     let mut encryptor = Encryptor::open(config, log)?;
-    let now = SystemTime::now;
-    let mut jobs = Vec::new();
-    match cli.sender {
-        Some(sender) => jobs.push(common::bare_message(
-            config,
-            TOOL,
-            sender,
-            cli.recipients,
-            now(),
-        )?),
-        None if cli.dry_run => {
-            let mut reader = JobReader::new(io::stdin().lock(), job_size_limit(config));
-            while let Some(job) = reader.next_job()? {
-                jobs.push(job);
-            }
-        }
-        None => {
-            return run_stream(
-                &mut encryptor,
-                io::stdin().lock(),
-                io::stdout().lock(),
-                job_size_limit(config),
-                now,
-            );
-        }
-    }
-    let mut out = io::stdout().lock();
-    for job in jobs {
+    let bare = cli.sender.map(|sender| Arrival {
+        sender,
+        recipients: cli.recipients,
+        ..Arrival::default()
+    });
+    let mut explain = |encryptor: &mut Encryptor<'_>, job: Job, now| {
         let qid = job.envelope.queue_id.clone();
-        if cli.dry_run {
-            let line = match encryptor.encrypt(job, now()) {
-                Ok(_) => encryptor
-                    .decisions
-                    .iter()
-                    .map(|d| format!("{qid}: <{}> {}\n", d.recipient, describe(&d.outcome)))
-                    .collect::<String>(),
-                Err(f) => format!("{qid}: the whole job: {f}\n"),
-            };
-            out.write_all(line.as_bytes()).map_err(write_failure)?;
-        } else {
-            for j in encryptor.process(job, now())? {
-                j.write_to(&mut out).map_err(write_failure)?;
-            }
+        match encryptor.encrypt(job, now) {
+            Ok(_) => encryptor
+                .decisions
+                .iter()
+                .map(|d| format!("{qid}: <{}> {}\n", d.recipient, describe(&d.outcome)))
+                .collect::<String>(),
+            Err(f) => format!("{qid}: the whole job: {f}\n"),
         }
-    }
-    out.flush().map_err(write_failure)
+    };
+    let explain: Option<common::Explain<'_, Encryptor<'_>>> = cli.dry_run.then_some(&mut explain);
+    common::run_stage(config, TOOL, &mut encryptor, bare, explain)
 }
 
 fn describe(o: &Outcome) -> String {
@@ -106,8 +75,4 @@ fn describe(o: &Outcome) -> String {
         ),
         Outcome::Refused { reason } => format!("refused: 5.7.1 {reason}"),
     }
-}
-
-fn write_failure(e: io::Error) -> Failure {
-    Failure::tempfail(format!("cannot write to standard output: {e}"))
 }

@@ -9,12 +9,11 @@ use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
 use postern::config::Config;
-use postern::deliverer::job_size_limit;
 use postern::exit::Failure;
 use postern::log::Log;
-use postern::mail::job::JobReader;
+use postern::mail::job::Job;
+use postern::receiver::Arrival;
 use postern::rewriter::{self, Rewriter, explain};
-use postern::stage::{Stage, run_stream};
 use postern_cli as common;
 
 const TOOL: &str = "postern-rewriter";
@@ -61,63 +60,31 @@ fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     if let Some(Command::Explain { json, addresses }) = cli.command {
         return explain_all(&mut rewriter, &addresses, json);
     }
-    let now = SystemTime::now;
-    if cli.dry_run {
-        rewriter.counting = false;
-        let mut out = io::stdout().lock();
-        let mut jobs = Vec::new();
-        match cli.sender {
-            Some(sender) => jobs.push(common::bare_message(
-                config,
-                TOOL,
-                sender,
-                cli.recipients,
-                now(),
-            )?),
-            None => {
-                let mut reader = JobReader::new(io::stdin().lock(), job_size_limit(config));
-                while let Some(job) = reader.next_job()? {
-                    jobs.push(job);
-                }
-            }
+    rewriter.counting = !cli.dry_run;
+    let bare = cli.sender.map(|sender| Arrival {
+        sender,
+        recipients: cli.recipients,
+        ..Arrival::default()
+    });
+    let mut explain = |rewriter: &mut Rewriter<'_>, job: Job, now| {
+        let qid = job.envelope.queue_id.clone();
+        match rewriter.rewrite(job, now) {
+            Ok(r) => r
+                .decisions
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{qid}: <{}> {}\n",
+                        d.recipient,
+                        rewriter::describe(&d.outcome)
+                    )
+                })
+                .collect::<String>(),
+            Err(f) => format!("{qid}: the whole job: {f}\n"),
         }
-        for job in jobs {
-            let qid = job.envelope.queue_id.clone();
-            let line = match rewriter.rewrite(job, now()) {
-                Ok(r) => r
-                    .decisions
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{qid}: <{}> {}\n",
-                            d.recipient,
-                            rewriter::describe(&d.outcome)
-                        )
-                    })
-                    .collect::<String>(),
-                Err(f) => format!("{qid}: the whole job: {f}\n"),
-            };
-            out.write_all(line.as_bytes()).map_err(write_failure)?;
-        }
-        return out.flush().map_err(write_failure);
-    }
-    match cli.sender {
-        Some(sender) => {
-            let job = common::bare_message(config, TOOL, sender, cli.recipients, now())?;
-            let mut out = io::stdout().lock();
-            for j in rewriter.process(job, now())? {
-                j.write_to(&mut out).map_err(write_failure)?;
-            }
-            out.flush().map_err(write_failure)
-        }
-        None => run_stream(
-            &mut rewriter,
-            io::stdin().lock(),
-            io::stdout().lock(),
-            job_size_limit(config),
-            now,
-        ),
-    }
+    };
+    let explain: Option<common::Explain<'_, Rewriter<'_>>> = cli.dry_run.then_some(&mut explain);
+    common::run_stage(config, TOOL, &mut rewriter, bare, explain)
 }
 
 fn explain_all(
@@ -134,7 +101,8 @@ fn explain_all(
         } else {
             e.to_text() + "\n"
         };
-        out.write_all(text.as_bytes()).map_err(write_failure)?;
+        out.write_all(text.as_bytes())
+            .map_err(common::stdout_failure)?;
         if e.unusable {
             worst = Some(Failure::new(
                 postern::exit::Sysexit::DataErr,
@@ -143,10 +111,6 @@ fn explain_all(
             ));
         }
     }
-    out.flush().map_err(write_failure)?;
+    out.flush().map_err(common::stdout_failure)?;
     worst.map_or(Ok(()), Err)
-}
-
-fn write_failure(e: io::Error) -> Failure {
-    Failure::tempfail(format!("cannot write to standard output: {e}"))
 }

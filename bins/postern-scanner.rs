@@ -2,19 +2,16 @@
 //! attachments, phishing and adult content, and the sending server's
 //! SPF, DMARC and DNS blocklist standing, refused or tagged.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::Parser;
 use postern::config::Config;
-use postern::deliverer::job_size_limit;
 use postern::exit::Failure;
 use postern::log::Log;
-use postern::mail::job::JobReader;
+use postern::mail::job::Job;
+use postern::receiver::Arrival;
 use postern::scanner::{Scanner, Verdict};
-use postern::stage::{Stage, run_stream};
 use postern_cli as common;
 
 const TOOL: &str = "postern-scanner";
@@ -52,61 +49,36 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     let mut scanner = Scanner::open(config, log)?;
-    let now = SystemTime::now;
-    let mut jobs = Vec::new();
-    match cli.sender {
-        Some(sender) => {
-            let mut job = common::bare_message(config, TOOL, sender, cli.recipients, now())?;
-            job.envelope.client_address = cli.client_address;
-            job.envelope.client_hostname = cli.client_hostname;
-            job.envelope.client_helo = cli.helo;
-            jobs.push(job);
-        }
-        None if cli.dry_run => {
-            let mut reader = JobReader::new(io::stdin().lock(), job_size_limit(config));
-            while let Some(job) = reader.next_job()? {
-                jobs.push(job);
-            }
-        }
-        None => {
-            return run_stream(
-                &mut scanner,
-                io::stdin().lock(),
-                io::stdout().lock(),
-                job_size_limit(config),
-                now,
-            );
-        }
-    }
-    let mut out = io::stdout().lock();
-    for job in jobs {
+    let bare = cli.sender.map(|sender| Arrival {
+        sender,
+        recipients: cli.recipients,
+        client_address: cli.client_address,
+        client_hostname: cli.client_hostname,
+        client_helo: cli.helo,
+        ..Arrival::default()
+    });
+    let mut explain = |scanner: &mut Scanner<'_>, job: Job, now| {
         let qid = job.envelope.queue_id.clone();
-        if cli.dry_run {
-            let text = match scanner.scan(job, now()) {
-                Ok(_) => {
-                    let mut text = String::new();
-                    if let Some(auth) = &scanner.auth_summary {
-                        text.push_str(&format!("{qid}: sender checks: {auth}\n"));
-                    }
-                    for d in &scanner.decisions {
-                        text.push_str(&format!(
-                            "{qid}: <{}> {}\n",
-                            d.recipient,
-                            describe(&d.verdict)
-                        ));
-                    }
-                    text
+        match scanner.scan(job, now) {
+            Ok(_) => {
+                let mut text = String::new();
+                if let Some(auth) = &scanner.auth_summary {
+                    text.push_str(&format!("{qid}: sender checks: {auth}\n"));
                 }
-                Err(f) => format!("{qid}: the whole job: {f}\n"),
-            };
-            out.write_all(text.as_bytes()).map_err(write_failure)?;
-        } else {
-            for j in scanner.process(job, now())? {
-                j.write_to(&mut out).map_err(write_failure)?;
+                for d in &scanner.decisions {
+                    text.push_str(&format!(
+                        "{qid}: <{}> {}\n",
+                        d.recipient,
+                        describe(&d.verdict)
+                    ));
+                }
+                text
             }
+            Err(f) => format!("{qid}: the whole job: {f}\n"),
         }
-    }
-    out.flush().map_err(write_failure)
+    };
+    let explain: Option<common::Explain<'_, Scanner<'_>>> = cli.dry_run.then_some(&mut explain);
+    common::run_stage(config, TOOL, &mut scanner, bare, explain)
 }
 
 fn describe(v: &Verdict) -> String {
@@ -122,8 +94,4 @@ fn describe(v: &Verdict) -> String {
         ),
         Verdict::Refused { status, reason } => format!("refused: {status} {reason}"),
     }
-}
-
-fn write_failure(e: io::Error) -> Failure {
-    Failure::tempfail(format!("cannot write to standard output: {e}"))
 }

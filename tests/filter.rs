@@ -535,50 +535,37 @@ fn real_chain_with_an_alias_refuses_an_unknown_one_with_its_own_line() {
     assert_eq!(site.queue("deferred").len(), 1);
 }
 
-#[test]
-fn encryptor_fails_in_the_middle_with_its_own_line() {
+/// A stage between two others (`postern-scanner`, `postern-encryptor`)
+/// failing: its line and its status, whether it read the stream first or
+/// not, and a crash keeps the mail.
+fn middle_stage_fails_with_its_own_line(name: &str) {
     for &(code, line) in FAILURES {
-        // After the rewriter, before the deliverer: its line, its status,
-        // whether it read the stream first or not.
         for body in [w_refuses(code, line), d_fails_early(code, line)] {
             let stages = Stages::new(Some(R_OK), Some(D_READS));
-            stages.script("postern-encryptor", Some(&body));
+            stages.script(name, Some(&body));
             let out = stages.run(MESSAGE, None);
-            expect(&out, code, &one_line(line), &format!("encryptor {code}"));
+            expect(&out, code, &one_line(line), &format!("{name} {code}"));
         }
     }
     let stages = Stages::new(Some(R_OK), Some(D_READS));
-    stages.script("postern-encryptor", Some("kill -KILL $$"));
+    stages.script(name, Some("kill -KILL $$"));
     let out = stages.run(MESSAGE, None);
     expect(
         &out,
         75,
-        "4.3.0 postern-filter: postern-encryptor was killed by signal 9\n",
-        "encryptor killed",
+        &format!("4.3.0 postern-filter: {name} was killed by signal 9\n"),
+        &format!("{name} killed"),
     );
 }
 
 #[test]
+fn encryptor_fails_in_the_middle_with_its_own_line() {
+    middle_stage_fails_with_its_own_line("postern-encryptor");
+}
+
+#[test]
 fn scanner_fails_in_the_middle_with_its_own_line() {
-    for &(code, line) in FAILURES {
-        // After the receiver, before the rewriter: its line, its status,
-        // whether it read the stream first or not.
-        for body in [w_refuses(code, line), d_fails_early(code, line)] {
-            let stages = Stages::new(Some(R_OK), Some(D_READS));
-            stages.script("postern-scanner", Some(&body));
-            let out = stages.run(MESSAGE, None);
-            expect(&out, code, &one_line(line), &format!("scanner {code}"));
-        }
-    }
-    let stages = Stages::new(Some(R_OK), Some(D_READS));
-    stages.script("postern-scanner", Some("kill -KILL $$"));
-    let out = stages.run(MESSAGE, None);
-    expect(
-        &out,
-        75,
-        "4.3.0 postern-filter: postern-scanner was killed by signal 9\n",
-        "scanner killed",
-    );
+    middle_stage_fails_with_its_own_line("postern-scanner");
 }
 
 #[test]

@@ -633,7 +633,10 @@ fn scanner_says_no_address_subject_or_file_name() {
     site.configure("scanner", "deny = []");
     site.configure(
         "scanner",
-        &format!("greylist_db = \"{}\"", site.path().join("grey.db").display()),
+        &format!(
+            "greylist_db = \"{}\"",
+            site.path().join("grey.db").display()
+        ),
     );
     site.configure("scanner", "greylist = true");
     let s = site.run(util::SCANNER, &[], &r.stdout);
@@ -648,6 +651,10 @@ fn scanner_says_no_address_subject_or_file_name() {
     assert_eq!(s.code, 75, "{}", s.stderr);
     said.tool("a cut job", &s);
     said.log("scanner", &site.log());
-    assert!(!site.log().contains("privacy-"), "no file name: {}", site.log());
+    assert!(
+        !site.log().contains("privacy-"),
+        "no file name: {}",
+        site.log()
+    );
     said.assert_private(&all_addresses());
 }

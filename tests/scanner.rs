@@ -776,7 +776,11 @@ fn malformed_messages_pass_through_whole_and_are_not_misread() {
         ),
     ];
     for (what, msg) in cases {
-        let out = site.run(SCANNER, &[], &job_of(&msg, "sender@example.org", "user@example.com"));
+        let out = site.run(
+            SCANNER,
+            &[],
+            &job_of(&msg, "sender@example.org", "user@example.com"),
+        );
         assert_eq!(out.code, 0, "{what}: {}", out.stderr);
         let job = one(&out);
         assert_eq!(failed(&job, "user@example.com"), None, "{what}");
