@@ -4,12 +4,16 @@
 # smtp-source -> private Postfix -> smtp-sink (tests/fixtures/postfix.sh),
 # through four listeners of the same instance, interleaved run by run:
 #   baseline  Postfix alone, no content filter
-#   postern   content_filter=postern: postern-receiver | postern-rewriter |
-#             postern-encryptor | postern-deliverer, reinjected over SMTP
-#             (contrib/postfix); the sink has no key, so the encryptor
-#             passes every message after one (cached) keyring lookup
+#   postern   content_filter=postern: postern-receiver | postern-scanner |
+#             postern-rewriter | postern-encryptor | postern-deliverer,
+#             reinjected over SMTP (contrib/postfix); the scanner asks the
+#             fixture's private clamd about every message (smtp-source's
+#             messages are alike, so clamd answers most from its cache) and
+#             skips the sender checks (the client is loopback); the sink
+#             has no key, so the encryptor passes every message after one
+#             (cached) keyring lookup
 #   norewrite content_filter=posternnorw: the same chain without the
-#             rewriter (receiver | encryptor | deliverer), a second
+#             rewriter (receiver | scanner | encryptor | deliverer), a second
 #             pipe service running DIR/bin/postern-filter-without-rewriter,
 #             derived here from contrib/postfix/postern-filter (see
 #             derive_two_stage_filter); its own smtpd listener
@@ -54,7 +58,7 @@ time_limit=${BENCH_TIME_LIMIT:-480}
 system_main_cf=/etc/postfix/main.cf
 
 [[ $(id -u) == 0 ]] || { echo "bench: must run as root (it starts a private Postfix)" >&2; exit 1; }
-for b in postern-receiver postern-rewriter postern-encryptor postern-deliverer; do
+for b in postern-receiver postern-scanner postern-rewriter postern-encryptor postern-deliverer; do
     [[ -x $repo/target/release/$b ]] || { echo "bench: $repo/target/release/$b missing (make build)" >&2; exit 1; }
 done
 
@@ -89,13 +93,13 @@ SINK_DUMP=0 POSTERN_BINDIR=$repo/target/release bash "$fixture" start "$dir"
 # arrays and the pipeline (the script counts exit statuses by the stages).
 derive_two_stage_filter() {
     local in=$1 out=$2 changed
-    sed -e '/^stages=(postern-receiver postern-rewriter postern-encryptor postern-deliverer)$/s/ postern-rewriter//' \
-        -e '/^tags=(r w e d)$/s/ w//' \
+    sed -e '/^stages=(postern-receiver postern-scanner postern-rewriter postern-encryptor postern-deliverer)$/s/ postern-rewriter//' \
+        -e '/^tags=(r s w e d)$/s/ w//' \
         -e '/^ *POSTERN_STATUS_TAG=w "\$bindir\/postern-rewriter" 2>&3 3>&- |$/d' \
         "$in" >"$out"
     changed=$(diff "$in" "$out" | grep -c '^[<>]' || true)
     # 2 lines changed (< and > each) and 1 deleted: 5 diff lines.
-    if [[ $changed != 5 ]] || grep -v '^#' "$out" | grep -q 'rewriter\|tags=(r w e d)' ||
+    if [[ $changed != 5 ]] || grep -v '^#' "$out" | grep -q 'rewriter\|tags=(r s w e d)' ||
         ! grep -q '\${#codes\[@\]} -ne \${#stages\[@\]}' "$out" ||
         ! bash -n "$out"; then
         echo "bench: cannot derive the filter without the rewriter from $in (its shape changed; see derive_two_stage_filter)" >&2
