@@ -151,7 +151,8 @@ impl Reason {
     fn describe(&self) -> String {
         match self {
             Reason::Extension(ext) => {
-                format!(".{ext} is a {}", family(ext).unwrap_or("blocked type"))
+                let what = family(ext).unwrap_or("blocked type");
+                format!(".{ext} is {} {what}", article(what))
             }
             Reason::DoubleExtension(ext) => format!(
                 "double extension hides a .{ext} ({})",
@@ -169,6 +170,14 @@ impl Reason {
             Reason::ZipBomb(why) => format!("archive bomb: {why}"),
             Reason::EncryptedArchive => "encrypted archive, content unseen".to_string(),
         }
+    }
+}
+
+/// "a" or "an" before `word` (the families' names are plain English).
+fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
     }
 }
 

@@ -755,3 +755,19 @@ fn measure(what: &str, m: &[u8]) -> Scan {
     );
     scan
 }
+
+#[test]
+fn replies_take_a_or_an_as_the_family_needs() {
+    let said = |ext: &str| Reason::Extension(ext.to_owned()).describe();
+    assert_eq!(said("exe"), ".exe is a Windows program, library or driver");
+    assert!(
+        said("msi").starts_with(".msi is an installer"),
+        "{}",
+        said("msi")
+    );
+    assert!(
+        said("docm").starts_with(".docm is an Office"),
+        "{}",
+        said("docm")
+    );
+}
