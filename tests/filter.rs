@@ -59,6 +59,21 @@ impl Stages {
             .expect("chmod a stage");
     }
 
+    /// Every stage the real binary, as `make install` puts them.
+    fn real_chain() -> Stages {
+        let stages = Stages::new(None, None);
+        for (name, binary) in [
+            ("postern-receiver", util::RECEIVER),
+            ("postern-scanner", util::SCANNER),
+            ("postern-rewriter", util::REWRITER),
+            ("postern-encryptor", util::ENCRYPTOR),
+            ("postern-deliverer", util::DELIVERER),
+        ] {
+            stages.real(name, binary);
+        }
+        stages
+    }
+
     /// The real binary as a stage.
     fn real(&self, name: &str, binary: &str) {
         self.file(name, &format!("#!/bin/sh\nexec {binary} \"$@\"\n"));
@@ -387,12 +402,7 @@ fn real_chain_delivers_spools_and_refuses_with_one_line() {
     let site = util::Site::with_extra(util::closed_port(), "message_size_limit = 100000");
     site.configure("encryptor", "keyring = \"\"");
     site.configure("wkd", "enabled = false");
-    let stages = Stages::new(None, None);
-    stages.real("postern-receiver", util::RECEIVER);
-    stages.real("postern-scanner", util::SCANNER);
-    stages.real("postern-rewriter", util::REWRITER);
-    stages.real("postern-encryptor", util::ENCRYPTOR);
-    stages.real("postern-deliverer", util::DELIVERER);
+    let stages = Stages::real_chain();
 
     // Relay down: the job is spooled, which is done (0), and nothing said.
     let out = stages.run(&util::message("spooled", "x"), Some(&site.config));
@@ -576,12 +586,7 @@ fn real_chain_with_clamd_down_keeps_the_mail_with_the_scanners_line() {
         &format!("clamd = \"127.0.0.1:{}\"", util::closed_port()),
     );
     site.configure("encryptor", "keyring = \"\"");
-    let stages = Stages::new(None, None);
-    stages.real("postern-receiver", util::RECEIVER);
-    stages.real("postern-scanner", util::SCANNER);
-    stages.real("postern-rewriter", util::REWRITER);
-    stages.real("postern-encryptor", util::ENCRYPTOR);
-    stages.real("postern-deliverer", util::DELIVERER);
+    let stages = Stages::real_chain();
     let out = stages.run(&util::message("clamd down", "x"), Some(&site.config));
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -598,12 +603,7 @@ fn real_chain_with_clamd_down_keeps_the_mail_with_the_scanners_line() {
 fn real_chain_with_a_missing_keyring_keeps_the_mail_with_the_encryptors_line() {
     let site = util::Site::new(util::closed_port());
     site.configure("encryptor", "keyring = \"/nonexistent/gnupg\"");
-    let stages = Stages::new(None, None);
-    stages.real("postern-receiver", util::RECEIVER);
-    stages.real("postern-scanner", util::SCANNER);
-    stages.real("postern-rewriter", util::REWRITER);
-    stages.real("postern-encryptor", util::ENCRYPTOR);
-    stages.real("postern-deliverer", util::DELIVERER);
+    let stages = Stages::real_chain();
     let out = stages.run(&util::message("no keyring", "x"), Some(&site.config));
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
