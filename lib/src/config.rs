@@ -78,6 +78,7 @@ pub struct Config {
     pub encryptor: EncryptorConfig,
     pub wkd: WkdConfig,
     pub scanner: ScannerConfig,
+    pub sync: SyncConfig,
 }
 
 /// DNS lookups (TXT records for aliases and verification; MX later).
@@ -389,6 +390,80 @@ impl Default for ScannerConfig {
             greylist_delay: Duration::from_secs(300),
             greylist_expiry: Duration::from_secs(35 * 86400),
             greylist_db: PathBuf::from("/var/lib/postern/greylist.db"),
+        }
+    }
+}
+
+/// How `postern-alias sync` tells a domain's admins what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyMethod {
+    /// A job through postern-rewriter and postern-deliverer, in process
+    /// (an admin address in one of our domains is resolved like any mail).
+    Deliverer,
+    /// Handed to `sync.sendmail` (Postfix's sendmail(1)).
+    Sendmail,
+    /// No mail; the report is printed only.
+    None,
+}
+
+/// Team addresses kept in step with a directory (`postern-alias sync`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Domain to team: `"~TEAM"` is a Launchpad team, `"file:TEAM"` a
+    /// team of `members_file`. Only verified domains of the store take part.
+    pub teams: std::collections::BTreeMap<String, String>,
+    /// The Launchpad web service root (`https://`; `http://` only on a
+    /// loopback address, for tests).
+    pub launchpad_url: String,
+    /// PEM file of the CA certificates the web service must chain to
+    /// (none: the Mozilla roots).
+    pub launchpad_ca_file: Option<PathBuf>,
+    /// A member counts only after signing the Ubuntu Code of Conduct.
+    pub require_coc: bool,
+    /// Lines of `team username address` for teams written `"file:TEAM"`.
+    pub members_file: PathBuf,
+    /// Longest one request may take.
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Further tries of a request that timed out or got a 5xx answer.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    #[serde(with = "human_duration")]
+    pub retry_backoff: Duration,
+    /// Most members read from one team (a larger team fails the domain).
+    pub max_members: usize,
+    /// Most aliases one run may disable in a domain; a run that would
+    /// disable more changes nothing there unless given `--force` (0: no limit).
+    pub max_disable: usize,
+    /// `deliverer`, `sendmail` or `none`.
+    pub notify: NotifyMethod,
+    /// The sendmail program for `notify = "sendmail"`.
+    pub sendmail: PathBuf,
+    /// From: of the notifications (empty: postmaster@`hostname`).
+    pub notify_from: String,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            teams: std::collections::BTreeMap::new(),
+            launchpad_url: "https://api.launchpad.net/1.0".into(),
+            launchpad_ca_file: None,
+            require_coc: true,
+            members_file: PathBuf::from("/etc/postern/members"),
+            timeout: Duration::from_secs(30),
+            concurrency: 8,
+            retries: 3,
+            retry_backoff: Duration::from_secs(1),
+            max_members: 100_000,
+            max_disable: 50,
+            notify: NotifyMethod::Deliverer,
+            sendmail: PathBuf::from("/usr/sbin/sendmail"),
+            notify_from: String::new(),
         }
     }
 }
@@ -719,6 +794,7 @@ impl Default for Config {
             encryptor: EncryptorConfig::default(),
             wkd: WkdConfig::default(),
             scanner: ScannerConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -921,6 +997,13 @@ impl Config {
         }
         if sc.greylist && (sc.greylist_delay.is_zero() || sc.greylist_expiry <= sc.greylist_delay) {
             return Err("scanner.greylist_delay must be above 0 and below greylist_expiry".into());
+        }
+        let sy = &self.sync;
+        if sy.timeout.is_zero() || sy.concurrency == 0 || sy.max_members == 0 {
+            return Err("sync.timeout, concurrency and max_members must be greater than 0".into());
+        }
+        if sy.concurrency > 64 {
+            return Err("sync.concurrency must be at most 64".into());
         }
         let q = &self.queue;
         if q.queue_run_delay.is_zero() {

@@ -15,6 +15,7 @@ pub mod lookup;
 pub mod records;
 pub mod resolve;
 pub mod store;
+pub mod sync;
 pub mod txt;
 pub mod virtual_file;
 

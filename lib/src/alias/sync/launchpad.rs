@@ -1,0 +1,1 @@
+//! The Launchpad web service as a [`super::Directory`].
