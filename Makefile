@@ -122,10 +122,11 @@ install: build
 	chmod 644 $(DESTDIR)$(DOCDIR)/cron/postern
 	install -d $(DESTDIR)$(DOCDIR)/procmail $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR)/clamav
 	install -m 644 contrib/clamav/clamd.conf.postern $(DESTDIR)$(DOCDIR)/clamav/clamd.conf.postern
-	for f in procmail/postern-maildb.rc cron/postern-maildb-backup \
+	for f in procmail/postern-maildb.rc cron/postern-maildb-backup cron/postern-alias-sync \
 	    systemd/postern-maildb-backup.service systemd/postern-maildb-backup.timer \
 	    systemd/postern-deliverer.service systemd/postern-queue-run.service \
-	    systemd/postern-queue-run.timer; do \
+	    systemd/postern-queue-run.timer systemd/postern-alias-sync.service \
+	    systemd/postern-alias-sync.timer; do \
 	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(POSTERN_USER)|g' \
 	      contrib/$$f > $(DESTDIR)$(DOCDIR)/$$f; \
 	  chmod 644 $(DESTDIR)$(DOCDIR)/$$f; \

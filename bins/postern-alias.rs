@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 use postern::alias::admin::{self, AliasLimits};
 use postern::alias::crypto;
+use postern::alias::sync;
 use postern::alias::store::{AliasCrypto, AliasRow, AliasStore, Domain, DomainMode, pattern_label};
 use postern::config::Config;
 use postern::encryptor::openpgp::Cert;
@@ -56,6 +57,56 @@ enum Command {
     Export {
         #[arg(value_name = "DOMAIN")]
         domain: Option<String>,
+    },
+    /// Keep team addresses in step with their directory ([sync] teams; all domains, or DOMAIN...)
+    Sync {
+        /// Print the plan; change nothing and send nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Apply a plan that disables more aliases than sync.max_disable
+        #[arg(long)]
+        force: bool,
+        /// Print every change and problem, not only the counts
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        #[arg(value_name = "DOMAIN")]
+        domains: Vec<String>,
+    },
+    /// The member registry of the sync: add, remove, ban, unban, list, show
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Send USERNAME's team mail to ADDRESS (over the directory's address)
+    Add {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+    },
+    /// Forget USERNAME's registry entry (address and ban)
+    Remove {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// Ban USERNAME: the next sync disables their team addresses
+    Ban {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// Lift USERNAME's ban
+    Unban {
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// List the registry
+    List,
+    /// Show USERNAME: registry entry and team addresses
+    Show {
+        #[arg(value_name = "USERNAME")]
+        username: String,
     },
 }
 
@@ -194,7 +245,7 @@ fn main() -> ExitCode {
     common::main(TOOL, |cli: &Cli| cli.config.clone(), run)
 }
 
-fn run(cli: Cli, config: &Config, _log: &Log) -> Result<(), Failure> {
+fn run(cli: Cli, config: &Config, log: &Log) -> Result<(), Failure> {
     let mut store = AliasStore::open_or_create(&config.aliases.store)?;
     let now = SystemTime::now();
     let json = cli.json;
@@ -227,11 +278,204 @@ fn run(cli: Cli, config: &Config, _log: &Log) -> Result<(), Failure> {
             }
             text.trim_end().to_owned()
         }
+        Command::Sync {
+            dry_run,
+            force,
+            verbose,
+            domains,
+        } => {
+            let options = sync::run::Options {
+                dry_run,
+                force,
+                domains,
+            };
+            let report = sync::run::run(&mut store, config, log, &options, now)?;
+            let text = if json {
+                json!(report).to_string()
+            } else {
+                sync_text(&report, verbose || dry_run)
+            };
+            print(&text)?;
+            return report.failure().map_or(Ok(()), Err);
+        }
+        Command::Member(c) => member(&mut store, c, json, now)?,
     };
+    print(&out)
+}
+
+fn print(text: &str) -> Result<(), Failure> {
+    if text.is_empty() {
+        return Ok(());
+    }
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{out}")
+    writeln!(stdout, "{text}")
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::tempfail(format!("cannot write to standard output: {e}")))
+}
+
+/// A line per domain; with `details`, a line per change and problem.
+fn sync_text(report: &sync::run::Report, details: bool) -> String {
+    use sync::plan::Change;
+    use sync::run::Outcome;
+    let mut out = Vec::new();
+    for d in &report.domains {
+        let count = |pick: fn(&Change) -> bool| d.changes.iter().filter(|c| pick(c)).count();
+        let head = format!("{} {}{}", d.domain, d.team, if report.dry_run { " (dry run)" } else { "" });
+        match &d.outcome {
+            Outcome::Skipped(why) => out.push(format!("{head}: skipped: {why}")),
+            Outcome::Failed(why) | Outcome::Refused(why) => {
+                out.push(format!("{head}: nothing changed: {why}"));
+            }
+            Outcome::Synced => out.push(format!(
+                "{head}: {} members, {} created, {} changed, {} disabled, {} enabled again, \
+                 {} unchanged, {} problem(s) ({} new){}",
+                d.members,
+                count(|c| matches!(c, Change::Create { .. })),
+                count(|c| matches!(c, Change::Retarget { .. })),
+                count(|c| matches!(c, Change::Disable { .. })),
+                count(|c| matches!(c, Change::Enable { .. })),
+                d.unchanged,
+                d.problems.len(),
+                d.new_problems.len(),
+                match d.notified {
+                    0 => String::new(),
+                    n => format!("; {n} admin(s) notified"),
+                }
+            )),
+        }
+        if !details {
+            continue;
+        }
+        let at = |u: &str| format!("{u}@{}", d.domain);
+        for c in &d.changes {
+            out.push(match c {
+                Change::Create { username, address } => {
+                    format!("  create   {} -> {address}", at(username))
+                }
+                Change::Retarget {
+                    username,
+                    old,
+                    address,
+                    ..
+                } => format!("  change   {} -> {address} (was {old})", at(username)),
+                Change::Disable {
+                    username, state, ..
+                } => format!("  disable  {} ({})", at(username), state.reason()),
+                Change::Enable {
+                    username, address, ..
+                } => format!("  enable   {} -> {address}", at(username)),
+                Change::Restate {
+                    username, state, ..
+                } => format!("  still disabled  {} ({})", at(username), state.reason()),
+            });
+        }
+        for p in &d.problems {
+            let new = if d.new_problems.contains(p) { " (new)" } else { "" };
+            out.push(format!("  problem  {p}{new}"));
+        }
+    }
+    if report.sent > 0 {
+        out.push(format!("{} notification(s) sent", report.sent));
+    }
+    for u in &report.unsent {
+        out.push(format!("notification kept for the next run: {u}"));
+    }
+    out.join("\n")
+}
+
+fn member(
+    store: &mut AliasStore,
+    c: MemberCommand,
+    json: bool,
+    now: SystemTime,
+) -> Result<String, Failure> {
+    use sync::state;
+    let show = |m: &sync::plan::Registered| {
+        if json {
+            member_json(m).to_string()
+        } else {
+            member_line(m)
+        }
+    };
+    Ok(match c {
+        MemberCommand::Add { username, address } => {
+            show(&state::add_member(store, &username, &address, now)?)
+        }
+        MemberCommand::Remove { username } => {
+            state::remove_member(store, &username)?;
+            let name = state::username_arg(&username)?;
+            if json {
+                json!({"removed": name}).to_string()
+            } else {
+                format!("removed {name} from the registry")
+            }
+        }
+        MemberCommand::Ban { username } => show(&state::ban_member(store, &username, true, now)?),
+        MemberCommand::Unban { username } => {
+            show(&state::ban_member(store, &username, false, now)?)
+        }
+        MemberCommand::List => {
+            let all = store.read(state::members)?;
+            if json {
+                Value::Array(all.iter().map(member_json).collect()).to_string()
+            } else {
+                all.iter().map(member_line).collect::<Vec<_>>().join("\n")
+            }
+        }
+        MemberCommand::Show { username } => {
+            let name = state::username_arg(&username)?;
+            let entry = state::find_member(store, &name)?;
+            let rows = store.read(|c| state::synced_rows(c, Some(&name)))?;
+            if json {
+                let mut v = entry.as_ref().map_or_else(
+                    || json!({"username": name, "address": null, "banned": false}),
+                    member_json,
+                );
+                v["aliases"] = rows
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "alias": format!("{}@{}", r.synced.username, r.domain),
+                            "team": r.team,
+                            "state": r.synced.state,
+                            "enabled": r.enabled,
+                            "targets": r.synced.targets,
+                        })
+                    })
+                    .collect();
+                v.to_string()
+            } else {
+                let mut s = match &entry {
+                    Some(m) => member_line(m),
+                    None => format!("{name}\t(not in the registry)"),
+                };
+                for r in rows {
+                    s.push_str(&format!(
+                        "\n  {}@{}\t{}\t{}{}",
+                        r.synced.username,
+                        r.domain,
+                        r.team,
+                        r.synced.state.as_str(),
+                        if r.enabled { "" } else { " (disabled)" }
+                    ));
+                }
+                s
+            }
+        }
+    })
+}
+
+fn member_line(m: &sync::plan::Registered) -> String {
+    format!(
+        "{}\t{}{}",
+        m.username,
+        m.address.as_deref().unwrap_or("(the directory's address)"),
+        if m.banned { "\tbanned" } else { "" }
+    )
+}
+
+fn member_json(m: &sync::plan::Registered) -> Value {
+    json!({"username": m.username, "address": m.address, "banned": m.banned})
 }
 
 fn domain(

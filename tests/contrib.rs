@@ -132,7 +132,12 @@ fn check_command(file: &Path, command: &str) -> Vec<String> {
             file.display()
         )];
     };
-    let args = &words[1..];
+    // A shell redirection ends the command's own words.
+    let args: Vec<&str> = words[1..]
+        .iter()
+        .take_while(|w| !w.contains('>') && !w.starts_with('<'))
+        .copied()
+        .collect();
     let subcommands: Vec<&str> = args
         .iter()
         .take_while(|w| !w.starts_with('-') && !w.starts_with('$'))
@@ -189,6 +194,8 @@ fn the_command_check_can_fail() {
     assert!(!check_command(file, "@BINDIR@/postern-nothing --daemon").is_empty());
     assert!(!check_command(file, "@BINDIR@/postern-maildb nosuchcommand --all").is_empty());
     assert!(!check_command(file, "/usr/local/bin/postern-deliverer --daemon").is_empty());
+    assert!(check_command(file, "@BINDIR@/postern-alias sync >/dev/null").is_empty());
+    assert!(!check_command(file, "@BINDIR@/postern-alias sync --dryrun >/dev/null").is_empty());
 }
 
 /// The units that run the queue: the daemon with its signals, the timer's

@@ -292,6 +292,13 @@ fn alias_flags_match_its_page() {
         &["key", "policy"],
         &["import"],
         &["export"],
+        &["sync"],
+        &["member", "add"],
+        &["member", "remove"],
+        &["member", "ban"],
+        &["member", "unban"],
+        &["member", "list"],
+        &["member", "show"],
     ];
     check_flags_of(util::ALIAS, "postern-alias.8", commands);
 }

@@ -1005,6 +1005,16 @@ impl Config {
         if sy.concurrency > 64 {
             return Err("sync.concurrency must be at most 64".into());
         }
+        for (domain, team) in &sy.teams {
+            if crate::alias::domain_key(domain).is_none() {
+                return Err(format!(
+                    "sync.teams: {:?} is not a domain",
+                    text::bounded(domain, 100)
+                ));
+            }
+            crate::alias::sync::TeamRef::parse(team)
+                .map_err(|e| format!("sync.teams.{}: {e}", text::bounded(domain, 100)))?;
+        }
         let q = &self.queue;
         if q.queue_run_delay.is_zero() {
             return Err("queue.queue_run_delay must be greater than 0".into());
@@ -1235,6 +1245,25 @@ mod tests {
             let err = d(bad).unwrap_err().to_string();
             assert!(err.contains("line 2"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn sync_teams_are_checked_at_load() {
+        let c = parse(
+            "[sync.teams]\n\"ubuntu.com\" = \"~ubuntumembers\"\n\"example.org\" = \"file:staff\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.sync.teams.len(), 2);
+        for (bad, needle) in [
+            ("\"ubuntu.com\" = \"ubuntumembers\"", "neither ~NAME"),
+            ("\"ubuntu.com\" = \"~Bad Name\"", "a name is lower-case"),
+            ("\"[1.2.3.4]\" = \"~team\"", "is not a domain"),
+        ] {
+            let e = parse(&format!("[sync.teams]\n{bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        let e = parse("[sync]\nconcurrency = 0\n").unwrap_err().to_string();
+        assert!(e.contains("sync.timeout, concurrency"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod https;
+pub mod launchpad;
 pub mod pgp;
 pub mod smtp;
 pub mod tls;

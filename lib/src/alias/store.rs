@@ -19,8 +19,9 @@ use rusqlite::{
 use super::{Action, Origin, Pattern, Rule};
 use crate::config::EncryptPolicy;
 
-/// `PRAGMA user_version` of the schema this code writes.
-const SCHEMA_VERSION: i64 = 2;
+/// `PRAGMA user_version` of the schema this code writes (1: domains,
+/// aliases, settings; 2: encryption; 3: team sync).
+const SCHEMA_VERSION: i64 = 3;
 /// How long a statement waits for another writer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -73,6 +74,36 @@ CREATE TABLE alias_crypto(
     encrypt TEXT CHECK (encrypt IN ('if-key', 'require', 'never')),
     wkd INTEGER,                      -- NULL: the domain's setting
     updated INTEGER NOT NULL
+);
+";
+
+/// Schema 3: team sync (`postern-alias sync`, `member`).
+const SCHEMA_3: &str = "
+CREATE TABLE members(                 -- the member registry
+    username TEXT PRIMARY KEY,        -- the directory's name, lower case
+    address TEXT,                     -- where their mail goes (NULL: the directory's)
+    banned INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE synced(                  -- the aliases the sync keeps
+    alias INTEGER PRIMARY KEY REFERENCES aliases(id) ON DELETE CASCADE,
+    team TEXT NOT NULL,               -- '~NAME' or 'file:NAME'
+    username TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'left', 'invalid', 'no-coc', 'banned')),
+    updated INTEGER NOT NULL
+);
+CREATE TABLE sync_reported(           -- problems already told to the admins
+    domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    problem TEXT NOT NULL,
+    first INTEGER NOT NULL,
+    PRIMARY KEY (domain, problem)
+) WITHOUT ROWID;
+CREATE TABLE sync_outbox(             -- notifications written, not yet handed on
+    id INTEGER PRIMARY KEY,
+    domain TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    recipients TEXT NOT NULL,         -- one address per line
+    message BLOB NOT NULL
 );
 ";
 
@@ -399,7 +430,7 @@ impl AliasStore {
         };
         match version {
             SCHEMA_VERSION => {}
-            0 | 1 => store.write(|tx| {
+            0..=2 => store.write(|tx| {
                 // Another process may have created or upgraded it meanwhile.
                 let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 if v == 0 {
@@ -407,6 +438,9 @@ impl AliasStore {
                 }
                 if v <= 1 {
                     tx.execute_batch(SCHEMA_2)?;
+                }
+                if v <= 2 {
+                    tx.execute_batch(SCHEMA_3)?;
                     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
                 }
                 Ok(())
@@ -450,6 +484,14 @@ impl AliasStore {
         let value = f(&tx).map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(value)
+    }
+
+    /// Runs `f` on the connection, outside any transaction of ours.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        f(&self.conn).map_err(|e| self.sql(e))
     }
 
     // ---- reading, for the rewriter ----------------------------------

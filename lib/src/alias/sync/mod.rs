@@ -11,6 +11,11 @@
 //! `notify` tells the domain's admins.
 
 pub mod launchpad;
+pub mod members_file;
+pub mod notify;
+pub mod plan;
+pub mod run;
+pub mod state;
 
 use std::fmt;
 
@@ -138,6 +143,18 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The kind of failure, without its details: what a problem record
+    /// keeps, so that the same failure is told once while it lasts.
+    pub fn kind(&self) -> String {
+        match self {
+            SourceError::Timeout { .. } => "no answer in time".into(),
+            SourceError::Status { status, .. } => format!("HTTP {status}"),
+            SourceError::Malformed { .. } => "an answer that is not what the directory sends".into(),
+            SourceError::Transport { .. } => "no connection, or the file cannot be read".into(),
+            SourceError::TooLarge { .. } => "more members than sync.max_members".into(),
+        }
+    }
+
     /// Worth trying again later (the exit status: 75 rather than 69/76).
     pub fn is_temporary(&self) -> bool {
         match self {
