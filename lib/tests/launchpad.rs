@@ -1,0 +1,473 @@
+//! `alias::sync::launchpad` against a fake Launchpad web service
+//! (tests/fixtures/launchpad.py, one per test): paging, standings,
+//! retries, timeouts, bad answers and links that lead elsewhere.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use postern::alias::sync::launchpad::Launchpad;
+use postern::alias::sync::{Directory, Member, SourceError, Standing, Team};
+use postern::config::SyncConfig;
+use postern::mail::address::Address;
+use serde_json::{Value, json};
+
+/// The fake service, killed on drop.
+struct FakeLaunchpad {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl FakeLaunchpad {
+    fn start(state: Value) -> FakeLaunchpad {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/launchpad.py");
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        write_state(dir.path(), &state);
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg(state_path(dir.path()))
+            .arg(&port_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs tests/fixtures/launchpad.py");
+        let start = Instant::now();
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                break text.trim().parse().unwrap();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("launchpad.py exited: {status}");
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("launchpad.py wrote no port in 20s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        FakeLaunchpad { child, dir, port }
+    }
+
+    /// The state, written whole (the fake reads it when it changes).
+    fn set_state(&self, state: Value) {
+        write_state(self.dir.path(), &state);
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}/1.0", self.port)
+    }
+
+    /// `[sync]` for this service: short backoff, two retries.
+    fn config(&self) -> SyncConfig {
+        SyncConfig {
+            launchpad_url: self.base(),
+            timeout: Duration::from_secs(5),
+            retries: 2,
+            retry_backoff: Duration::from_millis(10),
+            ..SyncConfig::default()
+        }
+    }
+
+    fn team(&self, config: &SyncConfig, team: &str) -> Result<Team, SourceError> {
+        Launchpad::new(config).unwrap().team(team)
+    }
+
+    /// Requests the service has answered (GET /stats).
+    fn requests(&self) -> u64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .write_all(b"GET /stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        serde_json::from_str::<Value>(body).unwrap()["requests"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+impl Drop for FakeLaunchpad {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+fn write_state(dir: &Path, state: &Value) {
+    let tmp = dir.join("state.tmp");
+    std::fs::write(&tmp, state.to_string()).unwrap();
+    std::fs::rename(&tmp, state_path(dir)).unwrap();
+}
+
+fn member(username: &str, standing: Standing, address: Option<&str>) -> Member {
+    Member {
+        username: username.into(),
+        standing,
+        address: address.map(|a| Address::parse(a).unwrap()),
+    }
+}
+
+fn active(username: &str) -> Member {
+    member(
+        username,
+        Standing::Active,
+        Some(&format!("{username}@example.org")),
+    )
+}
+
+fn usernames(team: &Team) -> Vec<&str> {
+    team.members.iter().map(|m| m.username.as_str()).collect()
+}
+
+#[test]
+fn a_team_of_many_pages_is_read_whole() {
+    let fake = FakeLaunchpad::start(json!({
+        "max_page_size": 75,
+        "generate": {"big-team": {"members": 700, "prefix": "member"}},
+    }));
+    let team = fake.team(&fake.config(), "big-team").unwrap();
+    assert_eq!(team.members.len(), 700);
+    assert_eq!(team.requests, 10, "9 pages of 75 and one of 25");
+    assert_eq!(fake.requests(), 10);
+    assert!(team.skipped.is_empty());
+    for (i, m) in team.members.iter().enumerate() {
+        let name = format!("member{:04}", i + 1);
+        assert_eq!(
+            *m,
+            member(
+                &name,
+                Standing::Active,
+                Some(&format!("{name}@example.net"))
+            )
+        );
+    }
+}
+
+#[test]
+fn standings_addresses_and_skipped_entries() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {
+            "ubuntumembers": ["alice", "bob", "carol", "dave", "erin", "core-devs", "Frank", "bad_name"],
+            "core-devs": ["zed"],
+        },
+        "persons": {
+            "bob": {"is_valid": false},
+            "carol": {"is_ubuntu_coc_signer": false, "email": "carol+lp@example.org"},
+            "dave": {"hidden": true},
+            "erin": {"email": null},
+        },
+    }));
+    let team = fake.team(&fake.config(), "ubuntumembers").unwrap();
+    assert_eq!(
+        team.members,
+        [
+            active("alice"),
+            member("bob", Standing::Invalid, Some("bob@example.org")),
+            member(
+                "carol",
+                Standing::NoCodeOfConduct,
+                Some("carol+lp@example.org")
+            ),
+            member("dave", Standing::Active, None),
+            member("erin", Standing::Active, None),
+            // Launchpad's names are lower case; one that is not is read so.
+            member("frank", Standing::Active, Some("Frank@example.org")),
+        ]
+    );
+    assert_eq!(
+        team.skipped,
+        [
+            "~core-devs is a team (sub-teams are not expanded)",
+            "\"bad_name\" is not a Launchpad username",
+        ]
+    );
+    assert_eq!(team.requests, 1);
+
+    let config = SyncConfig {
+        require_coc: false,
+        ..fake.config()
+    };
+    let team = fake.team(&config, "ubuntumembers").unwrap();
+    assert_eq!(team.members[2].standing, Standing::Active);
+    assert_eq!(team.members[1].standing, Standing::Invalid);
+}
+
+#[test]
+fn membership_is_read_anew_each_run() {
+    let fake = FakeLaunchpad::start(json!({"teams": {"t": ["alice", "bob"]}}));
+    let lp = Launchpad::new(&fake.config()).unwrap();
+    assert_eq!(usernames(&lp.team("t").unwrap()), ["alice", "bob"]);
+    fake.set_state(json!({"teams": {"t": ["bob", "carol"]}}));
+    assert_eq!(usernames(&lp.team("t").unwrap()), ["bob", "carol"]);
+}
+
+#[test]
+fn server_errors_are_tried_again_and_client_errors_not() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice"]},
+        "faults": {"/~t/members": ["500", "503"]},
+    }));
+    let started = Instant::now();
+    let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(team.members, [active("alice")]);
+    assert_eq!(team.requests, 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(30),
+        "10ms, then 20ms"
+    );
+
+    // One more failure than there are retries.
+    fake.set_state(json!({
+        "teams": {"t": ["alice"]},
+        "faults": {"/~t/members": ["502", "502", "502", "ok"]},
+    }));
+    let before = fake.requests();
+    let e = fake.team(&fake.config(), "t").unwrap_err();
+    assert_eq!(
+        e,
+        SourceError::Status {
+            what: "~t members page 1".into(),
+            status: 502
+        }
+    );
+    assert!(e.is_temporary());
+    assert_eq!(fake.requests() - before, 3);
+
+    let before = fake.requests();
+    let e = fake.team(&fake.config(), "no-such-team").unwrap_err();
+    assert_eq!(
+        e,
+        SourceError::Status {
+            what: "~no-such-team members page 1".into(),
+            status: 404
+        }
+    );
+    assert!(!e.is_temporary());
+    assert_eq!(fake.requests() - before, 1, "a 404 is not tried again");
+}
+
+#[test]
+fn timeouts_fail_the_team_on_a_page_and_the_member_on_a_person() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "carol"]},
+        "persons": {"carol": {"omit": ["is_ubuntu_coc_signer"]}},
+        "faults": {"/~carol": ["timeout", "timeout"]},
+    }));
+    let config = SyncConfig {
+        timeout: Duration::from_millis(300),
+        retries: 1,
+        ..fake.config()
+    };
+    let team = fake.team(&config, "t").unwrap();
+    assert_eq!(
+        team.members,
+        [
+            active("alice"),
+            member(
+                "carol",
+                Standing::Unknown("person ~carol: no answer within 300ms".into()),
+                Some("carol@example.org")
+            ),
+        ]
+    );
+    assert_eq!(team.requests, 3);
+
+    fake.set_state(json!({
+        "teams": {"t": ["alice"]},
+        "faults": {"/~t/members": ["timeout", "timeout"]},
+    }));
+    let e = fake.team(&config, "t").unwrap_err();
+    assert_eq!(
+        e,
+        SourceError::Timeout {
+            what: "~t members page 1".into(),
+            timeout: Duration::from_millis(300)
+        }
+    );
+    assert!(e.is_temporary());
+}
+
+#[test]
+fn a_malformed_page_fails_the_team_and_a_malformed_person_is_unknown() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "dave", "ghost"]},
+        "persons": {
+            "dave": {"omit": ["is_valid"]},
+            "ghost": {"omit": ["is_valid"]},
+        },
+        "faults": {"/~t/members": ["ok", "malformed"], "/~dave": ["malformed"], "/~ghost": ["410"]},
+    }));
+    let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(team.members[0], active("alice"));
+    let Standing::Unknown(reason) = &team.members[1].standing else {
+        panic!("{:?}", team.members[1]);
+    };
+    assert!(
+        reason.starts_with("person ~dave: the answer is not JSON"),
+        "{reason}"
+    );
+    assert_eq!(
+        team.members[2].standing,
+        Standing::Unknown("not found".into())
+    );
+    assert_eq!(team.requests, 3, "a malformed body is not tried again");
+
+    let before = fake.requests();
+    let e = fake.team(&fake.config(), "t").unwrap_err();
+    assert!(
+        matches!(&e, SourceError::Malformed { what, reason }
+            if what == "~t members page 1" && reason.starts_with("the answer is not JSON")),
+        "{e:?}"
+    );
+    assert_eq!(fake.requests() - before, 1);
+}
+
+#[test]
+fn entries_missing_a_field_are_completed_from_the_person() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "bob", "carol"]},
+        "persons": {
+            "bob": {"omit": ["is_valid"], "is_valid": false},
+            "carol": {"omit": ["is_ubuntu_coc_signer", "preferred_email_address_link"]},
+        },
+    }));
+    let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(
+        team.members,
+        [
+            active("alice"),
+            member("bob", Standing::Invalid, Some("bob@example.org")),
+            active("carol"),
+        ]
+    );
+    assert_eq!(team.requests, 3, "the page, ~bob and ~carol");
+    assert_eq!(fake.requests(), 3);
+}
+
+#[test]
+fn minimal_entries_fetch_every_person_concurrently() {
+    let fake = FakeLaunchpad::start(json!({
+        "entries": "minimal",
+        "latency_ms": 50,
+        "generate": {"t": {"members": 40, "prefix": "m"}},
+    }));
+    let config = SyncConfig {
+        concurrency: 8,
+        ..fake.config()
+    };
+    let started = Instant::now();
+    let team = fake.team(&config, "t").unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(team.members.len(), 40);
+    for (i, m) in team.members.iter().enumerate() {
+        let name = format!("m{:04}", i + 1);
+        assert_eq!(
+            *m,
+            member(
+                &name,
+                Standing::Active,
+                Some(&format!("{name}@example.net"))
+            )
+        );
+    }
+    assert_eq!(team.requests, 41);
+    assert_eq!(fake.requests(), 41);
+    // 41 requests of 50ms one after another take 2s; 8 at a time, 0.3s.
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+}
+
+#[test]
+fn a_person_found_to_be_a_team_is_skipped() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "sub"], "sub": ["bob"]},
+        "persons": {"sub": {"is_team": true, "omit": ["is_team"]}},
+    }));
+    let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(team.members, [active("alice")]);
+    assert_eq!(
+        team.skipped,
+        ["~sub is a team (sub-teams are not expanded)"]
+    );
+    assert_eq!(team.requests, 2);
+}
+
+#[test]
+fn links_elsewhere_or_back_are_never_followed() {
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let other = elsewhere.local_addr().unwrap().port();
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "bob"]},
+        "next_links": {"t": format!("http://127.0.0.1:{other}/1.0/~t/members?ws.start=75")},
+    }));
+    let e = fake.team(&fake.config(), "t").unwrap_err();
+    assert_eq!(
+        e,
+        SourceError::Malformed {
+            what: "~t members page 1".into(),
+            reason: format!("next_collection_link leads outside {}", fake.base()),
+        }
+    );
+    assert_eq!(fake.requests(), 1);
+    assert!(
+        elsewhere.accept().is_err(),
+        "the other server was contacted"
+    );
+
+    let first = format!("{}/~t/members?ws.size=300", fake.base());
+    fake.set_state(json!({
+        "teams": {"t": ["alice", "bob"]},
+        "next_links": {"t": first},
+    }));
+    let e = fake.team(&fake.config(), "t").unwrap_err();
+    assert_eq!(
+        e,
+        SourceError::Malformed {
+            what: "~t members page 1".into(),
+            reason: "next_collection_link leads back to an earlier page".into(),
+        }
+    );
+}
+
+#[test]
+fn a_team_larger_than_max_members_is_refused() {
+    let fake = FakeLaunchpad::start(json!({
+        "max_page_size": 75,
+        "generate": {"big": {"members": 700}},
+    }));
+    let config = SyncConfig {
+        max_members: 500,
+        ..fake.config()
+    };
+    let too_large = SourceError::TooLarge {
+        what: "~big".into(),
+        limit: 500,
+    };
+    // total_size tells at once.
+    assert_eq!(fake.team(&config, "big"), Err(too_large.clone()));
+    assert_eq!(fake.requests(), 1);
+    // Without it, the count does on page 7.
+    fake.set_state(json!({
+        "max_page_size": 75,
+        "generate": {"big": {"members": 700}},
+        "total_size_link": ["big"],
+    }));
+    assert_eq!(fake.team(&config, "big"), Err(too_large));
+    assert_eq!(fake.requests(), 1 + 7);
+    // Exactly max_members is not too large.
+    let config = SyncConfig {
+        max_members: 700,
+        ..config
+    };
+    assert_eq!(fake.team(&config, "big").unwrap().members.len(), 700);
+}
