@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 use postern::alias::admin::{self, AliasLimits};
 use postern::alias::crypto;
-use postern::alias::sync;
 use postern::alias::store::{AliasCrypto, AliasRow, AliasStore, Domain, DomainMode, pattern_label};
+use postern::alias::sync;
 use postern::config::Config;
 use postern::encryptor::openpgp::Cert;
 use postern::exit::{Failure, Sysexit, ToFailure};
@@ -320,7 +320,12 @@ fn sync_text(report: &sync::run::Report, details: bool) -> String {
     let mut out = Vec::new();
     for d in &report.domains {
         let count = |pick: fn(&Change) -> bool| d.changes.iter().filter(|c| pick(c)).count();
-        let head = format!("{} {}{}", d.domain, d.team, if report.dry_run { " (dry run)" } else { "" });
+        let head = format!(
+            "{} {}{}",
+            d.domain,
+            d.team,
+            if report.dry_run { " (dry run)" } else { "" }
+        );
         match &d.outcome {
             Outcome::Skipped(why) => out.push(format!("{head}: skipped: {why}")),
             Outcome::Failed(why) | Outcome::Refused(why) => {
@@ -370,7 +375,11 @@ fn sync_text(report: &sync::run::Report, details: bool) -> String {
             });
         }
         for p in &d.problems {
-            let new = if d.new_problems.contains(p) { " (new)" } else { "" };
+            let new = if d.new_problems.contains(p) {
+                " (new)"
+            } else {
+                ""
+            };
             out.push(format!("  problem  {p}{new}"));
         }
     }

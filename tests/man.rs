@@ -338,6 +338,8 @@ fn queue_flags_match_its_page() {
 fn other_pages_name_only_real_flags() {
     let mut known: BTreeSet<String> = help(RECEIVER).options.into_keys().collect();
     known.extend(help(DELIVERER).options.into_keys());
+    // postern.toml(5) [sync] names a flag of postern-alias sync.
+    known.extend(help_of(util::ALIAS, &["sync"]).options.into_keys());
     known.insert("--".into());
     for name in ["postern.7", "postern.toml.5", "postern-job.5"] {
         for flag in all_flags(&page(name)) {

@@ -1128,3 +1128,63 @@ fn a_virus_is_refused_and_the_sender_told_without_it() {
     );
     assert!(!log.contains(RECIPIENT), "no address in the log: {log}");
 }
+
+/// postern-alias sync from a members file, run as the postern user with
+/// the instance's configuration: the alias is made, the domain's admin is
+/// told through the deliverer and the real Postfix (to the sink), and mail
+/// to the new alias is forwarded to the member.
+#[test]
+fn team_sync_tells_the_admin_through_postfix() {
+    let pf = Postfix::start("sync");
+    pf.fixture(&["alias", "domain", "add", "--verified", "team.test"]);
+    pf.fixture(&[
+        "alias",
+        "domain",
+        "set",
+        "team.test",
+        "admins",
+        "admin@example.net",
+    ]);
+    let members = pf.dir.join("members");
+    std::fs::write(&members, "staff alice alice@example.org\n").expect("members file");
+    pf.fixture(&[
+        "set-sync",
+        &format!("members_file = \"{}\"", members.display()),
+    ]);
+    pf.fixture(&["set-sync", "teams = { \"team.test\" = \"file:staff\" }"]);
+
+    let out = pf.fixture(&["alias", "sync"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("team.test file:staff: 1 members, 1 created")
+            && stdout.contains("1 admin(s) notified"),
+        "{stdout}"
+    );
+    let got = pf.wait_for_sink(1, 30);
+    assert_eq!(got[0].rcpt_to, ["<admin@example.net>"]);
+    assert_eq!(got[0].mail_from, "<postmaster@postern.test>");
+    let text = got[0].text();
+    assert!(
+        text.contains("Subject: Team addresses of team.test: 1 created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("alice@team.test -> alice@example.org"),
+        "{text}"
+    );
+
+    // The alias the sync made forwards like any other.
+    let results = pf.send_through_filter(&["alice@team.test"], &tricky_message("m-sync-51d0"));
+    assert!(results[0].contains("status=sent"), "{results:#?}");
+    let got = pf.wait_for_sink(2, 30);
+    assert!(
+        got.iter()
+            .any(|m| m.rcpt_to == ["<alice@example.org>"] && m.text().contains("m-sync-51d0")),
+        "{:#?}",
+        got.iter().map(|m| &m.rcpt_to).collect::<Vec<_>>()
+    );
+    // A second run: nothing new, nothing sent.
+    pf.fixture(&["alias", "sync"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pf.sink().len(), 2);
+}

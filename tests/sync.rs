@@ -91,11 +91,17 @@ fn a_team_is_synced_once_and_a_second_run_changes_and_sends_nothing() {
 
     let got = smtp.received();
     assert_eq!(got.len(), 1, "one notification");
-    assert_eq!(got[0].mail_from, "postmaster@mx.test.example");
+    assert_eq!(got[0].mail_from, "<postmaster@mx.test.example>");
     assert_eq!(got[0].rcpts, [ADMIN]);
     let mail = text(&got[0]);
-    assert!(mail.contains("Subject: Team addresses of ubuntu.test: 2 created, 1 problem(s)"), "{mail}");
-    assert!(mail.contains("alice@ubuntu.test -> alice@example.org"), "{mail}");
+    assert!(
+        mail.contains("Subject: Team addresses of ubuntu.test: 2 created, 1 problem(s)"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("alice@ubuntu.test -> alice@example.org"),
+        "{mail}"
+    );
     assert!(mail.contains("dave: no address known"), "{mail}");
     assert!(mail.contains("Auto-Submitted: auto-generated"), "{mail}");
 
@@ -114,7 +120,10 @@ fn a_team_is_synced_once_and_a_second_run_changes_and_sends_nothing() {
 
     // The log says counts, never who.
     let log = site.log();
-    assert!(log.contains("sync ubuntu.test ~ubuntumembers: members=5 created=2"), "{log}");
+    assert!(
+        log.contains("sync ubuntu.test ~ubuntumembers: members=5 created=2"),
+        "{log}"
+    );
     for secret in ["alice", "example.org", ADMIN, "dave"] {
         assert!(!log.contains(secret), "the log names {secret}: {log}");
     }
@@ -133,7 +142,10 @@ fn a_member_who_leaves_has_exactly_their_alias_disabled_and_back_enabled() {
     let out = sync(&site, &["-v"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.contains("  disable  alice@ubuntu.test (left the team)"), "{stdout}");
+    assert!(
+        stdout.contains("  disable  alice@ubuntu.test (left the team)"),
+        "{stdout}"
+    );
     let after = aliases(&site);
     for (b, a) in before.iter().zip(&after) {
         if b["alias"] == format!("alice@{DOMAIN}") {
@@ -162,7 +174,10 @@ fn a_member_who_leaves_has_exactly_their_alias_disabled_and_back_enabled() {
     assert_eq!(sync(&site, &[]).code, 0);
     assert_eq!(aliases(&site), before);
     let mail = text(&smtp.received()[2]);
-    assert!(mail.contains("Enabled again:\r\n  alice@ubuntu.test -> alice@example.org"), "{mail}");
+    assert!(
+        mail.contains("Enabled again:\r\n  alice@ubuntu.test -> alice@example.org"),
+        "{mail}"
+    );
 }
 
 #[test]
@@ -186,22 +201,36 @@ fn the_registry_address_wins_and_a_ban_disables() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        stdout.contains("  change   alice@ubuntu.test -> alice@new.example (was alice@example.org)"),
+        stdout
+            .contains("  change   alice@ubuntu.test -> alice@new.example (was alice@example.org)"),
         "{stdout}"
     );
-    assert!(stdout.contains("  disable  dave@ubuntu.test (banned here)"), "{stdout}");
+    assert!(
+        stdout.contains("  disable  dave@ubuntu.test (banned here)"),
+        "{stdout}"
+    );
     let shown = site.alias(&["member", "show", "dave"]);
-    assert!(shown.contains("banned") && shown.contains("dave@ubuntu.test"), "{shown}");
+    assert!(
+        shown.contains("banned") && shown.contains("dave@ubuntu.test"),
+        "{shown}"
+    );
     assert!(shown.contains("(disabled)"), "{shown}");
 
     site.alias(&["member", "unban", "dave"]);
     assert_eq!(sync(&site, &[]).code, 0);
-    assert_eq!(alias(&aliases(&site), "dave").expect("dave")["enabled"], true);
+    assert_eq!(
+        alias(&aliases(&site), "dave").expect("dave")["enabled"],
+        true
+    );
 
     // Bad arguments get one clear line.
     let out = site.run(ALIAS, &["member", "add", "bad/name", "x@example.org"], b"");
     assert_eq!(out.code, 65);
-    assert!(out.status_line().contains("is not a username"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("is not a username"),
+        "{}",
+        out.stderr
+    );
     let out = site.run(ALIAS, &["member", "add", "zed", "not an address"], b"");
     assert_eq!(out.code, 65);
     assert!(out.status_line().contains("not valid"), "{}", out.stderr);
@@ -216,7 +245,8 @@ fn a_team_that_cannot_be_read_changes_nothing_and_is_told_once() {
     let before = aliases(&site);
     let failing = |fault: &str| {
         let mut state = team(&["erin"]);
-        state["faults"] = json!({"/~ubuntumembers/members": [fault, fault, fault, fault, fault, fault]});
+        state["faults"] =
+            json!({"/~ubuntumembers/members": [fault, fault, fault, fault, fault, fault]});
         state
     };
 
@@ -224,11 +254,19 @@ fn a_team_that_cannot_be_read_changes_nothing_and_is_told_once() {
     lp.set_state(failing("503"));
     let out = sync(&site, &[]);
     assert_eq!(out.code, 75, "{}", out.stderr);
-    assert!(out.status_line().contains("sync failed for ubuntu.test"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("sync failed for ubuntu.test"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(aliases(&site), before);
     let got = smtp.received();
     assert_eq!(got.len(), 2);
-    assert!(text(&got[1]).contains("The sync failed, so nothing changed"), "{}", text(&got[1]));
+    assert!(
+        text(&got[1]).contains("The sync failed, so nothing changed"),
+        "{}",
+        text(&got[1])
+    );
 
     // The same failure again is not mailed again.
     lp.set_state(failing("503"));
@@ -283,9 +321,18 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     let out = sync(&site, &["--dry-run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.contains("ubuntu.test ~ubuntumembers (dry run):"), "{stdout}");
-    assert!(stdout.contains("  create   alice@ubuntu.test -> alice@example.org"), "{stdout}");
-    assert!(stdout.contains("  problem  dave: no address known"), "{stdout}");
+    assert!(
+        stdout.contains("ubuntu.test ~ubuntumembers (dry run):"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  create   alice@ubuntu.test -> alice@example.org"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  problem  dave: no address known"),
+        "{stdout}"
+    );
     assert!(aliases(&site).is_empty());
     assert!(smtp.received().is_empty());
 
@@ -320,10 +367,19 @@ fn a_members_file_is_a_directory_too() {
     let out = sync(&site, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.contains("staff.test file:staff: 2 members, 2 created"), "{stdout}");
-    assert!(stdout.contains("unverified.test file:staff: skipped: not verified"), "{stdout}");
+    assert!(
+        stdout.contains("staff.test file:staff: 2 members, 2 created"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unverified.test file:staff: skipped: not verified"),
+        "{stdout}"
+    );
     let bob = site.alias(&["alias", "show", "bob@staff.test"]);
-    assert!(bob.contains("bob@example.net") && bob.contains("team file:staff"), "{bob}");
+    assert!(
+        bob.contains("bob@example.net") && bob.contains("team file:staff"),
+        "{bob}"
+    );
     // No admins set: no mail.
     assert!(smtp.received().is_empty());
 
@@ -333,12 +389,19 @@ fn a_members_file_is_a_directory_too() {
     assert_eq!(out.code, 69, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stdout.contains("line 2: not three fields"), "{stdout}");
-    assert!(site.alias(&["alias", "show", "bob@staff.test"]).contains("enabled:     yes"));
+    assert!(
+        site.alias(&["alias", "show", "bob@staff.test"])
+            .contains("enabled:     yes")
+    );
 
     // A domain not in [sync] teams on the command line.
     let out = sync(&site, &["other.test"]);
     assert_eq!(out.code, 65);
-    assert!(out.status_line().contains("not in [sync] teams"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("not in [sync] teams"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -346,17 +409,29 @@ fn bad_sync_config_is_refused_with_one_line() {
     let site = Site::new(util::closed_port());
     let out = sync(&site, &[]);
     assert_eq!(out.code, 78, "{}", out.stderr);
-    assert!(out.status_line().contains("no [sync] teams"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("no [sync] teams"),
+        "{}",
+        out.stderr
+    );
     site.configure("sync.teams", "\"a.test\" = \"ubuntumembers\"");
     let out = sync(&site, &[]);
     assert_eq!(out.code, 78);
-    assert!(out.status_line().contains("neither ~NAME"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("neither ~NAME"),
+        "{}",
+        out.stderr
+    );
     site.configure("sync.teams", "\"a.test\" = \"~team\"");
     site.configure("sync", "launchpad_url = \"http://launchpad.example/1.0\"");
     site.alias(&["domain", "add", "--verified", "a.test"]);
     let out = sync(&site, &[]);
     assert_eq!(out.code, 78, "{}", out.stderr);
-    assert!(out.status_line().contains("sync.launchpad_url"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("sync.launchpad_url"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// sync.notify = "sendmail": a sendmail that fails keeps the notification
@@ -378,17 +453,18 @@ fn a_notification_sendmail_refuses_is_sent_by_the_next_run() {
         ),
     )
     .expect("script");
-    std::fs::set_permissions(
-        &script,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     site.configure("sync", "notify = \"sendmail\"");
     site.configure("sync", &format!("sendmail = \"{}\"", script.display()));
     std::fs::write(&fail, "").expect("fail marker");
     let out = sync(&site, &[]);
     assert_eq!(out.code, 75, "{}", out.stderr);
-    assert!(out.status_line().contains("kept for the next run"), "{}", out.stderr);
+    assert!(
+        out.status_line().contains("kept for the next run"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("no queue"), "{}", out.stderr);
     assert_eq!(aliases(&site).len(), 1, "the aliases are made all the same");
 
@@ -396,9 +472,15 @@ fn a_notification_sendmail_refuses_is_sent_by_the_next_run() {
     let out = sync(&site, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let args = std::fs::read_to_string(format!("{}.args", got.display())).expect("args");
-    assert_eq!(args.trim(), format!("-oi -f postmaster@mx.test.example -- {ADMIN}"));
+    assert_eq!(
+        args.trim(),
+        format!("-oi -f postmaster@mx.test.example -- {ADMIN}")
+    );
     let mail = std::fs::read_to_string(&got).expect("message");
-    assert!(mail.contains("alice@ubuntu.test -> alice@example.org"), "{mail}");
+    assert!(
+        mail.contains("alice@ubuntu.test -> alice@example.org"),
+        "{mail}"
+    );
 }
 
 /// The cron line of contrib/ runs as written (its binary and flags).
@@ -426,7 +508,11 @@ fn the_contrib_cron_line_runs_a_sync() {
         .env("POSTERN_CONFIG", &site.config)
         .output()
         .expect("sh");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(aliases(&site).len(), 1);
     assert_eq!(smtp.received().len(), 1);
 }

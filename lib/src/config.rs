@@ -1259,7 +1259,9 @@ mod tests {
             ("\"ubuntu.com\" = \"~Bad Name\"", "a name is lower-case"),
             ("\"[1.2.3.4]\" = \"~team\"", "is not a domain"),
         ] {
-            let e = parse(&format!("[sync.teams]\n{bad}\n")).unwrap_err().to_string();
+            let e = parse(&format!("[sync.teams]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{bad}: {e}");
         }
         let e = parse("[sync]\nconcurrency = 0\n").unwrap_err().to_string();

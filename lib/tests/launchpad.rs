@@ -2,67 +2,27 @@
 //! (tests/fixtures/launchpad.py, one per test): paging, standings,
 //! retries, timeouts, bad answers and links that lead elsewhere.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use postern::alias::sync::launchpad::Launchpad;
 use postern::alias::sync::{Directory, Member, SourceError, Standing, Team};
 use postern::config::SyncConfig;
 use postern::mail::address::Address;
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// The fake service, killed on drop.
-struct FakeLaunchpad {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
+#[path = "../../tests/util/launchpad.rs"]
+mod fake;
+use fake::FakeLaunchpad;
+
+/// What these tests ask of the fake service besides the shared helper.
+trait Fixture {
+    /// `[sync]` for this service: short backoff, two retries.
+    fn config(&self) -> SyncConfig;
+    fn team(&self, config: &SyncConfig, team: &str) -> Result<Team, SourceError>;
 }
 
-impl FakeLaunchpad {
-    fn start(state: Value) -> FakeLaunchpad {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/launchpad.py");
-        let dir = tempfile::tempdir().unwrap();
-        let port_file = dir.path().join("port");
-        write_state(dir.path(), &state);
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .arg(state_path(dir.path()))
-            .arg(&port_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs tests/fixtures/launchpad.py");
-        let start = Instant::now();
-        let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                break text.trim().parse().unwrap();
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("launchpad.py exited: {status}");
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                panic!("launchpad.py wrote no port in 20s");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        FakeLaunchpad { child, dir, port }
-    }
-
-    /// The state, written whole (the fake reads it when it changes).
-    fn set_state(&self, state: Value) {
-        write_state(self.dir.path(), &state);
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}/1.0", self.port)
-    }
-
-    /// `[sync]` for this service: short backoff, two retries.
+impl Fixture for FakeLaunchpad {
     fn config(&self) -> SyncConfig {
         SyncConfig {
             launchpad_url: self.base(),
@@ -76,37 +36,6 @@ impl FakeLaunchpad {
     fn team(&self, config: &SyncConfig, team: &str) -> Result<Team, SourceError> {
         Launchpad::new(config).unwrap().team(team)
     }
-
-    /// Requests the service has answered (GET /stats).
-    fn requests(&self) -> u64 {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .write_all(b"GET /stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
-        serde_json::from_str::<Value>(body).unwrap()["requests"]
-            .as_u64()
-            .unwrap()
-    }
-}
-
-impl Drop for FakeLaunchpad {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn state_path(dir: &Path) -> PathBuf {
-    dir.join("state.json")
-}
-
-fn write_state(dir: &Path, state: &Value) {
-    let tmp = dir.join("state.tmp");
-    std::fs::write(&tmp, state.to_string()).unwrap();
-    std::fs::rename(&tmp, state_path(dir)).unwrap();
 }
 
 fn member(username: &str, standing: Standing, address: Option<&str>) -> Member {

@@ -112,9 +112,55 @@ pub fn percent_encode(value: &str, escape: impl Fn(usize, char) -> bool) -> Stri
     out
 }
 
+/// `%XX` escapes decoded (RFC 3986 section 2.1); `None` when a `%` is
+/// not followed by two hex digits.
+pub fn percent_decode(value: &str) -> Option<Vec<u8>> {
+    percent_decoded(value, true)
+}
+
+/// [`percent_decode`] that keeps a broken escape as it is, as a browser
+/// reads a link.
+pub fn percent_decode_lenient(value: &str) -> Vec<u8> {
+    percent_decoded(value, false).unwrap_or_default()
+}
+
+fn percent_decoded(value: &str, strict: bool) -> Option<Vec<u8>> {
+    let hex = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16));
+    let b = value.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match (c, hex(b.get(i + 1)), hex(b.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'%', _, _) if strict => return None,
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_strict_and_lenient() {
+        assert_eq!(
+            percent_decode("a%2bb%2F%c3%a9").unwrap(),
+            "a+b/é".as_bytes()
+        );
+        assert_eq!(percent_decode("plain").unwrap(), b"plain");
+        for broken in ["%", "%2", "%zz", "a%g1"] {
+            assert_eq!(percent_decode(broken), None, "{broken:?}");
+        }
+        assert_eq!(percent_decode_lenient("100%25 %zz%41"), b"100% %zzA");
+    }
 
     #[test]
     fn clean_replaces_every_control_character() {

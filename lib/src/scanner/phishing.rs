@@ -34,6 +34,7 @@ use mailparse::{MailAddr, MailHeader, MailHeaderMap};
 use unicode_security::{MixedScript, skeleton};
 
 use crate::alias::domain_key;
+use crate::mail::text;
 
 /// MIME parts looked at, in depth-first order.
 pub const MAX_PARTS: usize = 64;
@@ -561,25 +562,7 @@ fn percent_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_owned();
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-            Some(v) if b[i] == b'%' => {
-                out.push(v);
-                i += 3;
-            }
-            _ => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&text::percent_decode_lenient(s)).into_owned()
 }
 
 /// The ASCII host that an anchor's visible text names, when the whole

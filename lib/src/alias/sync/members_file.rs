@@ -142,7 +142,10 @@ mod tests {
             ("Staff! alice a@x.example\n", "team"),
             ("staff al/ice a@x.example\n", "username"),
             ("staff alice not-an-address\n", "address of alice"),
-            ("staff a a@x.example\nstaff a b@x.example\n", "line 2: a is listed twice"),
+            (
+                "staff a a@x.example\nstaff a b@x.example\n",
+                "line 2: a is listed twice",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(needle), "{text:?}: {e}");

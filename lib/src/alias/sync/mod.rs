@@ -34,8 +34,7 @@ impl TeamRef {
     /// `~NAME` or `file:NAME`; the name is a directory name (see
     /// [`is_username`]).
     pub fn parse(text: &str) -> Result<TeamRef, String> {
-        let (make, name): (fn(String) -> TeamRef, &str) = if let Some(n) = text.strip_prefix('~')
-        {
+        let (make, name): (fn(String) -> TeamRef, &str) = if let Some(n) = text.strip_prefix('~') {
             (TeamRef::Launchpad, n)
         } else if let Some(n) = text.strip_prefix("file:") {
             (TeamRef::File, n)
@@ -77,8 +76,9 @@ pub fn is_username(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.'))
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.')
+        })
 }
 
 /// Where a member stands in the directory.
@@ -137,6 +137,11 @@ pub enum SourceError {
     /// Connection, TLS, or file trouble.
     #[error("{what}: {reason}")]
     Transport { what: String, reason: String },
+    /// The pages did not add up (a member twice, a total that is not
+    /// the count): the team changed while it was read. The next run will
+    /// most likely read it whole.
+    #[error("{what}: {reason} (did the team change while it was read?)")]
+    Changed { what: String, reason: String },
     /// The team has more members than `sync.max_members`.
     #[error("{what}: more than {limit} members")]
     TooLarge { what: String, limit: usize },
@@ -149,8 +154,11 @@ impl SourceError {
         match self {
             SourceError::Timeout { .. } => "no answer in time".into(),
             SourceError::Status { status, .. } => format!("HTTP {status}"),
-            SourceError::Malformed { .. } => "an answer that is not what the directory sends".into(),
+            SourceError::Malformed { .. } => {
+                "an answer that is not what the directory sends".into()
+            }
             SourceError::Transport { .. } => "no connection, or the file cannot be read".into(),
+            SourceError::Changed { .. } => "the team changed while it was read".into(),
             SourceError::TooLarge { .. } => "more members than sync.max_members".into(),
         }
     }
@@ -158,7 +166,9 @@ impl SourceError {
     /// Worth trying again later (the exit status: 75 rather than 69/76).
     pub fn is_temporary(&self) -> bool {
         match self {
-            SourceError::Timeout { .. } | SourceError::Transport { .. } => true,
+            SourceError::Timeout { .. }
+            | SourceError::Transport { .. }
+            | SourceError::Changed { .. } => true,
             SourceError::Status { status, .. } => *status >= 500,
             SourceError::Malformed { .. } | SourceError::TooLarge { .. } => false,
         }

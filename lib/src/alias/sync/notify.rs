@@ -63,7 +63,10 @@ pub fn subject(n: &Notice<'_>) -> String {
         (count(|c| matches!(c, Change::Create { .. })), "created"),
         (count(|c| matches!(c, Change::Retarget { .. })), "changed"),
         (count(|c| matches!(c, Change::Disable { .. })), "disabled"),
-        (count(|c| matches!(c, Change::Enable { .. })), "enabled again"),
+        (
+            count(|c| matches!(c, Change::Enable { .. })),
+            "enabled again",
+        ),
     ] {
         if k > 0 {
             parts.push(format!("{k} {what}"));
@@ -311,10 +314,19 @@ mod tests {
             "Team addresses of ubuntu.com: 1 created, 1 disabled, 1 problem(s)"
         );
         let text = String::from_utf8(compose(&n)).unwrap();
-        assert!(text.contains("alice@ubuntu.com -> alice@example.org"), "{text}");
+        assert!(
+            text.contains("alice@ubuntu.com -> alice@example.org"),
+            "{text}"
+        );
         assert!(text.contains("bob@ubuntu.com: left the team"), "{text}");
         assert!(text.contains("carol: no address known"), "{text}");
-        assert!(text.contains("Auto-Submitted: auto-generated\r\n"), "{text}");
-        assert!(text.contains("Message-ID: <sync.1@mx.example>\r\n"), "{text}");
+        assert!(
+            text.contains("Auto-Submitted: auto-generated\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Message-ID: <sync.1@mx.example>\r\n"),
+            "{text}"
+        );
     }
 }

@@ -211,8 +211,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             }),
         }
     }
-    out.changes
-        .sort_by(|a, b| a.username().cmp(b.username()));
+    out.changes.sort_by(|a, b| a.username().cmp(b.username()));
     out.problems.sort();
     out.problems.dedup();
     out
@@ -229,8 +228,9 @@ fn decide(inputs: &Inputs<'_>, member: &Member, current: Option<&Synced>, out: &
             Standing::Invalid => SyncState::Invalid,
             Standing::NoCodeOfConduct => SyncState::NoCoc,
             Standing::Unknown(reason) => {
-                out.problems
-                    .push(format!("{user}: could not be read, left as it is: {reason}"));
+                out.problems.push(format!(
+                    "{user}: could not be read, left as it is: {reason}"
+                ));
                 out.unchanged += usize::from(current.is_some());
                 return;
             }

@@ -84,8 +84,7 @@ impl Report {
     /// notifications (75 for a temporary failure, 69 for an answer that
     /// will not change by waiting, 65 for a refused plan).
     pub fn failure(&self) -> Option<Failure> {
-        let failed: Vec<&DomainReport> =
-            self.domains.iter().filter(|d| d.exit.is_some()).collect();
+        let failed: Vec<&DomainReport> = self.domains.iter().filter(|d| d.exit.is_some()).collect();
         if let Some(worst) = failed
             .iter()
             .filter_map(|d| d.exit)
@@ -349,7 +348,8 @@ fn sync_domain(
     if options.dry_run {
         store.read(|c| {
             // A read transaction, so the plan sees one state of the file.
-            let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Deferred)?;
+            let tx =
+                rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Deferred)?;
             write(&tx, &mut r)
         })?;
     } else {

@@ -369,8 +369,8 @@ pub fn remove_outgoing(store: &mut AliasStore, id: i64) -> Result<(), StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alias::sync::plan::Plan;
     use crate::alias::store::DomainMode;
+    use crate::alias::sync::plan::Plan;
 
     fn store() -> (tempfile::TempDir, AliasStore) {
         let dir = tempfile::tempdir().unwrap();
