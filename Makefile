@@ -18,6 +18,9 @@
 #                  and a bare zINSTREAM client on one private clamd; the MIME walk
 #                  and RSS of a 25 MB message of 500 parts (BENCH_SCAN_N,
 #                  BENCH_SCAN_ONLY=baselines; bench/scanner-bench.sh)
+#   make bench-sync  postern-alias sync: a Launchpad team of 2,500 at 20 ms a
+#                  request, full and no-change runs vs a bare fetch of the same
+#                  pages and persons (BENCH_SYNC_N; bench/sync-bench.sh)
 #   make bench-maildb  postern-maildb: merge, deliver vs procmail, FTS5 search,
 #                  export and import of 1 GiB (BENCH_ONLY=exchange; bench/maildb.sh)
 #   make install   PREFIX=/usr/local DESTDIR= : binaries, man pages, filter script, examples
@@ -53,7 +56,7 @@ APT_PACKAGES = postfix swaks mandoc time hyperfine iproute2 procps util-linux tm
 	mutt bsdutils python3 python3-venv python3-dkim python3-cryptography dnsmasq-base postsrsd libmail-srs-perl \
 	gnupg libgpgme-dev pkg-config clamav-daemon clamdscan
 
-.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-encryptor bench-scanner bench-maildb install clean
+.PHONY: all deps build test demo bench bench-rewriter bench-queue bench-encryptor bench-scanner bench-sync bench-maildb install clean
 
 all: build
 
@@ -101,6 +104,9 @@ bench-encryptor: deps build
 
 bench-scanner: deps build
 	timeout --kill-after=15 900 bash bench/scanner-bench.sh
+
+bench-sync: deps build
+	timeout --kill-after=15 900 bash bench/sync-bench.sh
 
 bench-maildb: deps
 	timeout --kill-after=15 1800 bash bench/maildb.sh

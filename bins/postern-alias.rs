@@ -319,7 +319,7 @@ fn sync_text(report: &sync::run::Report, details: bool) -> String {
     use sync::run::Outcome;
     let mut out = Vec::new();
     for d in &report.domains {
-        let count = |pick: fn(&Change) -> bool| d.changes.iter().filter(|c| pick(c)).count();
+        let n = sync::plan::Counts::of(&d.changes);
         let head = format!(
             "{} {}{}",
             d.domain,
@@ -335,10 +335,10 @@ fn sync_text(report: &sync::run::Report, details: bool) -> String {
                 "{head}: {} members, {} created, {} changed, {} disabled, {} enabled again, \
                  {} unchanged, {} problem(s) ({} new){}",
                 d.members,
-                count(|c| matches!(c, Change::Create { .. })),
-                count(|c| matches!(c, Change::Retarget { .. })),
-                count(|c| matches!(c, Change::Disable { .. })),
-                count(|c| matches!(c, Change::Enable { .. })),
+                n.created,
+                n.changed,
+                n.disabled,
+                n.enabled,
                 d.unchanged,
                 d.problems.len(),
                 d.new_problems.len(),

@@ -458,14 +458,7 @@ impl ureq::unversioned::resolver::Resolver for ConnectTo {
 
 impl HttpsFetcher {
     pub fn new(config: &MtaStsConfig) -> Result<HttpsFetcher, MtaStsError> {
-        let roots = match &config.ca_file {
-            Some(path) => ureq::tls::RootCerts::new_with_certs(&read_ca_file(path)?),
-            None => ureq::tls::RootCerts::WebPki,
-        };
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(roots)
-            .build();
+        let tls = tls_config(config.ca_file.as_deref())?;
         let agent_config = ureq::Agent::config_builder()
             .https_only(true)
             .http_status_as_error(false)
@@ -566,6 +559,20 @@ impl PolicyFetcher for HttpsFetcher {
             .map_err(|e| self.error(e))?;
         Ok(Policy::parse(&body)?)
     }
+}
+
+/// The TLS settings of postern's HTTPS clients (MTA-STS, WKD, Launchpad):
+/// rustls, certificates always verified, against the Mozilla roots or
+/// those of `ca_file`.
+pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<ureq::tls::TlsConfig, MtaStsError> {
+    let roots = match ca_file {
+        Some(path) => ureq::tls::RootCerts::new_with_certs(&read_ca_file(path)?),
+        None => ureq::tls::RootCerts::WebPki,
+    };
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(roots)
+        .build())
 }
 
 /// The certificates of a PEM file.

@@ -353,23 +353,13 @@ impl WkdClient {
     /// From `[wkd]`. `wkd.enabled` is not read here: whether to look up
     /// at all is the caller's decision.
     pub fn new(config: &WkdConfig) -> Result<WkdClient, WkdError> {
-        let roots = match &config.ca_file {
-            Some(path) => {
-                let certs = mta_sts::read_ca_file(path).map_err(|e| WkdError::CaFile {
-                    path: path.clone(),
-                    reason: match e {
-                        MtaStsError::CaFile { reason, .. } => reason,
-                        other => other.to_string(),
-                    },
-                })?;
-                ureq::tls::RootCerts::new_with_certs(&certs)
-            }
-            None => ureq::tls::RootCerts::WebPki,
-        };
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(roots)
-            .build();
+        let tls = mta_sts::tls_config(config.ca_file.as_deref()).map_err(|e| WkdError::CaFile {
+            path: config.ca_file.clone().unwrap_or_default(),
+            reason: match e {
+                MtaStsError::CaFile { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })?;
         let agent_config = ureq::Agent::config_builder()
             .https_only(true)
             .http_status_as_error(false)

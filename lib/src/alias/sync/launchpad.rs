@@ -94,23 +94,15 @@ impl Launchpad {
     /// for each request from connecting to the last byte.
     pub fn new(config: &SyncConfig) -> Result<Launchpad, LaunchpadError> {
         let (base, plain_http) = service_root(&config.launchpad_url)?;
-        let roots = match &config.launchpad_ca_file {
-            Some(path) => {
-                let certs = mta_sts::read_ca_file(path).map_err(|e| LaunchpadError::CaFile {
-                    path: path.clone(),
-                    reason: match e {
-                        MtaStsError::CaFile { reason, .. } => reason,
-                        other => other.to_string(),
-                    },
-                })?;
-                ureq::tls::RootCerts::new_with_certs(&certs)
+        let tls = mta_sts::tls_config(config.launchpad_ca_file.as_deref()).map_err(|e| {
+            LaunchpadError::CaFile {
+                path: config.launchpad_ca_file.clone().unwrap_or_default(),
+                reason: match e {
+                    MtaStsError::CaFile { reason, .. } => reason,
+                    other => other.to_string(),
+                },
             }
-            None => ureq::tls::RootCerts::WebPki,
-        };
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(roots)
-            .build();
+        })?;
         let concurrency = config.concurrency.max(1);
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 
-use super::plan::Change;
+use super::plan::{Change, Counts};
 use super::state::Outgoing;
 use crate::config::{Config, NotifyMethod};
 use crate::deliverer::Deliverer;
@@ -57,16 +57,13 @@ pub fn from_address(config: &Config) -> String {
 
 /// The Subject: the domain and the counts.
 pub fn subject(n: &Notice<'_>) -> String {
-    let count = |pick: fn(&Change) -> bool| n.changes.iter().filter(|c| pick(c)).count();
+    let c = Counts::of(n.changes.iter().copied());
     let mut parts = Vec::new();
     for (k, what) in [
-        (count(|c| matches!(c, Change::Create { .. })), "created"),
-        (count(|c| matches!(c, Change::Retarget { .. })), "changed"),
-        (count(|c| matches!(c, Change::Disable { .. })), "disabled"),
-        (
-            count(|c| matches!(c, Change::Enable { .. })),
-            "enabled again",
-        ),
+        (c.created, "created"),
+        (c.changed, "changed"),
+        (c.disabled, "disabled"),
+        (c.enabled, "enabled again"),
     ] {
         if k > 0 {
             parts.push(format!("{k} {what}"));

@@ -139,6 +139,32 @@ impl Change {
     }
 }
 
+/// How many changes of each kind (what the output, the log and the
+/// Subject say).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: usize,
+    pub changed: usize,
+    pub disabled: usize,
+    pub enabled: usize,
+}
+
+impl Counts {
+    pub fn of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Counts {
+        let mut c = Counts::default();
+        for change in changes {
+            match change {
+                Change::Create { .. } => c.created += 1,
+                Change::Retarget { .. } => c.changed += 1,
+                Change::Disable { .. } => c.disabled += 1,
+                Change::Enable { .. } => c.enabled += 1,
+                Change::Restate { .. } => {}
+            }
+        }
+        c
+    }
+}
+
 /// A domain's plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -152,12 +178,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn count(&self, pick: fn(&Change) -> bool) -> usize {
-        self.changes.iter().filter(|c| pick(c)).count()
-    }
-
     pub fn disables(&self) -> usize {
-        self.count(|c| matches!(c, Change::Disable { .. }))
+        Counts::of(&self.changes).disabled
     }
 }
 

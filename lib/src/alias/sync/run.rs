@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::launchpad::Launchpad;
 use super::members_file::MembersFile;
 use super::notify::{self, Mailer, Notice};
-use super::plan::{self, Change, Inputs, Plan};
+use super::plan::{self, Change, Counts, Inputs, Plan};
 use super::state;
 use super::{Directory, SourceError, Team, TeamRef};
 use crate::alias::domain_key;
@@ -381,7 +381,7 @@ fn message_id(now: SystemTime) -> String {
 
 /// One line per domain: counts only (no usernames, no addresses).
 fn log_domain(log: &Log, r: &DomainReport, started: Instant) {
-    let count = |pick: fn(&Change) -> bool| r.changes.iter().filter(|c| pick(c)).count();
+    let n = Counts::of(&r.changes);
     let took = started.elapsed().as_millis();
     match &r.outcome {
         Outcome::Synced => log.info(format_args!(
@@ -390,10 +390,10 @@ fn log_domain(log: &Log, r: &DomainReport, started: Instant) {
             r.domain,
             r.team,
             r.members,
-            count(|c| matches!(c, Change::Create { .. })),
-            count(|c| matches!(c, Change::Retarget { .. })),
-            count(|c| matches!(c, Change::Disable { .. })),
-            count(|c| matches!(c, Change::Enable { .. })),
+            n.created,
+            n.changed,
+            n.disabled,
+            n.enabled,
             r.unchanged,
             r.problems.len(),
             r.new_problems.len(),
