@@ -97,7 +97,7 @@ for pass in full:8 minimal:8 minimal:16; do
         reqs+=("$r")
         site "$work/site$run" "$c"
         read -r ms rss < <(timed_sync "$work/site$run")
-        grep -q "$n members, $n created" "$work/site$run/out" ||
+        grep -q "$n member(s), $n created" "$work/site$run/out" ||
             fail "the full sync did not create $n aliases: $(cat "$work/site$run/out")"
         full_ms+=("$ms"); full_rss+=("$rss")
         read -r ms _ < <(timed_sync "$work/site$run")

@@ -332,7 +332,7 @@ fn sync_text(report: &sync::run::Report, details: bool) -> String {
                 out.push(format!("{head}: nothing changed: {why}"));
             }
             Outcome::Synced => out.push(format!(
-                "{head}: {} members, {} created, {} changed, {} disabled, {} enabled again, \
+                "{head}: {} member(s), {} created, {} changed, {} disabled, {} enabled again, \
                  {} unchanged, {} problem(s) ({} new){}",
                 d.members,
                 n.created,

@@ -1156,7 +1156,7 @@ fn team_sync_tells_the_admin_through_postfix() {
     let out = pf.fixture(&["alias", "sync"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("team.test file:staff: 1 members, 1 created")
+        stdout.contains("team.test file:staff: 1 member(s), 1 created")
             && stdout.contains("1 admin(s) notified"),
         "{stdout}"
     );

@@ -73,7 +73,7 @@ fn a_team_is_synced_once_and_a_second_run_changes_and_sends_nothing() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        stdout.contains("5 members, 2 created, 0 changed, 0 disabled")
+        stdout.contains("5 member(s), 2 created, 0 changed, 0 disabled")
             && stdout.contains("1 problem(s) (1 new); 1 admin(s) notified"),
         "{stdout}"
     );
@@ -368,7 +368,7 @@ fn a_members_file_is_a_directory_too() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        stdout.contains("staff.test file:staff: 2 members, 2 created"),
+        stdout.contains("staff.test file:staff: 2 member(s), 2 created"),
         "{stdout}"
     );
     assert!(

@@ -315,6 +315,33 @@ fn minimal_entries_fetch_every_person_concurrently() {
     assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
 }
 
+/// A page or a person of 17 MiB with no Content-Length: read up to the
+/// limit, then refused (a page fails the team, a person is Unknown).
+#[test]
+fn a_huge_answer_is_cut_at_the_limit() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "bob"]},
+        "persons": {"bob": {"omit": ["is_valid"]}},
+        "faults": {"/~bob": ["huge"]},
+    }));
+    let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(team.members[0], active("alice"));
+    let Standing::Unknown(why) = &team.members[1].standing else {
+        panic!("{:?}", team.members[1]);
+    };
+    assert!(why.contains("larger than"), "{why}");
+    fake.set_state(json!({
+        "teams": {"t": ["alice"]},
+        "faults": {"/~t/members": ["huge"]},
+    }));
+    let e = fake.team(&fake.config(), "t").unwrap_err();
+    assert!(
+        matches!(&e, SourceError::Malformed { reason, .. } if reason.contains("larger than 16777216")),
+        "{e}"
+    );
+    assert!(!e.is_temporary());
+}
+
 #[test]
 fn a_person_found_to_be_a_team_is_skipped() {
     let fake = FakeLaunchpad::start(json!({
