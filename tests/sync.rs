@@ -180,6 +180,60 @@ fn a_member_who_leaves_has_exactly_their_alias_disabled_and_back_enabled() {
     );
 }
 
+/// A team of 2,500 over several pages, read whole; one member leaving
+/// disables exactly their alias.
+#[test]
+fn a_team_of_2500_is_synced_whole_and_one_leaving_disables_one() {
+    let names: Vec<String> = (1..=2500).map(|i| format!("member{i:04}")).collect();
+    let lp = FakeLaunchpad::start(json!({"teams": {"ubuntumembers": names}}));
+    let smtp = Server::start(Script::default());
+    let site = site(&lp, smtp.port);
+    let out = sync(&site, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let before = aliases(&site);
+    assert_eq!(before.len(), 2500);
+    assert!(lp.requests() >= 9, "{} requests", lp.requests());
+
+    let mut fewer = names.clone();
+    fewer.remove(1233);
+    lp.set_state(json!({"teams": {"ubuntumembers": fewer}}));
+    let out = sync(&site, &["-v"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let after = aliases(&site);
+    let changed: Vec<&Value> = after.iter().filter(|a| !before.contains(a)).collect();
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert_eq!(changed[0]["alias"], format!("member1234@{DOMAIN}"));
+    assert_eq!(changed[0]["enabled"], false);
+    assert_eq!(smtp.received().len(), 2);
+}
+
+/// A second run while one holds the lock: 75, nothing done.
+#[test]
+fn one_sync_at_a_time() {
+    let lp = FakeLaunchpad::start(team(&["alice"]));
+    let site = site(&lp, util::closed_port());
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(site.path().join("aliases.db.sync-lock"))
+        .expect("lock file");
+    lock.try_lock().expect("lock");
+    let out = sync(&site, &[]);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.status_line()
+            .contains("another postern-alias sync is running"),
+        "{}",
+        out.stderr
+    );
+    // A dry run reads only, so it needs no lock.
+    assert_eq!(sync(&site, &["-n"]).code, 0);
+    drop(lock);
+    assert_eq!(sync(&site, &[]).code, 0);
+    assert_eq!(aliases(&site).len(), 1);
+}
+
 #[test]
 fn the_registry_address_wins_and_a_ban_disables() {
     let lp = FakeLaunchpad::start(team(&["alice", "dave"]));

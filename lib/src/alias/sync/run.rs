@@ -186,6 +186,13 @@ pub fn run(
             "no [sync] teams configured (see postern.toml(5), [sync])",
         ));
     }
+    // Two runs at once (a cron run outlasting its hour) would each read
+    // the team and could both send the same notice: one at a time.
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(lock(store.path())?)
+    };
     let mut dirs = Directories {
         config,
         launchpad: None,
@@ -220,6 +227,32 @@ pub fn run(
         }
     }
     Ok(report)
+}
+
+/// Takes `STORE.sync-lock` beside the store, or says another run has it.
+fn lock(store: &std::path::Path) -> Result<std::fs::File, Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = store.as_os_str().to_owned();
+    name.push(".sync-lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Failure::tempfail(format!("sync lock {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::tempfail(format!(
+            "another postern-alias sync is running (it holds {})",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Failure::tempfail(format!(
+            "sync lock {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 fn sync_domain(
