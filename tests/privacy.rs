@@ -475,7 +475,14 @@ fn demo_through_postfix_logs_no_address_or_subject() {
     let leaked: Vec<String> = said
         .lines
         .iter()
-        .filter(|(_, line)| !leaks(line, &addresses).is_empty() || line.contains("demo "))
+        // The demo's subjects are "demo N: ..." (a domain such as
+        // team.demo in a log line is not one).
+        .filter(|(_, line)| {
+            !leaks(line, &addresses).is_empty()
+                || line
+                    .match_indices("demo ")
+                    .any(|(i, _)| line[i + 5..].starts_with(|c: char| c.is_ascii_digit()))
+        })
         .map(|(from, line)| format!("{from}: {line}"))
         .collect();
     assert!(
