@@ -137,10 +137,7 @@ pub fn finish(result: Result<(), Failure>) -> ExitCode {
 
 /// A fresh random queue id.
 pub fn new_queue_id() -> Result<postern::mail::job::QueueId, Failure> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
-    Ok(postern::mail::job::QueueId::from_random(bytes))
+    postern::mail::job::QueueId::fresh()
 }
 
 /// Reads a message from stdin up to `limit` bytes. An oversized message is

@@ -165,7 +165,7 @@ impl<'a> Bouncer<'a> {
 
     /// [`Bouncer::notify`] under a fresh queue id, logged.
     pub fn handle(&self, job: &Job, now: SystemTime) -> Result<Option<Job>, Failure> {
-        let outcome = self.notify(job, now, new_queue_id()?);
+        let outcome = self.notify(job, now, QueueId::fresh()?);
         self.log_outcome(job, &outcome);
         Ok(match outcome {
             Outcome::Notice(j) => Some(*j),
@@ -280,14 +280,6 @@ impl Stage for Bouncer<'_> {
     fn process(&mut self, job: Job, now: SystemTime) -> Result<Vec<Job>, Failure> {
         Ok(self.handle(&job, now)?.into_iter().collect())
     }
-}
-
-/// A fresh random queue id for a notification.
-fn new_queue_id() -> Result<QueueId, Failure> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
-    Ok(QueueId::from_random(bytes))
 }
 
 #[cfg(test)]

@@ -95,6 +95,14 @@ impl QueueId {
         QueueId(text::hex_upper(&bytes))
     }
 
+    /// A fresh random queue id (75 when the system has no randomness).
+    pub fn fresh() -> Result<QueueId, Failure> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
+        Ok(QueueId::from_random(bytes))
+    }
+
     /// Accepts 1 to 32 ASCII letters and digits, which is safe in a file name.
     pub fn parse(s: &str) -> Option<QueueId> {
         let ok = (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());

@@ -185,6 +185,23 @@ pub fn remove_stale(dir: &Path, now: SystemTime, max_age: Duration) -> io::Resul
     Ok(removed)
 }
 
+/// Takes an exclusive `flock(2)` on `path` (made 0600 if missing) without
+/// waiting: the open file, held until dropped, or `None` when another
+/// process holds it.
+pub fn try_lock(path: &Path) -> io::Result<Option<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// `bytes` random bytes as lower-case hex, for file names that reveal nothing.
 pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];

@@ -464,18 +464,9 @@ impl Spool {
     /// holds it.
     pub fn lock_runner(&self) -> Result<Option<RunnerLock>, SpoolError> {
         let path = self.dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err("open lock file", &path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(RunnerLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
-        }
+        Ok(durable::try_lock(&path)
+            .map_err(io_err("lock", &path))?
+            .map(|file| RunnerLock { _file: file }))
     }
 
     /// Removes `tmp/` files a crash left before their commit (stale ones

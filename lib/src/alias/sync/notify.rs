@@ -218,10 +218,7 @@ fn job(from: &str, out: &Outgoing, now: SystemTime) -> Result<Job, Failure> {
     let sender = Address::parse(from).map_err(|e| {
         Failure::config(format!("sync.notify_from {from:?} is not an address: {e}"))
     })?;
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id)
-        .map_err(|e| Failure::tempfail(format!("no randomness for a queue id: {e}")))?;
-    let mut envelope = Envelope::new(QueueId::from_random(id), now, Sender::Mailbox(sender));
+    let mut envelope = Envelope::new(QueueId::fresh()?, now, Sender::Mailbox(sender));
     for r in &out.recipients {
         // Checked when the admins setting was set; a store written by
         // hand may still hold anything.

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::exit::{Failure, Sysexit};
 use crate::log::Log;
 use crate::mail::status;
+use crate::store::durable;
 
 /// What the command line asks of a run.
 #[derive(Debug, Clone, Default)]
@@ -120,17 +121,15 @@ struct Directories<'c> {
 impl Directories<'_> {
     fn team(&mut self, team: &TeamRef) -> Result<Result<Team, SourceError>, Failure> {
         Ok(match team {
-            TeamRef::Launchpad(name) => {
-                if self.launchpad.is_none() {
-                    let client = Launchpad::new(&self.config.sync)
-                        .map_err(|e| Failure::config(e.to_string()))?;
-                    self.launchpad = Some(client);
-                }
-                match &self.launchpad {
-                    Some(lp) => lp.team(name),
-                    None => return Err(Failure::config("no Launchpad client")),
-                }
-            }
+            TeamRef::Launchpad(name) => match &mut self.launchpad {
+                Some(lp) => lp.team(name),
+                slot @ None => slot
+                    .insert(
+                        Launchpad::new(&self.config.sync)
+                            .map_err(|e| Failure::config(e.to_string()))?,
+                    )
+                    .team(name),
+            },
             TeamRef::File(name) => self
                 .file
                 .get_or_insert_with(|| MembersFile::open(&self.config.sync.members_file))
@@ -149,9 +148,12 @@ pub fn teams(config: &Config, only: &[String]) -> Result<Vec<(String, TeamRef)>,
             .map_err(|e| Failure::config(format!("sync.teams.{domain}: {e}")))?;
         out.push((key, team));
     }
-    for want in only {
-        let key = domain_key(want).unwrap_or_else(|| want.clone());
-        if !out.iter().any(|(d, _)| *d == key) {
+    let keys: Vec<String> = only
+        .iter()
+        .map(|w| domain_key(w).unwrap_or_else(|| w.clone()))
+        .collect();
+    for (want, key) in only.iter().zip(&keys) {
+        if !out.iter().any(|(d, _)| d == key) {
             return Err(Failure::new(
                 Sysexit::DataErr,
                 status::BAD_ARGUMENTS,
@@ -163,10 +165,6 @@ pub fn teams(config: &Config, only: &[String]) -> Result<Vec<(String, TeamRef)>,
         }
     }
     if !only.is_empty() {
-        let keys: Vec<String> = only
-            .iter()
-            .map(|w| domain_key(w).unwrap_or_else(|| w.clone()))
-            .collect();
         out.retain(|(d, _)| keys.contains(d));
     }
     Ok(out)
@@ -231,28 +229,17 @@ pub fn run(
 
 /// Takes `STORE.sync-lock` beside the store, or says another run has it.
 fn lock(store: &std::path::Path) -> Result<std::fs::File, Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut name = store.as_os_str().to_owned();
     name.push(".sync-lock");
     let path = std::path::PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Failure::tempfail(format!("sync lock {}: {e}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::tempfail(format!(
-            "another postern-alias sync is running (it holds {})",
-            path.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(Failure::tempfail(format!(
-            "sync lock {}: {e}",
-            path.display()
-        ))),
-    }
+    durable::try_lock(&path)
+        .map_err(|e| Failure::tempfail(format!("sync lock {}: {e}", path.display())))?
+        .ok_or_else(|| {
+            Failure::tempfail(format!(
+                "another postern-alias sync is running (it holds {})",
+                path.display()
+            ))
+        })
 }
 
 fn sync_domain(
@@ -297,6 +284,13 @@ fn sync_domain(
         .map(str::to_owned)
         .collect();
     let team_name = team.to_string();
+    let id = format!(
+        "sync.{}.{}",
+        now.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        durable::random_hex(8)
+            .map_err(|e| Failure::tempfail(format!("no randomness for a Message-ID: {e}")))?
+    );
     let max_disable = config.sync.max_disable;
     let write = |tx: &rusqlite::Transaction<'_>, r: &mut DomainReport| -> rusqlite::Result<()> {
         let current = state::current(tx, domain)?;
@@ -361,7 +355,6 @@ fn sync_domain(
         if admins.is_empty() || (news.is_empty() && r.new_problems.is_empty()) {
             return Ok(());
         }
-        let id = message_id(now);
         let message = notify::compose(&Notice {
             domain,
             team: &team_name,
@@ -401,15 +394,6 @@ fn failure_problem(listing: &Result<Team, SourceError>, outcome: &Outcome) -> St
         }
         _ => "the sync failed".into(),
     }
-}
-
-fn message_id(now: SystemTime) -> String {
-    let mut r = [0u8; 8];
-    let _ = getrandom::fill(&mut r);
-    let t = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!("sync.{t}.{}", crate::mail::text::hex(&r))
 }
 
 /// One line per domain: counts only (no usernames, no addresses).
