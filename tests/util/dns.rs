@@ -98,6 +98,19 @@ impl Dnsmasq {
     /// Starts dnsmasq for `zone` on a free loopback port and waits until
     /// it answers. Panics (the test fails) when dnsmasq is not installed.
     pub fn start(zone: &Zone) -> Dnsmasq {
+        // The port is free when chosen but may be taken before dnsmasq
+        // binds it (another test's resolver): then another port is tried.
+        for _ in 0..4 {
+            match Dnsmasq::try_start(zone) {
+                Ok(server) => return server,
+                Err(why) if why.contains("in use") => continue,
+                Err(why) => panic!("{why}"),
+            }
+        }
+        Dnsmasq::try_start(zone).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_start(zone: &Zone) -> Result<Dnsmasq, String> {
         let bin = dnsmasq_path();
         let dir = tempfile::tempdir().expect("temp dir for dnsmasq");
         let port = free_port();
@@ -134,8 +147,8 @@ impl Dnsmasq {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             dir,
         };
-        server.wait_ready();
-        server
+        server.wait_ready()?;
+        Ok(server)
     }
 
     /// `127.0.0.1:PORT`, as `dns.nameservers` takes it.
@@ -150,7 +163,7 @@ impl Dnsmasq {
         log.lines().filter(|l| l.contains(&tag)).count()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -158,10 +171,13 @@ impl Dnsmasq {
                 if let Some(mut e) = self.child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!("dnsmasq exited at start ({status}): {}", err.trim());
+                return Err(format!(
+                    "dnsmasq exited at start ({status}): {}",
+                    err.trim()
+                ));
             }
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok() {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
@@ -206,8 +222,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A loopback port free for both UDP and TCP at the time of asking.
-pub fn free_port() -> u16 {
+/// A UDP socket and a TCP listener on the same loopback port.
+fn bind_pair() -> (UdpSocket, TcpListener) {
     for _ in 0..50 {
         let Ok(udp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) else {
             continue;
@@ -215,11 +231,18 @@ pub fn free_port() -> u16 {
         let Ok(port) = udp.local_addr().map(|a| a.port()) else {
             continue;
         };
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
+        if let Ok(tcp) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            return (udp, tcp);
         }
     }
     panic!("no free loopback port for a test DNS server");
+}
+
+/// A loopback port free for both UDP and TCP at the time of asking (it
+/// may be taken before it is used: callers retry).
+pub fn free_port() -> u16 {
+    let (udp, _tcp) = bind_pair();
+    udp.local_addr().expect("UDP address").port()
 }
 
 // ---------------------------------------------------------------------------
@@ -301,9 +324,10 @@ pub struct FakeDns {
 
 impl FakeDns {
     pub fn start(behaviour: Behaviour) -> FakeDns {
-        let port = free_port();
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).expect("bind UDP");
-        let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("bind TCP");
+        // Bound here and kept: a port found free and let go can be taken
+        // by another test's socket (a resolver's source port) meanwhile.
+        let (udp, tcp) = bind_pair();
+        let port = tcp.local_addr().expect("TCP address").port();
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("UDP timeout");
         tcp.set_nonblocking(true).expect("TCP non-blocking");
