@@ -570,3 +570,49 @@ fn the_contrib_cron_line_runs_a_sync() {
     assert_eq!(aliases(&site).len(), 1);
     assert_eq!(smtp.received().len(), 1);
 }
+
+#[test]
+fn a_sub_teams_members_are_members_unless_sub_teams_is_off() {
+    let lp = FakeLaunchpad::start(json!({
+        "teams": {
+            "ubuntumembers": ["alice", "kubuntu-members"],
+            "kubuntu-members": ["kim", "alice"],
+        },
+    }));
+    let smtp = Server::start(Script::default());
+    let site = site(&lp, smtp.port);
+
+    let out = sync(&site, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("2 member(s), 2 created") && stdout.contains("0 problem(s)"),
+        "{stdout}"
+    );
+    let list = aliases(&site);
+    assert_eq!(
+        alias(&list, "kim").expect("kim, through kubuntu-members")["targets"],
+        json!(["kim@example.org"])
+    );
+
+    site.configure("sync", "sub_teams = false");
+    let out = sync(&site, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("1 member(s), 0 created, 0 changed, 1 disabled"),
+        "{stdout}"
+    );
+    let list = aliases(&site);
+    assert_eq!(alias(&list, "kim").expect("kim")["enabled"], json!(false));
+    assert_eq!(
+        alias(&list, "alice").expect("alice")["enabled"],
+        json!(true)
+    );
+    let got = smtp.received();
+    let mail = text(got.last().expect("a notification"));
+    assert!(
+        mail.contains("~kubuntu-members is a team (sync.sub_teams is off)"),
+        "{mail}"
+    );
+}

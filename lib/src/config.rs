@@ -422,6 +422,9 @@ pub struct SyncConfig {
     pub launchpad_ca_file: Option<PathBuf>,
     /// A member counts only after signing the Ubuntu Code of Conduct.
     pub require_coc: bool,
+    /// Members of a team that is itself a member count too (as Launchpad
+    /// counts participation); off: such a team is skipped and reported.
+    pub sub_teams: bool,
     /// Lines of `team username address` for teams written `"file:TEAM"`.
     pub members_file: PathBuf,
     /// Longest one request may take.
@@ -454,6 +457,7 @@ impl Default for SyncConfig {
             launchpad_url: "https://api.launchpad.net/1.0".into(),
             launchpad_ca_file: None,
             require_coc: true,
+            sub_teams: true,
             members_file: PathBuf::from("/etc/postern/members"),
             timeout: Duration::from_secs(30),
             concurrency: 8,

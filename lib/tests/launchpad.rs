@@ -111,16 +111,12 @@ fn standings_addresses_and_skipped_entries() {
             member("erin", Standing::Active, None),
             // Launchpad's names are lower case; one that is not is read so.
             member("frank", Standing::Active, Some("Frank@example.org")),
+            // A member of a member team, after the team's own.
+            active("zed"),
         ]
     );
-    assert_eq!(
-        team.skipped,
-        [
-            "~core-devs is a team (sub-teams are not expanded)",
-            "\"bad_name\" is not a Launchpad username",
-        ]
-    );
-    assert_eq!(team.requests, 1);
+    assert_eq!(team.skipped, ["\"bad_name\" is not a Launchpad username"]);
+    assert_eq!(team.requests, 2, "the team's page and the sub-team's");
 
     let config = SyncConfig {
         require_coc: false,
@@ -343,18 +339,100 @@ fn a_huge_answer_is_cut_at_the_limit() {
 }
 
 #[test]
-fn a_person_found_to_be_a_team_is_skipped() {
+fn a_person_found_to_be_a_team_is_expanded_too() {
     let fake = FakeLaunchpad::start(json!({
         "teams": {"t": ["alice", "sub"], "sub": ["bob"]},
         "persons": {"sub": {"is_team": true, "omit": ["is_team"]}},
     }));
     let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(team.members, [active("alice"), active("bob")]);
+    assert!(team.skipped.is_empty(), "{:?}", team.skipped);
+    assert_eq!(team.requests, 3, "t's page, ~sub, sub's page");
+
+    let config = SyncConfig {
+        sub_teams: false,
+        ..fake.config()
+    };
+    let team = fake.team(&config, "t").unwrap();
     assert_eq!(team.members, [active("alice")]);
+    assert_eq!(team.skipped, ["~sub is a team (sync.sub_teams is off)"]);
+}
+
+#[test]
+fn sub_teams_are_read_once_each_to_any_depth_and_a_cycle_ends() {
+    // t has a and b; a has c (and t again: a cycle); b has c and dave,
+    // and dave is also t's; c has erin.
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {
+            "t": ["alice", "a", "b", "dave"],
+            "a": ["c", "t", "bob"],
+            "b": ["c", "dave"],
+            "c": ["erin", "alice"],
+        },
+    }));
+    let team = fake.team(&fake.config(), "t").unwrap();
+    assert_eq!(
+        usernames(&team),
+        ["alice", "dave", "bob", "erin"],
+        "each person once, in the order first met"
+    );
+    assert!(team.skipped.is_empty(), "{:?}", team.skipped);
+    assert_eq!(team.requests, 4, "one page for each of t, a, b, c");
+
+    let config = SyncConfig {
+        sub_teams: false,
+        ..fake.config()
+    };
+    let team = fake.team(&config, "t").unwrap();
+    assert_eq!(usernames(&team), ["alice", "dave"]);
     assert_eq!(
         team.skipped,
-        ["~sub is a team (sub-teams are not expanded)"]
+        [
+            "~a is a team (sync.sub_teams is off)",
+            "~b is a team (sync.sub_teams is off)",
+        ]
     );
-    assert_eq!(team.requests, 2);
+    assert_eq!(team.requests, 1);
+}
+
+#[test]
+fn a_sub_team_that_cannot_be_read_fails_the_team() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "sub"], "sub": ["bob"]},
+        "faults": {"/~sub/members": ["500", "500", "500"]},
+    }));
+    let e = fake.team(&fake.config(), "t").unwrap_err();
+    assert_eq!(
+        e,
+        SourceError::Status {
+            what: "~sub members page 1".into(),
+            status: 500,
+        }
+    );
+    assert!(e.is_temporary());
+}
+
+#[test]
+fn max_members_counts_the_entries_of_every_sub_team() {
+    let fake = FakeLaunchpad::start(json!({
+        "teams": {"t": ["alice", "sub"], "sub": ["bob", "carol"]},
+    }));
+    let config = SyncConfig {
+        max_members: 3,
+        ..fake.config()
+    };
+    assert_eq!(
+        fake.team(&config, "t"),
+        Err(SourceError::TooLarge {
+            what: "~t".into(),
+            limit: 3,
+        })
+    );
+    let config = SyncConfig {
+        max_members: 4,
+        ..fake.config()
+    };
+    assert_eq!(fake.team(&config, "t").unwrap().members.len(), 3);
 }
 
 #[test]

@@ -8,6 +8,12 @@
 //!   `sync.launchpad_url` and was not followed before; past
 //!   `sync.max_members` entries the team is too large. A page that cannot
 //!   be read fails the team: nothing may be concluded about who left.
+//! - A member that is itself a team (`is_team`) is expanded: its members
+//!   are read the same way and count as members, as Launchpad counts
+//!   participation (`sync.sub_teams`; off, it is skipped and reported).
+//!   Each team is read once however often it is listed, so a cycle ends;
+//!   `sync.max_members` bounds the entries of all the collections read.
+//!   A sub-team that cannot be read fails the team.
 //! - Each entry is a person's representation. `is_valid` and
 //!   `is_ubuntu_coc_signer` give the standing; an entry missing either
 //!   (or `is_team`) is completed from the person's own record `~NAME`,
@@ -23,7 +29,7 @@
 //!
 //! Errors and reasons name the team or the person, never an address.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -67,6 +73,7 @@ pub struct Launchpad {
     /// `sync.launchpad_url` without a trailing `/`.
     base: String,
     require_coc: bool,
+    sub_teams: bool,
     timeout: Duration,
     concurrency: usize,
     retries: u32,
@@ -79,6 +86,7 @@ impl std::fmt::Debug for Launchpad {
         f.debug_struct("Launchpad")
             .field("base", &self.base)
             .field("require_coc", &self.require_coc)
+            .field("sub_teams", &self.sub_teams)
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
             .field("retries", &self.retries)
@@ -122,6 +130,7 @@ impl Launchpad {
             agent,
             base,
             require_coc: config.require_coc,
+            sub_teams: config.sub_teams,
             timeout: config.timeout,
             concurrency,
             retries: config.retries,
@@ -131,8 +140,16 @@ impl Launchpad {
     }
 
     /// Every entry of `~team/members`, page after page, each username
-    /// once.
-    fn entries(&self, team: &str, requests: &AtomicU64) -> Result<Vec<Entry>, SourceError> {
+    /// once. `listed` entries were read before from other collections of
+    /// `top`, the team asked for: with these, more than
+    /// `sync.max_members` make `top` too large.
+    fn entries(
+        &self,
+        top: &str,
+        team: &str,
+        listed: usize,
+        requests: &AtomicU64,
+    ) -> Result<Vec<Entry>, SourceError> {
         let first = format!("{}/~{team}/members?ws.size={PAGE_ENTRIES}", self.base);
         let mut followed = HashSet::from([first.clone()]);
         let mut url = first;
@@ -148,11 +165,13 @@ impl Launchpad {
             };
             let body = self.get(&url, MAX_PAGE_SIZE, &what, requests)?;
             let page = parse_page(&body).map_err(malformed)?;
-            if page.total_size.is_some_and(|n| n > self.max_members)
-                || entries.len() + page.entries.len() > self.max_members
+            if page
+                .total_size
+                .is_some_and(|n| listed + n > self.max_members)
+                || listed + entries.len() + page.entries.len() > self.max_members
             {
                 return Err(SourceError::TooLarge {
-                    what: format!("~{team}"),
+                    what: format!("~{top}"),
                     limit: self.max_members,
                 });
             }
@@ -360,58 +379,97 @@ impl Directory for Launchpad {
         }
         let requests = AtomicU64::new(0);
         let mut out = Team::default();
-        // Members whose entry does not say enough: their index in
-        // `out.members`, and their name.
-        let mut incomplete = Vec::new();
-        let mut names = Vec::new();
-        for entry in self.entries(team, &requests)? {
-            match entry {
-                Entry::Skipped(why) => out.skipped.push(why),
-                Entry::Person {
-                    username,
-                    record,
-                    address,
-                } => {
-                    let standing = match record {
-                        Some(record) => self.standing(record),
-                        None => {
-                            incomplete.push(out.members.len());
-                            names.push(username.clone());
-                            Standing::Unknown("not looked up".into())
+        let mut people = HashSet::new();
+        let mut teams = Expansion {
+            enabled: self.sub_teams,
+            seen: HashSet::from([team.to_owned()]),
+            queue: VecDeque::from([team.to_owned()]),
+        };
+        let mut listed = 0;
+        // Rounds: the queued teams' pages, then the records of the members
+        // whose entries did not say enough, some of whom may be teams.
+        while !teams.queue.is_empty() {
+            // Members whose entry does not say enough: their index in
+            // `out.members`, and their name.
+            let mut incomplete = Vec::new();
+            let mut names = Vec::new();
+            while let Some(current) = teams.queue.pop_front() {
+                let entries = self.entries(team, &current, listed, &requests)?;
+                listed += entries.len();
+                for entry in entries {
+                    match entry {
+                        Entry::Skipped(why) => out.skipped.push(why),
+                        Entry::Team(name) => teams.found(name, &mut out.skipped),
+                        Entry::Person {
+                            username,
+                            record,
+                            address,
+                        } => {
+                            // In two teams of the tree: one member.
+                            if !people.insert(username.clone()) {
+                                continue;
+                            }
+                            let standing = match record {
+                                Some(record) => self.standing(record),
+                                None => {
+                                    incomplete.push(out.members.len());
+                                    names.push(username.clone());
+                                    Standing::Unknown("not looked up".into())
+                                }
+                            };
+                            out.members.push(Member {
+                                username,
+                                standing,
+                                address,
+                            });
                         }
-                    };
-                    out.members.push(Member {
-                        username,
-                        standing,
-                        address,
-                    });
+                    }
                 }
             }
-        }
-        let mut teams = HashSet::new();
-        for (i, person) in incomplete.into_iter().zip(self.people(&names, &requests)) {
-            let member = &mut out.members[i];
-            match person {
-                Ok(Person::Member { record, address }) => {
-                    member.standing = self.standing(record);
-                    member.address = address.or(member.address.take());
+            let mut found_teams = HashSet::new();
+            for (i, person) in incomplete.into_iter().zip(self.people(&names, &requests)) {
+                let member = &mut out.members[i];
+                match person {
+                    Ok(Person::Member { record, address }) => {
+                        member.standing = self.standing(record);
+                        member.address = address.or(member.address.take());
+                    }
+                    Ok(Person::Team) => {
+                        teams.found(member.username.clone(), &mut out.skipped);
+                        found_teams.insert(i);
+                    }
+                    Err(reason) => member.standing = Standing::Unknown(reason),
                 }
-                Ok(Person::Team) => {
-                    out.skipped.push(sub_team(&member.username));
-                    teams.insert(i);
-                }
-                Err(reason) => member.standing = Standing::Unknown(reason),
             }
-        }
-        if !teams.is_empty() {
-            let mut i = 0;
-            out.members.retain(|_| {
-                i += 1;
-                !teams.contains(&(i - 1))
-            });
+            if !found_teams.is_empty() {
+                let mut i = 0;
+                out.members.retain(|_| {
+                    i += 1;
+                    !found_teams.contains(&(i - 1))
+                });
+            }
         }
         out.requests = requests.into_inner();
         Ok(out)
+    }
+}
+
+/// The teams of a team's tree still to read, and those already queued.
+struct Expansion {
+    /// `sync.sub_teams`: off, a sub-team is skipped.
+    enabled: bool,
+    seen: HashSet<String>,
+    queue: VecDeque<String>,
+}
+
+impl Expansion {
+    /// Team `name` is a member: queued once, or skipped with why.
+    fn found(&mut self, name: String, skipped: &mut Vec<String>) {
+        if !self.enabled {
+            skipped.push(format!("~{name} is a team (sync.sub_teams is off)"));
+        } else if self.seen.insert(name.clone()) {
+            self.queue.push_back(name);
+        }
     }
 }
 
@@ -428,10 +486,6 @@ fn too_large(what: &str, limit: u64) -> SourceError {
         what: what.to_owned(),
         reason: format!("the answer is larger than {limit} bytes"),
     }
-}
-
-fn sub_team(name: &str) -> String {
-    format!("~{name} is a team (sub-teams are not expanded)")
 }
 
 // ---------------------------------------------------------------------------
@@ -553,7 +607,9 @@ enum Entry {
         record: Option<Record>,
         address: Option<Address>,
     },
-    /// Left out, with why: a sub-team, a name that is not a username.
+    /// A team, by its name.
+    Team(String),
+    /// Left out, with why: a name that is not a username.
     Skipped(String),
 }
 
@@ -575,7 +631,7 @@ fn parse_entry(entry: &Value) -> Result<Entry, String> {
     }
     let is_team = entry.get("is_team").and_then(Value::as_bool);
     if is_team == Some(true) {
-        return Ok(Entry::Skipped(sub_team(&username)));
+        return Ok(Entry::Team(username));
     }
     let record = match (is_team, record(entry)) {
         (Some(false), Ok(record)) => Some(record),
@@ -761,18 +817,13 @@ mod tests {
     }
 
     #[test]
-    fn teams_and_bad_names_are_skipped_and_nameless_entries_refused() {
+    fn teams_are_told_apart_bad_names_skipped_and_nameless_entries_refused() {
         let team = with(
             with(alice(), "is_team", json!(true)),
             "name",
-            json!("ubuntu-dev"),
+            json!("Ubuntu-Dev"),
         );
-        assert_eq!(
-            parse_entry(&team),
-            Ok(Entry::Skipped(
-                "~ubuntu-dev is a team (sub-teams are not expanded)".into()
-            ))
-        );
+        assert_eq!(parse_entry(&team), Ok(Entry::Team("ubuntu-dev".into())));
         for name in ["", "-x", "a b", "a/../b", "ä", &"x".repeat(65)] {
             let entry = with(alice(), "name", json!(name));
             assert!(
