@@ -45,6 +45,13 @@ fn sync(site: &Site, args: &[&str]) -> util::Output {
     site.run(ALIAS, &all, b"")
 }
 
+/// The standard output of a sync that must succeed.
+fn synced(site: &Site, args: &[&str]) -> String {
+    let out = sync(site, args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn aliases(site: &Site) -> Vec<Value> {
     let out = site.alias(&["--json", "alias", "list", DOMAIN]);
     serde_json::from_str::<Value>(&out)
@@ -69,9 +76,7 @@ fn a_team_is_synced_once_and_a_second_run_changes_and_sends_nothing() {
     let smtp = Server::start(Script::default());
     let site = site(&lp, smtp.port);
 
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &[]);
     assert!(
         stdout.contains("5 member(s), 2 created, 0 changed, 0 disabled")
             && stdout.contains("1 problem(s) (1 new); 1 admin(s) notified"),
@@ -106,9 +111,7 @@ fn a_team_is_synced_once_and_a_second_run_changes_and_sends_nothing() {
     assert!(mail.contains("Auto-Submitted: auto-generated"), "{mail}");
 
     // Nothing new: no change, no mail, the same store.
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &[]);
     assert!(
         stdout.contains("0 created, 0 changed, 0 disabled, 0 enabled again, 2 unchanged")
             && stdout.contains("1 problem(s) (0 new)")
@@ -139,9 +142,7 @@ fn a_member_who_leaves_has_exactly_their_alias_disabled_and_back_enabled() {
     assert_eq!(before.len(), 3);
 
     lp.set_state(team(&["erin", "frank"]));
-    let out = sync(&site, &["-v"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &["-v"]);
     assert!(
         stdout.contains("  disable  alice@ubuntu.test (left the team)"),
         "{stdout}"
@@ -188,8 +189,7 @@ fn a_team_of_2500_is_synced_whole_and_one_leaving_disables_one() {
     let lp = FakeLaunchpad::start(json!({"teams": {"ubuntumembers": names}}));
     let smtp = Server::start(Script::default());
     let site = site(&lp, smtp.port);
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    synced(&site, &[]);
     let before = aliases(&site);
     assert_eq!(before.len(), 2500);
     assert!(lp.requests() >= 9, "{} requests", lp.requests());
@@ -197,8 +197,7 @@ fn a_team_of_2500_is_synced_whole_and_one_leaving_disables_one() {
     let mut fewer = names.clone();
     fewer.remove(1233);
     lp.set_state(json!({"teams": {"ubuntumembers": fewer}}));
-    let out = sync(&site, &["-v"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    synced(&site, &["-v"]);
     let after = aliases(&site);
     let changed: Vec<&Value> = after.iter().filter(|a| !before.contains(a)).collect();
     assert_eq!(changed.len(), 1, "{changed:#?}");
@@ -251,9 +250,7 @@ fn the_registry_address_wins_and_a_ban_disables() {
     // A new address in the registry changes the alias.
     site.alias(&["member", "add", "alice", "alice@new.example"]);
     site.alias(&["member", "ban", "dave"]);
-    let out = sync(&site, &["-v"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &["-v"]);
     assert!(
         stdout
             .contains("  change   alice@ubuntu.test -> alice@new.example (was alice@example.org)"),
@@ -362,8 +359,7 @@ fn a_run_that_would_disable_too_many_is_refused_unless_forced() {
     );
     assert_eq!(aliases(&site), before);
 
-    let out = sync(&site, &["--force", DOMAIN]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    synced(&site, &["--force", DOMAIN]);
     assert!(aliases(&site).iter().all(|a| a["enabled"] == false));
 }
 
@@ -372,9 +368,7 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     let lp = FakeLaunchpad::start(team(&["alice", "dave"]));
     let smtp = Server::start(Script::default());
     let site = site(&lp, smtp.port);
-    let out = sync(&site, &["--dry-run"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &["--dry-run"]);
     assert!(
         stdout.contains("ubuntu.test ~ubuntumembers (dry run):"),
         "{stdout}"
@@ -418,9 +412,7 @@ fn a_members_file_is_a_directory_too() {
     site.configure("sync", &format!("members_file = \"{}\"", file.display()));
     site.configure("sync.teams", "\"staff.test\" = \"file:staff\"");
     site.configure("sync.teams", "\"unverified.test\" = \"file:staff\"");
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &[]);
     assert!(
         stdout.contains("staff.test file:staff: 2 member(s), 2 created"),
         "{stdout}"
@@ -523,8 +515,7 @@ fn a_notification_sendmail_refuses_is_sent_by_the_next_run() {
     assert_eq!(aliases(&site).len(), 1, "the aliases are made all the same");
 
     std::fs::remove_file(&fail).expect("rm");
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    synced(&site, &[]);
     let args = std::fs::read_to_string(format!("{}.args", got.display())).expect("args");
     assert_eq!(
         args.trim(),
@@ -582,9 +573,7 @@ fn a_sub_teams_members_are_members_unless_sub_teams_is_off() {
     let smtp = Server::start(Script::default());
     let site = site(&lp, smtp.port);
 
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &[]);
     assert!(
         stdout.contains("2 member(s), 2 created") && stdout.contains("0 problem(s)"),
         "{stdout}"
@@ -596,9 +585,7 @@ fn a_sub_teams_members_are_members_unless_sub_teams_is_off() {
     );
 
     site.configure("sync", "sub_teams = false");
-    let out = sync(&site, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = synced(&site, &[]);
     assert!(
         stdout.contains("1 member(s), 0 created, 0 changed, 1 disabled"),
         "{stdout}"
