@@ -100,14 +100,14 @@ impl Dnsmasq {
     pub fn start(zone: &Zone) -> Dnsmasq {
         // The port is free when chosen but may be taken before dnsmasq
         // binds it (another test's resolver): then another port is tried.
-        for _ in 0..4 {
+        let mut retries = 4;
+        loop {
             match Dnsmasq::try_start(zone) {
                 Ok(server) => return server,
-                Err(why) if why.contains("in use") => continue,
+                Err(why) if why.contains("in use") && retries > 0 => retries -= 1,
                 Err(why) => panic!("{why}"),
             }
         }
-        Dnsmasq::try_start(zone).unwrap_or_else(|why| panic!("{why}"))
     }
 
     fn try_start(zone: &Zone) -> Result<Dnsmasq, String> {
